@@ -1,0 +1,14 @@
+//! The pure core of takt: time, VINs, the scenario file, the compiled
+//! network, and plans. Nothing here does I/O or reads the clock.
+
+pub mod network;
+pub mod plan;
+pub mod scenario;
+pub mod time;
+pub mod vin;
+
+pub use network::{CompileOptions, Network, ScenarioError, ScenarioErrors};
+pub use plan::{Plan, Stage, Step, VehiclePlan};
+pub use scenario::Scenario;
+pub use time::Minute;
+pub use vin::Vin;

@@ -1,0 +1,438 @@
+//! The scenario file: the network, its resources and calendars, demand,
+//! certification rules and disruptions, as a user writes it in TOML.
+//!
+//! This module holds only the file's shape (serde types) and parsing with
+//! line numbers. Cross-references, capacities and time zones are validated
+//! when the scenario is compiled into a [`crate::network::Network`]; every
+//! error there names the field path and the line it is on.
+//!
+//! Every entry carries a `source`: where its facts come from, or
+//! `"assumed: ..."` for assumptions. `docs/scenario.md` documents every field.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The built-in default scenario `us-japan` (US-built Toyotas to Japan).
+pub const BUILTIN_US_JAPAN: &str = include_str!("../scenarios/us-japan.toml");
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub scenario: Meta,
+    pub tenants: Vec<Tenant>,
+    pub locations: Vec<Location>,
+    pub deck_classes: Vec<DeckClass>,
+    pub models: Vec<Model>,
+    pub plants: Vec<Plant>,
+    pub inland_services: Vec<InlandService>,
+    pub export_terminals: Vec<ExportTerminal>,
+    pub sea_legs: Vec<SeaLeg>,
+    pub vessel_services: Vec<VesselService>,
+    pub import_terminals: Vec<ImportTerminal>,
+    pub certification: Vec<CertificationRule>,
+    pub dealers: Vec<Dealer>,
+    pub disruptions: Disruptions,
+}
+
+/// `[scenario]`: name, start instant, default run length.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: String,
+    pub description: String,
+    /// First simulated instant, RFC 3339 (stored in UTC).
+    pub start: String,
+    /// Default number of simulated days.
+    pub days: u32,
+    /// Area of one RT43 unit in square metres (footprint of a 1966 Toyota Corona).
+    pub rt43_area_m2: f64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub source: String,
+}
+
+/// What a location is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocationKind {
+    Plant,
+    ExportPort,
+    ImportPort,
+    Dealer,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Location {
+    /// UN/LOCODE for ports, a site id otherwise.
+    pub id: String,
+    pub name: String,
+    pub kind: LocationKind,
+    /// IANA time zone, e.g. `America/Los_Angeles`.
+    pub time_zone: String,
+    pub source: String,
+}
+
+/// A vessel deck height class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeckClass {
+    pub id: String,
+    /// Clear height of the decks in this class, millimetres.
+    pub clearance_mm: u32,
+    pub source: String,
+}
+
+/// A vehicle model built at one plant for one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    /// Plant location id.
+    pub plant: String,
+    /// VIN world manufacturer identifier (positions 1-3).
+    pub wmi: String,
+    /// VIN vehicle descriptor section (positions 4-8).
+    pub vds: String,
+    /// VIN plant code (position 11).
+    pub vin_plant_code: String,
+    /// Model year written into issued VINs.
+    pub model_year: u16,
+    pub length_mm: u32,
+    pub width_mm: u32,
+    pub height_mm: u32,
+    /// Inland loading class (key into `vehicles_per_unit` of inland services), e.g. `car`, `suv`, `pickup`.
+    pub inland_class: String,
+    /// Minutes of export processing at the US terminal.
+    pub processing_minutes: u32,
+    /// Vehicles per year released for this network.
+    pub annual_volume: u32,
+    /// Promised delivery: days after release.
+    pub promised_lead_days: u32,
+    pub source: String,
+}
+
+/// A weekly window of local time, e.g. Monday to Friday 06:00-14:30.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    /// Days of week the window starts on: `mon` .. `sun`.
+    pub days: Vec<String>,
+    /// Local start time `HH:MM`.
+    pub start: String,
+    /// Local end time `HH:MM`; earlier than `start` means it ends the next day.
+    pub end: String,
+    /// Servers (stations, lanes, gangs) available in the window; defaults to the resource's full count.
+    #[serde(default)]
+    pub servers: Option<u32>,
+}
+
+/// A plant: its yard and its release (production) calendar.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plant {
+    pub location: String,
+    pub yard_slots: u32,
+    /// Shifts in which vehicles are released to logistics.
+    pub release_calendar: Vec<Window>,
+    pub source: String,
+}
+
+/// A distribution of a duration in hours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HoursDist {
+    /// Always the same.
+    Fixed { hours: f64 },
+    /// Log-normal given by its median and 90th percentile.
+    Lognormal { median_hours: f64, p90_hours: f64 },
+    /// Triangular between `min_hours` and `max_hours` with mode `mode_hours`.
+    Triangular {
+        min_hours: f64,
+        mode_hours: f64,
+        max_hours: f64,
+    },
+}
+
+/// Rail or truck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Rail,
+    Truck,
+}
+
+/// A scheduled inland service from a plant to an export port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InlandService {
+    pub id: String,
+    pub mode: Mode,
+    /// Carrier or operator name.
+    pub carrier: String,
+    pub from: String,
+    pub to: String,
+    /// Departure times, local time at `from`.
+    pub departures: Vec<Departures>,
+    /// Railcars (autoracks) or trucks per departure.
+    pub units_per_departure: u32,
+    /// Vehicles per unit by inland class; a unit carries one class.
+    pub vehicles_per_unit: BTreeMap<String, u32>,
+    /// Door-to-door transit from departure to arrival at the terminal.
+    pub transit: HoursDist,
+    pub cost_per_vehicle_usd: f64,
+    pub source: String,
+}
+
+/// Departures on given days at given local times.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Departures {
+    pub days: Vec<String>,
+    pub times: Vec<String>,
+}
+
+/// A pool of identical servers working to a calendar, each taking a fixed number of minutes per vehicle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Servers {
+    /// Number of servers (lanes, stations, drivers, inspectors).
+    pub count: u32,
+    /// Minutes one server spends on one vehicle (processing uses the model's minutes instead).
+    #[serde(default)]
+    pub minutes_per_vehicle: Option<u32>,
+    /// Working windows; empty means always open.
+    #[serde(default)]
+    pub calendar: Vec<Window>,
+}
+
+/// An export terminal at a US port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportTerminal {
+    pub location: String,
+    /// Rail ramp and truck gate unloading lanes.
+    pub ramp: Servers,
+    /// Processing stations (wash, accessories, Japan-specific work, inspection).
+    pub processing: Servers,
+    pub yard_slots: u32,
+    /// Stevedore drivers; `servers` in a calendar window is drivers on shift.
+    pub loading: Servers,
+    /// Hours before a vessel's berthing by which a vehicle must be processed and staged.
+    pub cutoff_hours: u32,
+    pub source: String,
+}
+
+/// A sea distance between two ports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeaLeg {
+    pub from: String,
+    pub to: String,
+    pub nautical_miles: f64,
+    pub source: String,
+}
+
+/// A car-carrier service: a port rotation sailed at a fixed interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VesselService {
+    pub id: String,
+    pub operator: String,
+    /// Export ports first, then import ports, in calling order.
+    pub rotation: Vec<String>,
+    /// Berthing at the first port of the first voyage, RFC 3339.
+    pub first_berth: String,
+    /// Days between voyages; voyages are generated to cover the simulated horizon.
+    pub every_days: u32,
+    pub speed_knots: f64,
+    pub port_stay_hours: u32,
+    pub capacity_ceu: u32,
+    /// Space booked per tenant and deck class on every voyage, RT43 units.
+    pub booked: Vec<Booking>,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Booking {
+    pub tenant: String,
+    pub deck_class: String,
+    pub rt43: f64,
+}
+
+/// A Japanese (import) terminal: discharge, certification inspection, delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportTerminal {
+    pub location: String,
+    /// Discharge drivers.
+    pub discharge: Servers,
+    /// Certification work and inspection (marking, fixes, inspection certificate).
+    pub certification: Servers,
+    /// Car-hauler departures to dealers.
+    pub delivery: Delivery,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    pub departures: Vec<Departures>,
+    pub trucks_per_departure: u32,
+    /// Vehicles per truck by inland class.
+    pub vehicles_per_truck: BTreeMap<String, u32>,
+}
+
+/// Certification route names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertRoute {
+    /// The 2026 route: US-built passenger cars deemed compliant once certified.
+    UsCertification2026,
+    /// Preferential Handling Procedure, capped per type per year.
+    PreferentialHandling,
+    TypeDesignation,
+}
+
+/// Where per-vehicle certification work (e.g. the rear marking) is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkPlace {
+    UsPort,
+    JapanPdi,
+}
+
+/// Certification of one model in Japan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationRule {
+    pub model: String,
+    pub route: CertRoute,
+    /// Date from which the model is approved, `YYYY-MM-DD` (Japan time); absent means not approved.
+    #[serde(default)]
+    pub approved_on: Option<String>,
+    /// Where the marking and fixes are done.
+    pub marking_at: WorkPlace,
+    /// Minutes of marking and fixes per vehicle.
+    pub marking_minutes: u32,
+    /// Per-type annual cap (Preferential Handling Procedure).
+    #[serde(default)]
+    pub annual_cap: Option<u32>,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dealer {
+    pub id: String,
+    pub name: String,
+    pub tenant: String,
+    /// Import port that serves this dealer.
+    pub port: String,
+    pub time_zone: String,
+    /// Truck transit from the port, hours.
+    pub delivery_hours: f64,
+    /// Share of the tenant's demand.
+    pub weight: f64,
+    pub source: String,
+}
+
+/// Random disruptions; all draws come from the run's seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disruptions {
+    /// Probability that an inland departure runs late, and by how much.
+    pub inland_delay_probability: f64,
+    pub inland_delay: HoursDist,
+    /// Probability that a vessel berths late at a port, and by how much.
+    pub vessel_delay_probability: f64,
+    pub vessel_delay: HoursDist,
+    /// Expected processing-station outages per terminal per week, and their length.
+    pub station_outages_per_week: f64,
+    pub station_outage: HoursDist,
+    /// Probability that a vehicle gets a damage or quality hold at the export terminal, and its length.
+    pub hold_probability: f64,
+    pub hold: HoursDist,
+    pub source: String,
+}
+
+/// A scenario file that failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match line { Some(l) => format!("line {l}: {message}"), None => message.clone() })]
+pub struct ParseError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Parses TOML text. Syntax errors and missing or unknown fields come
+    /// back with the line they are on.
+    pub fn from_toml(text: &str) -> Result<Scenario, ParseError> {
+        toml::from_str(text).map_err(|e| ParseError {
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_string(),
+        })
+    }
+
+    /// The built-in `us-japan` scenario.
+    pub fn builtin() -> Scenario {
+        Scenario::from_toml(BUILTIN_US_JAPAN).expect("built-in scenario parses")
+    }
+
+    /// Serializes the scenario back to TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("scenario serializes")
+    }
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Finds the line of a field path such as `inland_services[2].to` in TOML
+/// text; falls back to the nearest enclosing entry that exists.
+pub fn line_of_path(text: &str, path: &str) -> Option<usize> {
+    use toml::de::DeTable;
+    let doc = DeTable::parse(text).ok()?;
+    let mut table: &DeTable = doc.get_ref();
+    let mut best = None;
+    for segment in path.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let Some((key, mut value)) = table.get_key_value(name) else {
+            break;
+        };
+        best = Some(line_of(text, key.span().start));
+        if let Some(i) = index {
+            match value.get_ref().as_array().and_then(|a| a.get(i)) {
+                Some(element) => {
+                    value = element;
+                    best = Some(line_of(text, element.span().start));
+                }
+                None => break,
+            }
+        }
+        match value.get_ref().as_table() {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    best
+}

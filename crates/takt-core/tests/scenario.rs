@@ -1,0 +1,119 @@
+//! Scenario parsing and validation: the built-in scenario compiles, and
+//! broken scenarios fail with the field and its line.
+
+use takt_core::network::{CompileOptions, Network};
+use takt_core::scenario::{BUILTIN_US_JAPAN, Scenario};
+
+fn opts() -> CompileOptions {
+    CompileOptions {
+        days: 56,
+        volume_scale: 1.0,
+    }
+}
+
+fn errors_of(text: &str) -> Vec<String> {
+    match Network::load(text, opts()) {
+        Ok(_) => panic!("scenario should be rejected"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn builtin_scenario_compiles() {
+    let (s, n) = Network::load(BUILTIN_US_JAPAN, opts()).expect("built-in scenario is valid");
+    assert_eq!(s.scenario.name, "us-japan");
+    assert_eq!(n.models.len(), 3);
+    assert_eq!(n.export_terminals.len(), 5);
+    assert_eq!(n.import_terminals.len(), 4);
+    assert!(
+        n.voyages.len() >= 8,
+        "voyages over 56 days plus tail: {}",
+        n.voyages.len()
+    );
+    // Camry about 1.4 RT43, Tundra about 1.9.
+    let camry = &n.models[n.model_index("camry").unwrap()];
+    assert!((camry.rt43 - 1.41).abs() < 0.02, "{}", camry.rt43);
+    let tundra = &n.models[n.model_index("tundra").unwrap()];
+    assert!((1.85..2.1).contains(&tundra.rt43), "{}", tundra.rt43);
+}
+
+#[test]
+fn export_round_trips() {
+    let s = Scenario::builtin();
+    let text = s.to_toml();
+    Network::load(&text, opts()).expect("exported scenario compiles");
+}
+
+#[test]
+fn every_entry_has_a_source() {
+    let s = Scenario::builtin();
+    assert!(s.locations.iter().all(|l| !l.source.is_empty()));
+    assert!(s.models.iter().all(|m| m.source.contains("assumed")));
+    assert!(s.sea_legs.iter().all(|l| !l.source.is_empty()));
+}
+
+#[test]
+fn unknown_location_names_field_and_line() {
+    let text = BUILTIN_US_JAPAN.replacen("to = \"USOAK\"", "to = \"USXXX\"", 1);
+    let line = text.lines().position(|l| l.contains("USXXX")).unwrap() + 1;
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.starts_with(&format!(
+            "line {line}: inland_services[1].to: unknown location `USXXX`"
+        ))),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn missing_field_names_field_and_line() {
+    let text = BUILTIN_US_JAPAN.replacen("processing_minutes = 45\n", "", 1);
+    let errors = errors_of(&text);
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].contains("missing field `processing_minutes`"),
+        "{errors:?}"
+    );
+    assert!(errors[0].starts_with("line "), "{errors:?}");
+}
+
+#[test]
+fn bad_time_zone_is_rejected() {
+    let text = BUILTIN_US_JAPAN.replacen("America/Chicago", "America/Chicgo", 1);
+    let line = text.lines().position(|l| l.contains("Chicgo")).unwrap() + 1;
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.starts_with(&format!(
+            "line {line}: locations[1].time_zone: `America/Chicgo` is not an IANA time zone"
+        ))),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn zero_capacity_on_a_needed_flow_is_rejected() {
+    let text = BUILTIN_US_JAPAN.replacen("units_per_departure = 8", "units_per_departure = 0", 1);
+    let errors = errors_of(&text);
+    assert!(errors.iter().any(|e| e.contains("inland_services[0].units_per_departure: units_per_departure is 0")), "{errors:?}");
+    let text = BUILTIN_US_JAPAN
+        .replace("pickup = 8 }", "pickup = 0 }")
+        .replace("pickup = 6 }", "pickup = 0 }");
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "models[2].inland_class: no inland service from `san-antonio` carries class `pickup`"
+        )),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn syntax_error_has_a_line() {
+    let text = BUILTIN_US_JAPAN.replacen("days = 56", "days = = 56", 1);
+    let line = text.lines().position(|l| l.contains("= = 56")).unwrap() + 1;
+    let errors = errors_of(&text);
+    assert!(
+        errors[0].starts_with(&format!("line {line}:")),
+        "{errors:?}"
+    );
+}
