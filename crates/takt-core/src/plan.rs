@@ -156,10 +156,17 @@ pub struct Outage {
     pub servers: u32,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 /// A whole plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub scenario: String,
+    /// Volume scale the network was compiled with (demand and capacities).
+    #[serde(default = "one")]
+    pub volume_scale: f64,
     /// The instant the plan was made; steps ending before it are `done`.
     pub created_at: Minute,
     pub policy: String,

@@ -48,6 +48,11 @@ impl Minute {
             .to_string()
     }
 
+    /// Calendar year in UTC.
+    pub fn utc_year(self) -> i16 {
+        self.timestamp().to_zoned(jiff::tz::TimeZone::UTC).year()
+    }
+
     /// Adds whole minutes.
     pub fn plus(self, minutes: i64) -> Minute {
         Minute(self.0 + minutes)

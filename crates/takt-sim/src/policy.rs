@@ -1,0 +1,135 @@
+//! Policies: who decides in the simulated world.
+//!
+//! The world (see [`crate::world`]) owns time, capacities and randomness and
+//! asks a [`Policy`] at each decision point: which inland departure and
+//! voyage a vehicle takes, in which order queues are served, and in which
+//! order a voyage is loaded. The world enforces every hard rule itself
+//! (capacity, calendars, cutoffs, stow order), so a better sequencer can
+//! replace [`Fifo`] without touching the world.
+
+use crate::world::Vehicle;
+use takt_core::Minute;
+use takt_core::network::{Network, ResourceKind};
+
+/// A feasible way to send a vehicle to Japan, as the world offers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteOption {
+    /// Inland service and index of its departure; `None` when the vehicle is already at the port.
+    pub inland: Option<(usize, usize)>,
+    /// Scheduled inland departure.
+    pub departs_at: Option<Minute>,
+    /// Export terminal index.
+    pub terminal: usize,
+    /// Voyage index and index of its export call.
+    pub voyage: usize,
+    pub call: usize,
+    /// Deck class with space left for the vehicle.
+    pub deck: usize,
+    /// Vessel cutoff at the export port.
+    pub cutoff_at: Minute,
+    /// When the vehicle is expected processed and staged, at mean durations.
+    pub expected_staged_at: Minute,
+    /// The same with the inland transit at its 90th percentile: a planner's safe lead time.
+    pub staged_p90_at: Minute,
+    /// Scheduled berthing at the dealer's port in Japan.
+    pub arrives_japan_at: Minute,
+    pub inland_cost_usd: f64,
+}
+
+/// Decisions the world delegates.
+pub trait Policy: Send {
+    /// Short name, e.g. `fifo`.
+    fn name(&self) -> &str;
+
+    /// Picks one of the feasible options, or `None` to wait and be asked again later.
+    fn choose_route(
+        &mut self,
+        net: &Network,
+        vehicle: &Vehicle,
+        options: &[RouteOption],
+    ) -> Option<usize>;
+
+    /// Priority of a vehicle joining the queue of a resource: lower is served first.
+    fn queue_priority(
+        &mut self,
+        net: &Network,
+        kind: ResourceKind,
+        vehicle: &Vehicle,
+        now: Minute,
+    ) -> i64;
+
+    /// Orders the vehicles a voyage loads at a port. The world then sorts
+    /// them stably by stow order (later discharge port first), so a policy
+    /// only chooses the order among vehicles for the same discharge port.
+    fn load_order(&mut self, net: &Network, vehicles: &mut [&Vehicle]);
+
+    /// A copy for planning ahead (the world projects the plan with a clone).
+    fn clone_box(&self) -> Box<dyn Policy>;
+}
+
+/// First in, first out at every stage; first voyage with space.
+///
+/// The status quo, made fair rather than a strawman: it takes the option
+/// that reaches the dealer's port first among those that make the cutoff
+/// even with a slow (90th percentile) inland move (then the cheaper inland service,
+/// then the earlier departure), serves every queue in order of arrival, and
+/// loads in stow order, first staged first within a discharge port.
+#[derive(Debug, Clone, Default)]
+pub struct Fifo;
+
+impl Policy for Fifo {
+    fn name(&self) -> &str {
+        "fifo"
+    }
+
+    fn choose_route(
+        &mut self,
+        _net: &Network,
+        _vehicle: &Vehicle,
+        options: &[RouteOption],
+    ) -> Option<usize> {
+        // Like a planner with standard lead times: only options that make the
+        // cutoff even with a slow (90th percentile) inland move, unless none does.
+        let safe = options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
+        options
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
+            .min_by(|(_, a), (_, b)| {
+                a.arrives_japan_at
+                    .cmp(&b.arrives_japan_at)
+                    .then(a.inland_cost_usd.total_cmp(&b.inland_cost_usd))
+                    .then(a.departs_at.cmp(&b.departs_at))
+            })
+            .map(|(i, _)| i)
+    }
+
+    fn queue_priority(
+        &mut self,
+        _net: &Network,
+        _kind: ResourceKind,
+        _vehicle: &Vehicle,
+        now: Minute,
+    ) -> i64 {
+        now.0
+    }
+
+    fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
+        vehicles.sort_by_key(|v| (v.staged_at, v.id));
+    }
+
+    fn clone_box(&self) -> Box<dyn Policy> {
+        Box::new(self.clone())
+    }
+}
+
+/// Looks a policy up by name.
+pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
+    match name {
+        "fifo" => Some(Box::new(Fifo)),
+        _ => None,
+    }
+}
+
+/// Names accepted by [`by_name`].
+pub const POLICY_NAMES: &[&str] = &["fifo"];

@@ -1,0 +1,1752 @@
+//! The simulated world: a discrete-event model of the whole network.
+//!
+//! The world owns time, capacities, calendars and randomness; a [`Policy`]
+//! makes the decisions. Every duration and disruption is drawn from one
+//! seeded generator in a fixed order, so a seed gives the same run, byte for
+//! byte. Nothing here does I/O or reads the clock: the caller advances time
+//! with [`Simulation::run_until`] and drains milestones with
+//! [`Simulation::drain_milestones`].
+//!
+//! Rules the world enforces, whatever the policy says:
+//! - pools (ramps, processing stations, drivers, inspectors) serve at most
+//!   their calendar's servers at once, never across a shift break, and a
+//!   station that is down serves nobody;
+//! - yards hold at most their slots (a vehicle takes its export-yard slot
+//!   when processing starts, so processing waits when the yard is full);
+//! - inland departures, vessel space by deck class and delivery trucks are
+//!   booked, never overbooked;
+//! - a vehicle not staged by its voyage's cutoff, or not loaded by departure,
+//!   is rolled to a later voyage;
+//! - loading follows stow order (later discharge port first);
+//! - certification waits for the model's approval and its annual cap.
+
+use crate::dist::{mean_minutes, p90_minutes, sample_minutes};
+use crate::policy::{Policy, RouteOption};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use takt_core::Minute;
+use takt_core::network::{Network, PLANNING_TAIL_DAYS, ResourceIdx, ResourceKind};
+use takt_core::plan::{self, Stage};
+use takt_core::scenario::WorkPlace;
+use takt_core::vin::{Vin, serial_from_number};
+
+/// What a step occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Res {
+    Pool(ResourceIdx),
+    Inland(usize),
+    Voyage(usize),
+    Delivery(usize),
+}
+
+/// One stage of one vehicle as it happened (or, in a projection, as planned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimStep {
+    pub stage: Stage,
+    pub location: usize,
+    pub res: Res,
+    pub start: Minute,
+    pub end: Minute,
+    pub departure: Option<Minute>,
+    pub deck: Option<usize>,
+}
+
+/// A vehicle's route through the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub inland: Option<(usize, usize)>,
+    pub terminal: usize,
+    pub voyage: usize,
+    pub call: usize,
+    pub discharge_call: usize,
+    pub deck: usize,
+}
+
+/// A vehicle in the world.
+#[derive(Debug, Clone)]
+pub struct Vehicle {
+    pub id: usize,
+    pub vin: Vin,
+    pub model: usize,
+    pub tenant: usize,
+    pub dealer: usize,
+    pub released_at: Minute,
+    pub promised_by: Minute,
+    pub route: Option<Route>,
+    /// Export terminal the vehicle is at or heading to, once routed.
+    pub terminal: Option<usize>,
+    pub steps: Vec<SimStep>,
+    pub holds: Vec<plan::Hold>,
+    /// When it was staged in the export yard.
+    pub staged_at: Option<Minute>,
+    pub loaded: bool,
+    pub rolls: u32,
+    pub delivered_at: Option<Minute>,
+    /// Why the vehicle cannot move on, when it cannot.
+    pub blocked: Option<&'static str>,
+    /// Invalidates queue entries that no longer apply.
+    ticket: u32,
+    /// The pool queue the vehicle waits in, with its priority.
+    queued: Option<(usize, i64)>,
+}
+
+impl Vehicle {
+    pub fn last_stage(&self) -> Option<Stage> {
+        self.steps.last().map(|s| s.stage)
+    }
+    pub fn step(&self, stage: Stage) -> Option<&SimStep> {
+        self.steps.iter().find(|s| s.stage == stage)
+    }
+}
+
+/// A milestone: one line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Milestone {
+    pub event_id: String,
+    pub vin: String,
+    pub tenant: String,
+    pub model: String,
+    pub milestone: &'static str,
+    /// The stage the milestone belongs to.
+    pub stage: Stage,
+    /// RFC 3339, UTC.
+    pub at: Minute,
+    pub location: String,
+    pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub voyage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Milestone names in journey order, with the stage each belongs to.
+pub const MILESTONES: &[(&str, Stage)] = &[
+    ("released", Stage::Released),
+    ("inland_departed", Stage::Inland),
+    ("port_arrived", Stage::PortArrival),
+    ("processing_started", Stage::Processing),
+    ("yard_staged", Stage::Yard),
+    ("loading_started", Stage::Loading),
+    ("vessel_departed", Stage::Voyage),
+    ("discharged", Stage::Discharge),
+    ("certification_started", Stage::Certification),
+    ("delivery_departed", Stage::Delivery),
+    ("delivered", Stage::Delivery),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    Release {
+        model: usize,
+    },
+    InlandDeparture {
+        svc: usize,
+        dep: usize,
+    },
+    InlandArrival {
+        svc: usize,
+        dep: usize,
+    },
+    PoolWake {
+        pool: usize,
+    },
+    ServiceEnd {
+        pool: usize,
+        server: usize,
+        vid: usize,
+    },
+    HoldEnd {
+        vid: usize,
+    },
+    Enqueue {
+        pool: usize,
+        vid: usize,
+    },
+    Cutoff {
+        voyage: usize,
+        call: usize,
+    },
+    Berth {
+        voyage: usize,
+        call: usize,
+    },
+    Depart {
+        voyage: usize,
+        call: usize,
+    },
+    DeliveryDeparture {
+        term: usize,
+        dep: usize,
+    },
+    Delivered {
+        vid: usize,
+    },
+    Outage {
+        pool: usize,
+        server: usize,
+        minutes: i64,
+    },
+    Reroute {
+        vid: usize,
+    },
+}
+
+impl Ev {
+    fn is_voyage(&self) -> bool {
+        matches!(
+            self,
+            Ev::Cutoff { .. } | Ev::Berth { .. } | Ev::Depart { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PoolState {
+    resource: ResourceIdx,
+    kind: ResourceKind,
+    location: usize,
+    busy_until: Vec<Minute>,
+    /// Per server: out of service until.
+    down_until: Vec<Minute>,
+    /// Pending outage per server (starts when the server is next free).
+    pending_outage: Vec<i64>,
+    queue: BinaryHeap<Reverse<(i64, u64, usize, u32)>>,
+    wake_at: Option<Minute>,
+    /// Export terminal whose yard this pool feeds (processing) or empties (loading).
+    terminal: Option<usize>,
+    import_terminal: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Departure {
+    /// Vehicles booked, by inland class.
+    by_class: Vec<u32>,
+    vehicles: Vec<usize>,
+    scheduled: bool,
+    /// Left already: nobody can board any more.
+    departed: bool,
+    arrival: Option<Minute>,
+}
+
+#[derive(Debug, Clone)]
+struct VoyageState {
+    /// Actual (or, in projection, planned) berth and departure per call.
+    calls: Vec<(Minute, Minute)>,
+    /// Calls that have happened (berthed).
+    berthed: Vec<bool>,
+    /// Remaining booked RT43 by tenant and deck.
+    space_left: Vec<Vec<f64>>,
+    /// Vehicles assigned, by export call.
+    assigned: Vec<Vec<usize>>,
+    /// Vehicles on board, in loading order.
+    aboard: Vec<usize>,
+    loaded_rt43: f64,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct SimOptions {
+    pub seed: u64,
+    /// The volume scale the network was compiled with, recorded in plans.
+    pub volume_scale: f64,
+}
+
+/// Counters kept while the world runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    pub holds_placed: u64,
+    pub station_outages: u64,
+    pub inland_delays: u64,
+    pub vessel_delays: u64,
+    pub reroute_attempts: u64,
+    pub release_waits_for_plant_yard: u64,
+    pub certification_cap_blocks: u64,
+}
+
+/// The whole simulated world.
+#[derive(Clone)]
+pub struct Simulation {
+    pub net: Network,
+    policy_name: String,
+    policy: PolicyBox,
+    rng: ChaCha8Rng,
+    /// When true, no draws: mean durations, no disruptions, no new releases.
+    nominal: bool,
+    pub now: Minute,
+    seq: u64,
+    events: BinaryHeap<Reverse<(Minute, u64, Ev)>>,
+    pub vehicles: Vec<Vehicle>,
+    pools: Vec<PoolState>,
+    pool_of_resource: HashMap<ResourceIdx, usize>,
+    inland_deps: Vec<Vec<Departure>>,
+    delivery_deps: Vec<Vec<Departure>>,
+    voyages: Vec<VoyageState>,
+    voyages_by_berth: Vec<usize>,
+    plant_yard_used: Vec<u32>,
+    plant_waiting: Vec<Vec<usize>>,
+    export_yard_used: Vec<u32>,
+    serials: HashMap<(String, String, char), u32>,
+    cert_count: HashMap<(usize, i16), u32>,
+    pub outages: Vec<plan::Outage>,
+    milestones: Vec<Milestone>,
+    event_counter: u64,
+    pub counters: Counters,
+    volume_scale: f64,
+    release_carry: Vec<f64>,
+}
+
+struct PolicyBox(Box<dyn Policy>);
+impl Clone for PolicyBox {
+    fn clone(&self) -> Self {
+        PolicyBox(self.0.clone_box())
+    }
+}
+
+fn class_units(by_class: &[u32], per_unit: &[u32]) -> u32 {
+    by_class
+        .iter()
+        .zip(per_unit)
+        .map(|(&n, &p)| if n == 0 { 0 } else { n.div_ceil(p.max(1)) })
+        .sum()
+}
+
+impl Simulation {
+    /// Builds the world at the network's start. Release times, disruptions
+    /// and vessel delays are drawn from `options.seed` as the run goes.
+    pub fn new(net: Network, policy: Box<dyn Policy>, options: SimOptions) -> Simulation {
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        let mut pools = Vec::new();
+        let mut pool_of_resource = HashMap::new();
+        for (t, term) in net.export_terminals.iter().enumerate() {
+            for pool in [&term.ramp, &term.processing, &term.loading] {
+                pool_of_resource.insert(pool.resource, pools.len());
+                pools.push(PoolState::new(&net, pool, Some(t), None));
+            }
+        }
+        for (t, term) in net.import_terminals.iter().enumerate() {
+            for pool in [&term.discharge, &term.certification] {
+                pool_of_resource.insert(pool.resource, pools.len());
+                pools.push(PoolState::new(&net, pool, None, Some(t)));
+            }
+        }
+        let n_classes = net.inland_classes.len();
+        let inland_deps = net
+            .inland
+            .iter()
+            .map(|s| {
+                vec![
+                    Departure {
+                        by_class: vec![0; n_classes],
+                        ..Default::default()
+                    };
+                    s.departures.len()
+                ]
+            })
+            .collect();
+        let delivery_deps = net
+            .import_terminals
+            .iter()
+            .map(|t| {
+                vec![
+                    Departure {
+                        by_class: vec![0; n_classes],
+                        ..Default::default()
+                    };
+                    t.delivery_departures.len()
+                ]
+            })
+            .collect();
+        // Voyage times with delays drawn now, in voyage order.
+        let d = net.disruptions.clone();
+        let mut counters = Counters::default();
+        let voyages: Vec<VoyageState> = net
+            .voyages
+            .iter()
+            .map(|v| {
+                let mut calls = Vec::with_capacity(v.calls.len());
+                let mut prev_depart: Option<(Minute, i64)> = None;
+                for (c, call) in v.calls.iter().enumerate() {
+                    let mut berth = call.berth;
+                    if let Some((dep, sail)) = prev_depart {
+                        berth = berth.max(dep.plus(sail));
+                    }
+                    if rng.random_bool(d.vessel_delay_probability) {
+                        berth = berth.plus(sample_minutes(&d.vessel_delay, &mut rng));
+                        counters.vessel_delays += 1;
+                    }
+                    let stay = call.depart.since(call.berth);
+                    let depart = call.depart.max(berth.plus(stay));
+                    if let Some(next) = v.calls.get(c + 1) {
+                        prev_depart = Some((depart, next.berth.since(call.depart)));
+                    }
+                    calls.push((berth, depart));
+                }
+                VoyageState {
+                    calls,
+                    berthed: vec![false; v.calls.len()],
+                    space_left: v.booked.clone(),
+                    assigned: vec![Vec::new(); v.n_export_calls],
+                    aboard: Vec::new(),
+                    loaded_rt43: 0.0,
+                }
+            })
+            .collect();
+        let mut voyages_by_berth: Vec<usize> = (0..net.voyages.len()).collect();
+        voyages_by_berth.sort_by_key(|&v| (net.voyages[v].calls[0].berth, v));
+        let n_plants = net.plants.len();
+        let n_models = net.models.len();
+        let n_export = net.export_terminals.len();
+        let start = net.start;
+        let mut sim = Simulation {
+            policy_name: policy.name().to_string(),
+            policy: PolicyBox(policy),
+            rng,
+            nominal: false,
+            now: start,
+            seq: 0,
+            events: BinaryHeap::new(),
+            vehicles: Vec::new(),
+            pools,
+            pool_of_resource,
+            inland_deps,
+            delivery_deps,
+            voyages,
+            voyages_by_berth,
+            plant_yard_used: vec![0; n_plants],
+            plant_waiting: vec![Vec::new(); n_plants],
+            export_yard_used: vec![0; n_export],
+            serials: HashMap::new(),
+            cert_count: HashMap::new(),
+            outages: Vec::new(),
+            milestones: Vec::new(),
+            event_counter: 0,
+            counters,
+            volume_scale: options.volume_scale,
+            release_carry: vec![0.0; n_models],
+            net,
+        };
+        sim.schedule_voyage_events(start);
+        for m in 0..sim.net.models.len() {
+            sim.schedule_next_release(m, start);
+        }
+        sim.schedule_outages();
+        sim
+    }
+
+    pub fn policy_name(&self) -> &str {
+        &self.policy_name
+    }
+
+    fn push(&mut self, at: Minute, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse((at, self.seq, ev)));
+    }
+
+    fn schedule_voyage_events(&mut self, from: Minute) {
+        for v in 0..self.net.voyages.len() {
+            let n_export = self.net.voyages[v].n_export_calls;
+            for c in 0..self.net.voyages[v].calls.len() {
+                let (berth, depart) = self.voyages[v].calls[c];
+                if c < n_export {
+                    let term = self
+                        .net
+                        .export_terminal_at(self.net.voyages[v].calls[c].location)
+                        .expect("validated");
+                    let cutoff = self.net.voyages[v].calls[c]
+                        .berth
+                        .plus(-self.net.export_terminals[term].cutoff_minutes);
+                    if cutoff >= from {
+                        self.push(cutoff, Ev::Cutoff { voyage: v, call: c });
+                    }
+                    if depart >= from {
+                        self.push(depart, Ev::Depart { voyage: v, call: c });
+                    }
+                }
+                if berth >= from && !self.voyages[v].berthed[c] {
+                    self.push(berth, Ev::Berth { voyage: v, call: c });
+                }
+            }
+        }
+    }
+
+    /// Outages of processing stations over the simulated horizon, drawn up front.
+    fn schedule_outages(&mut self) {
+        let per_week = self.net.disruptions.station_outages_per_week;
+        if per_week <= 0.0 {
+            return;
+        }
+        let mean_gap = 7.0 * 1440.0 / per_week;
+        for p in 0..self.pools.len() {
+            if self.pools[p].kind != ResourceKind::Processing {
+                continue;
+            }
+            let mut t = self.net.start.0 as f64;
+            loop {
+                let u: f64 = self.rng.random_range(1e-12..1.0);
+                t += -u.ln() * mean_gap;
+                if t >= self.net.end.0 as f64 {
+                    break;
+                }
+                let server = self.rng.random_range(0..self.pools[p].busy_until.len());
+                let minutes =
+                    sample_minutes(&self.net.disruptions.station_outage.clone(), &mut self.rng)
+                        .max(1);
+                self.push(
+                    Minute(t as i64),
+                    Ev::Outage {
+                        pool: p,
+                        server,
+                        minutes,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Schedules the model's next release after `after`, in the plant's release windows.
+    fn schedule_next_release(&mut self, model: usize, after: Minute) {
+        if self.nominal {
+            return;
+        }
+        let m = &self.net.models[model];
+        let plant = &self.net.plants[m.plant];
+        let windows = &plant.release_windows;
+        if windows.is_empty() || m.annual_volume <= 0.0 {
+            return;
+        }
+        // Working minutes per year from the calendar's first full week.
+        let week_start = self.net.start;
+        let week_end = week_start.plus(7 * Minute::DAY);
+        let weekly: i64 = windows
+            .iter()
+            .map(|&(s, e)| e.min(week_end).since(s.max(week_start)).max(0))
+            .sum();
+        let rate = m.annual_volume / (weekly.max(1) as f64 * 365.25 / 7.0);
+        let u: f64 = self.rng.random_range(1e-12..1.0);
+        // Exponential gaps in working minutes; the fraction carries over so
+        // whole-minute rounding does not bias the volume.
+        let exact = -u.ln() / rate + self.release_carry[model];
+        let mut gap = exact.floor() as i64;
+        self.release_carry[model] = exact - gap as f64;
+        let mut i = windows.partition_point(|w| w.1 <= after);
+        let mut t = after;
+        while let Some(&(s, e)) = windows.get(i) {
+            let from = s.max(t);
+            let avail = e.since(from);
+            if gap < avail {
+                let at = from.plus(gap);
+                if at < self.net.end {
+                    self.push(at, Ev::Release { model });
+                }
+                return;
+            }
+            gap -= avail.max(0);
+            i += 1;
+            t = windows.get(i).map(|w| w.0).unwrap_or(e);
+        }
+    }
+
+    /// Processes every event strictly before `until`.
+    pub fn run_until(&mut self, until: Minute) {
+        while let Some(Reverse((at, _, _))) = self.events.peek() {
+            if *at >= until {
+                break;
+            }
+            let Reverse((at, _, ev)) = self.events.pop().expect("peeked");
+            self.now = at;
+            self.handle(ev);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// Runs to the end of the scenario's simulated horizon.
+    pub fn run_to_end(&mut self) {
+        let end = self.net.end;
+        self.run_until(end);
+    }
+
+    /// Takes the milestones produced since the last call, in time order.
+    pub fn drain_milestones(&mut self) -> Vec<Milestone> {
+        std::mem::take(&mut self.milestones)
+    }
+
+    fn emit(
+        &mut self,
+        vid: usize,
+        milestone: &'static str,
+        stage: Stage,
+        location: usize,
+        resource: String,
+        reason: Option<String>,
+    ) {
+        if self.nominal {
+            return;
+        }
+        self.event_counter += 1;
+        let v = &self.vehicles[vid];
+        let voyage = v
+            .route
+            .filter(|_| stage >= Stage::Yard)
+            .map(|r| self.net.voyages[r.voyage].id.clone());
+        self.milestones.push(Milestone {
+            event_id: format!("{}-{:08}", v.vin, self.event_counter),
+            vin: v.vin.to_string(),
+            tenant: self.net.tenants[v.tenant].id.clone(),
+            model: self.net.models[v.model].id.clone(),
+            milestone,
+            stage,
+            at: self.now,
+            location: self.net.locations[location].id.clone(),
+            resource,
+            voyage,
+            reason,
+        });
+    }
+
+    fn res_name(&self, res: Res) -> String {
+        match res {
+            Res::Pool(r) => self.net.resources[r].id.clone(),
+            Res::Inland(s) => self.net.inland[s].id.clone(),
+            Res::Voyage(v) => self.net.voyages[v].id.clone(),
+            Res::Delivery(t) => format!(
+                "{}/delivery",
+                self.net.locations[self.net.import_terminals[t].location].id
+            ),
+        }
+    }
+
+    /// Opens a step; stays (released, yard) get their end when the next step opens.
+    fn open_step(
+        &mut self,
+        vid: usize,
+        stage: Stage,
+        location: usize,
+        res: Res,
+        end: Minute,
+        departure: Option<Minute>,
+        deck: Option<usize>,
+    ) {
+        let now = self.now;
+        let v = &mut self.vehicles[vid];
+        if let Some(last) = v.steps.last_mut() {
+            if matches!(last.stage, Stage::Released | Stage::Yard) {
+                last.end = now;
+            }
+        }
+        v.steps.push(SimStep {
+            stage,
+            location,
+            res,
+            start: now,
+            end,
+            departure,
+            deck,
+        });
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Release { model } => self.on_release(model),
+            Ev::InlandDeparture { svc, dep } => self.on_inland_departure(svc, dep),
+            Ev::InlandArrival { svc, dep } => self.on_inland_arrival(svc, dep),
+            Ev::PoolWake { pool } => {
+                self.pools[pool].wake_at = None;
+                self.dispatch(pool);
+            }
+            Ev::ServiceEnd { pool, server, vid } => self.on_service_end(pool, server, vid),
+            Ev::HoldEnd { vid } => {
+                let loc = self.vehicles[vid]
+                    .steps
+                    .last()
+                    .map(|s| s.location)
+                    .unwrap_or(0);
+                let resource = self.vehicles[vid]
+                    .steps
+                    .last()
+                    .map(|s| self.res_name(s.res))
+                    .unwrap_or_default();
+                self.emit(
+                    vid,
+                    "hold_released",
+                    Stage::PortArrival,
+                    loc,
+                    resource,
+                    None,
+                );
+                let term = self.vehicles[vid].terminal.expect("at a terminal");
+                let pool =
+                    self.pool_of_resource[&self.net.export_terminals[term].processing.resource];
+                self.enqueue(pool, vid);
+            }
+            Ev::Enqueue { pool, vid } => {
+                self.vehicles[vid].blocked = None;
+                self.enqueue(pool, vid);
+            }
+            Ev::Cutoff { voyage, call } => self.on_cutoff(voyage, call),
+            Ev::Berth { voyage, call } => self.on_berth(voyage, call),
+            Ev::Depart { voyage, call } => self.on_depart(voyage, call),
+            Ev::DeliveryDeparture { term, dep } => self.on_delivery_departure(term, dep),
+            Ev::Delivered { vid } => {
+                self.vehicles[vid].delivered_at = Some(self.now);
+                let dealer = &self.net.dealers[self.vehicles[vid].dealer];
+                let (loc, res) = (dealer.port, format!("dealer/{}", dealer.id));
+                self.emit(vid, "delivered", Stage::Delivery, loc, res, None);
+            }
+            Ev::Outage {
+                pool,
+                server,
+                minutes,
+            } => {
+                self.pools[pool].pending_outage[server] += minutes;
+                self.counters.station_outages += 1;
+                self.start_pending_outage(pool, server);
+            }
+            Ev::Reroute { vid } => self.route_vehicle(vid),
+        }
+    }
+
+    fn start_pending_outage(&mut self, pool: usize, server: usize) {
+        let p = &mut self.pools[pool];
+        let minutes = p.pending_outage[server];
+        if minutes == 0 || p.busy_until[server] > self.now || p.down_until[server] > self.now {
+            return;
+        }
+        p.pending_outage[server] = 0;
+        p.down_until[server] = self.now.plus(minutes);
+        self.outages.push(plan::Outage {
+            resource: self.net.resources[p.resource].id.clone(),
+            from: self.now,
+            to: self.now.plus(minutes),
+            servers: 1,
+        });
+        let until = self.now.plus(minutes);
+        self.wake(pool, until);
+    }
+
+    fn on_release(&mut self, model: usize) {
+        let now = self.now;
+        self.schedule_next_release(model, now);
+        let m = &self.net.models[model];
+        let key = (m.wmi.clone(), m.vds.clone(), m.vin_plant_code);
+        let serial = self.serials.entry(key).or_insert(100_000);
+        *serial += 1;
+        let vin = Vin::assemble(
+            &m.wmi,
+            &m.vds,
+            m.model_year,
+            m.vin_plant_code,
+            &serial_from_number(*serial % 1_000_000),
+        )
+        .expect("validated VIN parts");
+        let tenant = m.tenant;
+        let dealers: Vec<usize> = (0..self.net.dealers.len())
+            .filter(|&d| self.net.dealers[d].tenant == tenant)
+            .collect();
+        let total: f64 = dealers.iter().map(|&d| self.net.dealers[d].weight).sum();
+        let mut x = self.rng.random_range(0.0..total);
+        let mut dealer = *dealers.last().expect("validated: tenant has dealers");
+        for &d in &dealers {
+            x -= self.net.dealers[d].weight;
+            if x < 0.0 {
+                dealer = d;
+                break;
+            }
+        }
+        let id = self.vehicles.len();
+        self.vehicles.push(Vehicle {
+            id,
+            vin,
+            model,
+            tenant,
+            dealer,
+            released_at: now,
+            promised_by: now.plus(m.promised_lead_minutes),
+            route: None,
+            terminal: None,
+            steps: Vec::with_capacity(10),
+            holds: Vec::new(),
+            staged_at: None,
+            loaded: false,
+            rolls: 0,
+            delivered_at: None,
+            blocked: None,
+            ticket: 0,
+            queued: None,
+        });
+        let plant = m.plant;
+        if self.plant_yard_used[plant] >= self.net.plants[plant].yard_slots {
+            self.counters.release_waits_for_plant_yard += 1;
+            self.vehicles[id].blocked = Some("plant yard full");
+            self.plant_waiting[plant].push(id);
+            return;
+        }
+        self.enter_plant_yard(id);
+    }
+
+    fn enter_plant_yard(&mut self, vid: usize) {
+        let m = self.vehicles[vid].model;
+        let plant = self.net.models[m].plant;
+        self.plant_yard_used[plant] += 1;
+        let loc = self.net.plants[plant].location;
+        let yard = self.net.plants[plant].yard;
+        self.vehicles[vid].released_at = self.now;
+        self.vehicles[vid].blocked = None;
+        self.open_step(
+            vid,
+            Stage::Released,
+            loc,
+            Res::Pool(yard),
+            self.now,
+            None,
+            None,
+        );
+        self.emit(
+            vid,
+            "released",
+            Stage::Released,
+            loc,
+            self.net.resources[yard].id.clone(),
+            None,
+        );
+        self.route_vehicle(vid);
+    }
+
+    /// Mean minutes of processing and what precedes it, for routing estimates.
+    fn processing_estimate(&self, model: usize, term: usize) -> i64 {
+        let t = &self.net.export_terminals[term];
+        t.ramp.minutes_per_vehicle + self.net.models[model].processing_minutes
+    }
+
+    /// The feasible routes for a vehicle now: from its plant, or from the
+    /// export terminal it is at.
+    pub fn route_options(&self, vid: usize) -> Vec<RouteOption> {
+        let v = &self.vehicles[vid];
+        let m = &self.net.models[v.model];
+        let dealer = &self.net.dealers[v.dealer];
+        let at_terminal = v.last_stage().is_some_and(|s| s >= Stage::Inland);
+        let now = self.now;
+        let horizon = now.plus(60 * Minute::DAY);
+        let mut out = Vec::new();
+        let first = self
+            .voyages_by_berth
+            .partition_point(|&x| self.net.voyages[x].calls[0].berth < now.plus(-30 * Minute::DAY));
+        for &vi in &self.voyages_by_berth[first..] {
+            let voyage = &self.net.voyages[vi];
+            if voyage.calls[0].berth > horizon {
+                break;
+            }
+            let Some(dcall) = voyage.call_at(dealer.port) else {
+                continue;
+            };
+            if dcall < voyage.n_export_calls {
+                continue;
+            }
+            let Some(deck) = m
+                .deck_classes
+                .iter()
+                .copied()
+                .find(|&d| self.voyages[vi].space_left[v.tenant][d] + 1e-9 >= m.rt43)
+            else {
+                continue;
+            };
+            for c in 0..voyage.n_export_calls {
+                let call = voyage.calls[c];
+                let term = self
+                    .net
+                    .export_terminal_at(call.location)
+                    .expect("validated");
+                let cutoff = call
+                    .berth
+                    .plus(-self.net.export_terminals[term].cutoff_minutes);
+                if cutoff <= now {
+                    continue;
+                }
+                let arrives_japan_at = voyage.calls[dcall].berth;
+                if at_terminal {
+                    if Some(term) != v.terminal {
+                        continue;
+                    }
+                    let staged = v
+                        .staged_at
+                        .map(|_| now)
+                        .unwrap_or(now.plus(self.processing_estimate(v.model, term)));
+                    if staged <= cutoff {
+                        out.push(RouteOption {
+                            inland: None,
+                            departs_at: None,
+                            terminal: term,
+                            voyage: vi,
+                            call: c,
+                            deck,
+                            cutoff_at: cutoff,
+                            expected_staged_at: staged,
+                            staged_p90_at: staged,
+                            arrives_japan_at,
+                            inland_cost_usd: 0.0,
+                        });
+                    }
+                    continue;
+                }
+                let plant_loc = self.net.plants[m.plant].location;
+                for (si, svc) in self.net.inland.iter().enumerate() {
+                    if svc.from != plant_loc
+                        || svc.terminal != term
+                        || svc.vehicles_per_unit[m.inland_class] == 0
+                    {
+                        continue;
+                    }
+                    let transit = mean_minutes(&svc.transit);
+                    let slow = p90_minutes(&svc.transit) - transit;
+                    let mut k = svc.departures.partition_point(|&d| d < now);
+                    while let Some(&dep) = svc.departures.get(k) {
+                        if self.inland_deps[si][k].departed {
+                            k += 1;
+                            continue;
+                        }
+                        let staged = dep.plus(transit + self.processing_estimate(v.model, term));
+                        if staged > cutoff {
+                            break;
+                        }
+                        let mut by_class = self.inland_deps[si][k].by_class.clone();
+                        by_class[m.inland_class] += 1;
+                        if class_units(&by_class, &svc.vehicles_per_unit) <= svc.units_per_departure
+                        {
+                            out.push(RouteOption {
+                                inland: Some((si, k)),
+                                departs_at: Some(dep),
+                                terminal: term,
+                                voyage: vi,
+                                call: c,
+                                deck,
+                                cutoff_at: cutoff,
+                                expected_staged_at: staged,
+                                staged_p90_at: staged.plus(slow),
+                                arrives_japan_at,
+                                inland_cost_usd: svc.cost_per_vehicle_usd,
+                            });
+                            break;
+                        }
+                        k += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn route_vehicle(&mut self, vid: usize) {
+        let options = self.route_options(vid);
+        let choice = if options.is_empty() {
+            None
+        } else {
+            let net = &self.net;
+            self.policy
+                .0
+                .choose_route(net, &self.vehicles[vid], &options)
+        };
+        let Some(i) = choice else {
+            // Nothing feasible now: ask again in twelve hours.
+            self.counters.reroute_attempts += 1;
+            self.vehicles[vid].blocked = Some("no voyage with space that the vehicle can make");
+            let at = self.now.plus(12 * 60);
+            if at < self.limit() {
+                self.push(at, Ev::Reroute { vid });
+            }
+            return;
+        };
+        let o = options[i].clone();
+        let v = &self.vehicles[vid];
+        let m = &self.net.models[v.model];
+        let dcall = self.net.voyages[o.voyage]
+            .call_at(self.net.dealers[v.dealer].port)
+            .expect("option calls there");
+        let tenant = v.tenant;
+        let rt43 = m.rt43;
+        let class = m.inland_class;
+        self.voyages[o.voyage].space_left[tenant][o.deck] -= rt43;
+        self.voyages[o.voyage].assigned[o.call].push(vid);
+        let inland = match (v.route, o.inland) {
+            (Some(r), None) => r.inland,
+            (_, Some((si, k))) => {
+                let dep = &mut self.inland_deps[si][k];
+                dep.by_class[class] += 1;
+                dep.vehicles.push(vid);
+                if !dep.scheduled {
+                    dep.scheduled = true;
+                    let at = self.net.inland[si].departures[k];
+                    self.push(at, Ev::InlandDeparture { svc: si, dep: k });
+                }
+                Some((si, k))
+            }
+            (None, None) => None,
+        };
+        let v = &mut self.vehicles[vid];
+        v.blocked = None;
+        v.terminal = Some(o.terminal);
+        v.route = Some(Route {
+            inland,
+            terminal: o.terminal,
+            voyage: o.voyage,
+            call: o.call,
+            discharge_call: dcall,
+            deck: o.deck,
+        });
+    }
+
+    fn limit(&self) -> Minute {
+        self.net.end.plus(PLANNING_TAIL_DAYS * Minute::DAY)
+    }
+
+    fn on_inland_departure(&mut self, svc: usize, dep: usize) {
+        self.inland_deps[svc][dep].departed = true;
+        let vids = self.inland_deps[svc][dep].vehicles.clone();
+        let s = &self.net.inland[svc];
+        let transit = if self.nominal {
+            mean_minutes(&s.transit)
+        } else {
+            let mut t = sample_minutes(&s.transit.clone(), &mut self.rng);
+            if self
+                .rng
+                .random_bool(self.net.disruptions.inland_delay_probability)
+            {
+                self.counters.inland_delays += 1;
+                t += sample_minutes(&self.net.disruptions.inland_delay.clone(), &mut self.rng);
+            }
+            t
+        };
+        let arrival = self.now.plus(transit.max(1));
+        self.inland_deps[svc][dep].arrival = Some(arrival);
+        let (from, departure) = (s.from, s.departures[dep]);
+        let plant = self
+            .net
+            .plants
+            .iter()
+            .position(|p| p.location == from)
+            .expect("validated");
+        for &vid in &vids {
+            self.plant_yard_used[plant] -= 1;
+            self.open_step(
+                vid,
+                Stage::Inland,
+                from,
+                Res::Inland(svc),
+                arrival,
+                Some(departure),
+                None,
+            );
+            let name = self.net.inland[svc].id.clone();
+            self.emit(vid, "inland_departed", Stage::Inland, from, name, None);
+        }
+        self.push(arrival, Ev::InlandArrival { svc, dep });
+        // Slots freed: release vehicles waiting for the plant yard.
+        while self.plant_yard_used[plant] < self.net.plants[plant].yard_slots {
+            if self.plant_waiting[plant].is_empty() {
+                break;
+            }
+            let vid = self.plant_waiting[plant].remove(0);
+            self.enter_plant_yard(vid);
+        }
+    }
+
+    fn on_inland_arrival(&mut self, svc: usize, dep: usize) {
+        let vids = self.inland_deps[svc][dep].vehicles.clone();
+        let term = self.net.inland[svc].terminal;
+        let pool = self.pool_of_resource[&self.net.export_terminals[term].ramp.resource];
+        for vid in vids {
+            self.enqueue(pool, vid);
+        }
+    }
+
+    fn enqueue(&mut self, pool: usize, vid: usize) {
+        let kind = self.pools[pool].kind;
+        let priority = self
+            .policy
+            .0
+            .queue_priority(&self.net, kind, &self.vehicles[vid], self.now);
+        self.enqueue_with(pool, vid, priority);
+    }
+
+    fn enqueue_with(&mut self, pool: usize, vid: usize, priority: i64) {
+        self.seq += 1;
+        self.vehicles[vid].queued = Some((pool, priority));
+        let ticket = self.vehicles[vid].ticket;
+        self.pools[pool]
+            .queue
+            .push(Reverse((priority, self.seq, vid, ticket)));
+        self.dispatch(pool);
+    }
+
+    fn wake(&mut self, pool: usize, at: Minute) {
+        let p = &mut self.pools[pool];
+        if p.wake_at.is_none_or(|w| at < w) {
+            p.wake_at = Some(at);
+            self.push(at, Ev::PoolWake { pool });
+        }
+    }
+
+    fn service_minutes(&self, pool: usize, vid: usize) -> i64 {
+        let p = &self.pools[pool];
+        let v = &self.vehicles[vid];
+        let m = &self.net.models[v.model];
+        match p.kind {
+            ResourceKind::Processing => m.processing_minutes,
+            ResourceKind::Certification => {
+                let base = self.net.import_terminals[p.import_terminal.expect("import pool")]
+                    .certification
+                    .minutes_per_vehicle;
+                base + if m.cert.marking_at == WorkPlace::JapanPdi {
+                    m.cert.marking_minutes
+                } else {
+                    0
+                }
+            }
+            ResourceKind::Ramp => {
+                self.net.export_terminals[p.terminal.expect("export pool")]
+                    .ramp
+                    .minutes_per_vehicle
+            }
+            ResourceKind::Loading => {
+                self.net.export_terminals[p.terminal.expect("export pool")]
+                    .loading
+                    .minutes_per_vehicle
+            }
+            ResourceKind::Discharge => {
+                self.net.import_terminals[p.import_terminal.expect("import pool")]
+                    .discharge
+                    .minutes_per_vehicle
+            }
+            ResourceKind::PlantYard | ResourceKind::Yard => 0,
+        }
+    }
+
+    fn calendar(&self, pool: usize) -> &takt_core::network::Calendar {
+        &self.net.resources[self.pools[pool].resource].calendar
+    }
+
+    /// Starts service for queued vehicles while a server can start now.
+    fn dispatch(&mut self, pool: usize) {
+        loop {
+            let Some(&Reverse((_, _, vid, ticket))) = self.pools[pool].queue.peek() else {
+                return;
+            };
+            if ticket != self.vehicles[vid].ticket {
+                self.pools[pool].queue.pop();
+                continue;
+            }
+            let minutes = self.service_minutes(pool, vid);
+            let kind = self.pools[pool].kind;
+            let now = self.now;
+            match kind {
+                // Processing needs a yard slot for afterwards; loading frees one and dispatches again.
+                ResourceKind::Processing => {
+                    let t = self.pools[pool].terminal.expect("export pool");
+                    if self.export_yard_used[t] >= self.net.export_terminals[t].yard_slots {
+                        return;
+                    }
+                }
+                // Loading must end before the vessel leaves; the vehicle is rolled at departure.
+                ResourceKind::Loading => {
+                    let r = self.vehicles[vid].route.expect("routed");
+                    if now.plus(minutes) > self.voyages[r.voyage].calls[r.call].1 {
+                        self.pools[pool].queue.pop();
+                        self.vehicles[vid].queued = None;
+                        continue;
+                    }
+                }
+                // Certification is capped per type and year on some routes.
+                ResourceKind::Certification => {
+                    let m = self.vehicles[vid].model;
+                    if let Some(cap) = self.net.models[m].cert.annual_cap {
+                        let year = now.utc_year();
+                        if self.cert_count.get(&(m, year)).copied().unwrap_or(0) >= cap {
+                            self.pools[pool].queue.pop();
+                            self.vehicles[vid].queued = None;
+                            self.vehicles[vid].blocked = Some("annual certification cap reached");
+                            self.counters.certification_cap_blocks += 1;
+                            continue;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            let mut next_possible: Option<Minute> = None;
+            let mut chosen = None;
+            for s in 0..self.pools[pool].busy_until.len() {
+                let p = &self.pools[pool];
+                let free = p.busy_until[s].max(p.down_until[s]);
+                if p.pending_outage[s] > 0 && free <= now {
+                    continue; // about to go down
+                }
+                let Some(fit) = self
+                    .calendar(pool)
+                    .earliest_fit(s as u32, free.max(now), minutes)
+                else {
+                    continue;
+                };
+                if fit == now {
+                    chosen = Some(s);
+                    break;
+                }
+                if free <= now {
+                    next_possible = Some(next_possible.map_or(fit, |n: Minute| n.min(fit)));
+                }
+            }
+            let Some(server) = chosen else {
+                if let Some(at) = next_possible {
+                    self.wake(pool, at);
+                }
+                return;
+            };
+            self.pools[pool].queue.pop();
+            self.vehicles[vid].queued = None;
+            self.start_service(pool, server, vid, minutes);
+        }
+    }
+
+    fn start_service(&mut self, pool: usize, server: usize, vid: usize, minutes: i64) {
+        let now = self.now;
+        let end = now.plus(minutes);
+        self.pools[pool].busy_until[server] = end;
+        let (kind, loc, resource) = (
+            self.pools[pool].kind,
+            self.pools[pool].location,
+            self.pools[pool].resource,
+        );
+        let res = Res::Pool(resource);
+        let name = self.net.resources[resource].id.clone();
+        match kind {
+            ResourceKind::Ramp => {
+                self.open_step(vid, Stage::PortArrival, loc, res, end, None, None);
+                self.emit(vid, "port_arrived", Stage::PortArrival, loc, name, None);
+            }
+            ResourceKind::Processing => {
+                let t = self.pools[pool].terminal.expect("export pool");
+                self.export_yard_used[t] += 1;
+                self.open_step(vid, Stage::Processing, loc, res, end, None, None);
+                self.emit(
+                    vid,
+                    "processing_started",
+                    Stage::Processing,
+                    loc,
+                    name,
+                    None,
+                );
+            }
+            ResourceKind::Loading => {
+                let t = self.pools[pool].terminal.expect("export pool");
+                self.export_yard_used[t] -= 1;
+                self.open_step(vid, Stage::Loading, loc, res, end, None, None);
+                self.emit(vid, "loading_started", Stage::Loading, loc, name, None);
+                self.vehicles[vid].loaded = true;
+                let r = self.vehicles[vid].route.expect("routed");
+                let rt43 = self.net.models[self.vehicles[vid].model].rt43;
+                self.voyages[r.voyage].aboard.push(vid);
+                self.voyages[r.voyage].loaded_rt43 += rt43;
+                // A yard slot is free: processing may go on.
+                let proc = self.pool_of_resource[&self.net.export_terminals[t].processing.resource];
+                self.dispatch(proc);
+            }
+            ResourceKind::Discharge => {
+                // The voyage step ended at berthing.
+                self.open_step(vid, Stage::Discharge, loc, res, end, None, None);
+                self.emit(vid, "discharged", Stage::Discharge, loc, name, None);
+            }
+            ResourceKind::Certification => {
+                let year = now.utc_year();
+                let model = self.vehicles[vid].model;
+                *self.cert_count.entry((model, year)).or_insert(0) += 1;
+                self.open_step(vid, Stage::Certification, loc, res, end, None, None);
+                self.emit(
+                    vid,
+                    "certification_started",
+                    Stage::Certification,
+                    loc,
+                    name,
+                    None,
+                );
+            }
+            ResourceKind::PlantYard | ResourceKind::Yard => unreachable!("yards are not pools"),
+        }
+        self.push(end, Ev::ServiceEnd { pool, server, vid });
+    }
+
+    fn on_service_end(&mut self, pool: usize, server: usize, vid: usize) {
+        let kind = self.pools[pool].kind;
+        let loc = self.pools[pool].location;
+        match kind {
+            ResourceKind::Ramp => {
+                let d = self.net.disruptions.clone();
+                if !self.nominal && self.rng.random_bool(d.hold_probability) {
+                    let minutes = sample_minutes(&d.hold, &mut self.rng).max(1);
+                    self.counters.holds_placed += 1;
+                    let now = self.now;
+                    self.vehicles[vid].holds.push(plan::Hold {
+                        reason: "damage".into(),
+                        from: now,
+                        to: now.plus(minutes),
+                    });
+                    let name = self.net.resources[self.pools[pool].resource].id.clone();
+                    self.emit(
+                        vid,
+                        "hold_placed",
+                        Stage::PortArrival,
+                        loc,
+                        name,
+                        Some("damage".into()),
+                    );
+                    self.push(now.plus(minutes), Ev::HoldEnd { vid });
+                } else {
+                    let t = self.pools[pool].terminal.expect("export pool");
+                    let proc =
+                        self.pool_of_resource[&self.net.export_terminals[t].processing.resource];
+                    self.enqueue(proc, vid);
+                }
+            }
+            ResourceKind::Processing => {
+                let t = self.pools[pool].terminal.expect("export pool");
+                let yard = self.net.export_terminals[t].yard;
+                self.open_step(vid, Stage::Yard, loc, Res::Pool(yard), self.now, None, None);
+                self.vehicles[vid].staged_at = Some(self.now);
+                self.emit(
+                    vid,
+                    "yard_staged",
+                    Stage::Yard,
+                    loc,
+                    self.net.resources[yard].id.clone(),
+                    None,
+                );
+                // Staged after its voyage's cutoff (a late outage or hold): roll now.
+                if let Some(r) = self.vehicles[vid].route {
+                    let call = self.net.voyages[r.voyage].calls[r.call];
+                    if self.now
+                        > call
+                            .berth
+                            .plus(-self.net.export_terminals[t].cutoff_minutes)
+                    {
+                        self.roll(vid, "staged after cutoff");
+                    }
+                }
+            }
+            ResourceKind::Loading => {}
+            ResourceKind::Discharge => {
+                let m = self.vehicles[vid].model;
+                let it = self.pools[pool].import_terminal.expect("import pool");
+                let cert_pool =
+                    self.pool_of_resource[&self.net.import_terminals[it].certification.resource];
+                match self.net.models[m].cert.approved_from {
+                    None => self.vehicles[vid].blocked = Some("model not approved for Japan"),
+                    Some(at) if at > self.now => {
+                        self.vehicles[vid].blocked = Some("waiting for the model's approval");
+                        self.push(
+                            at,
+                            Ev::Enqueue {
+                                pool: cert_pool,
+                                vid,
+                            },
+                        );
+                    }
+                    Some(_) => self.enqueue(cert_pool, vid),
+                }
+            }
+            ResourceKind::Certification => self.book_delivery(vid),
+            ResourceKind::PlantYard | ResourceKind::Yard => unreachable!(),
+        }
+        self.start_pending_outage(pool, server);
+        self.dispatch(pool);
+    }
+
+    fn book_delivery(&mut self, vid: usize) {
+        let v = &self.vehicles[vid];
+        let term = self.net.dealers[v.dealer].terminal;
+        let class = self.net.models[v.model].inland_class;
+        let t = &self.net.import_terminals[term];
+        let mut k = t.delivery_departures.partition_point(|&d| d < self.now);
+        while k < t.delivery_departures.len() {
+            let dep = &mut self.delivery_deps[term][k];
+            if dep.departed {
+                k += 1;
+                continue;
+            }
+            dep.by_class[class] += 1;
+            if class_units(&dep.by_class, &t.vehicles_per_truck) <= t.trucks_per_departure {
+                dep.vehicles.push(vid);
+                if !dep.scheduled {
+                    dep.scheduled = true;
+                    let at = t.delivery_departures[k];
+                    self.push(at, Ev::DeliveryDeparture { term, dep: k });
+                }
+                return;
+            }
+            dep.by_class[class] -= 1;
+            k += 1;
+        }
+        self.vehicles[vid].blocked = Some("no delivery departure within the planning horizon");
+    }
+
+    fn on_delivery_departure(&mut self, term: usize, dep: usize) {
+        self.delivery_deps[term][dep].departed = true;
+        let vids = self.delivery_deps[term][dep].vehicles.clone();
+        let loc = self.net.import_terminals[term].location;
+        let departure = self.net.import_terminals[term].delivery_departures[dep];
+        for vid in vids {
+            let arrive = self
+                .now
+                .plus(self.net.dealers[self.vehicles[vid].dealer].delivery_minutes);
+            self.open_step(
+                vid,
+                Stage::Delivery,
+                loc,
+                Res::Delivery(term),
+                arrive,
+                Some(departure),
+                None,
+            );
+            let name = self.res_name(Res::Delivery(term));
+            self.emit(vid, "delivery_departed", Stage::Delivery, loc, name, None);
+            self.push(arrive, Ev::Delivered { vid });
+        }
+    }
+
+    fn roll(&mut self, vid: usize, why: &'static str) {
+        let v = &mut self.vehicles[vid];
+        let Some(r) = v.route else { return };
+        let tenant = v.tenant;
+        v.rolls += 1;
+        v.ticket += 1;
+        let rt43 = self.net.models[v.model].rt43;
+        self.voyages[r.voyage].space_left[tenant][r.deck] += rt43;
+        self.voyages[r.voyage].assigned[r.call].retain(|&x| x != vid);
+        let loc = self.net.export_terminals[r.terminal].location;
+        let voyage = self.net.voyages[r.voyage].id.clone();
+        let stage = self.vehicles[vid].last_stage().unwrap_or(Stage::Released);
+        self.emit(vid, "rolled", stage, loc, voyage, Some(why.into()));
+        // A vehicle queued upstream (ramp, processing) keeps its place under
+        // its new ticket; one queued for loading leaves that queue.
+        let queued = self.vehicles[vid].queued.take();
+        self.route_vehicle(vid);
+        if let Some((pool, priority)) = queued {
+            if self.pools[pool].kind != ResourceKind::Loading {
+                self.enqueue_with(pool, vid, priority);
+            }
+        }
+    }
+
+    fn on_cutoff(&mut self, voyage: usize, call: usize) {
+        let vids = self.voyages[voyage].assigned[call].clone();
+        for vid in vids {
+            if self.vehicles[vid].staged_at.is_none() {
+                self.roll(vid, "not staged by cutoff");
+            }
+        }
+    }
+
+    fn on_berth(&mut self, voyage: usize, call: usize) {
+        self.voyages[voyage].berthed[call] = true;
+        let n_export = self.net.voyages[voyage].n_export_calls;
+        if call < n_export {
+            let mut list: Vec<&Vehicle> = self.voyages[voyage].assigned[call]
+                .iter()
+                .map(|&v| &self.vehicles[v])
+                .filter(|v| v.staged_at.is_some() && !v.loaded)
+                .collect();
+            self.policy.0.load_order(&self.net, &mut list);
+            // Stow order: later discharge port first, whatever the policy said.
+            list.sort_by_key(|v| Reverse(v.route.map(|r| r.discharge_call).unwrap_or(0)));
+            let ids: Vec<usize> = list.iter().map(|v| v.id).collect();
+            let term = self
+                .net
+                .export_terminal_at(self.net.voyages[voyage].calls[call].location)
+                .expect("validated");
+            let pool = self.pool_of_resource[&self.net.export_terminals[term].loading.resource];
+            let base = self.now.0 * 100_000;
+            for (i, vid) in ids.into_iter().enumerate() {
+                self.enqueue_with(pool, vid, base + i as i64);
+            }
+        } else {
+            let loc = self.net.voyages[voyage].calls[call].location;
+            let it = self.net.import_terminal_at(loc).expect("validated");
+            let pool = self.pool_of_resource[&self.net.import_terminals[it].discharge.resource];
+            // Discharge in reverse stow order: last loaded, first off.
+            let aboard: Vec<usize> = self.voyages[voyage]
+                .aboard
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&v| {
+                    self.vehicles[v]
+                        .route
+                        .is_some_and(|r| r.discharge_call == call)
+                })
+                .collect();
+            let base = self.now.0 * 100_000;
+            for (i, vid) in aboard.into_iter().enumerate() {
+                // The voyage step ends at berthing.
+                if let Some(s) = self.vehicles[vid].steps.last_mut() {
+                    s.end = self.now;
+                }
+                self.enqueue_with(pool, vid, base + i as i64);
+            }
+        }
+    }
+
+    fn on_depart(&mut self, voyage: usize, call: usize) {
+        let vids = self.voyages[voyage].assigned[call].clone();
+        let loc = self.net.voyages[voyage].calls[call].location;
+        for vid in vids {
+            let v = &self.vehicles[vid];
+            let loaded = v.loaded && v.step(Stage::Loading).is_some_and(|s| s.end <= self.now);
+            if loaded {
+                let deck = v.route.map(|r| r.deck);
+                let dcall = v.route.expect("routed").discharge_call;
+                let arrive = self.voyages[voyage].calls[dcall].0;
+                self.open_step(
+                    vid,
+                    Stage::Voyage,
+                    loc,
+                    Res::Voyage(voyage),
+                    arrive,
+                    None,
+                    deck,
+                );
+                let name = self.net.voyages[voyage].id.clone();
+                self.emit(vid, "vessel_departed", Stage::Voyage, loc, name, None);
+            } else if !v.loaded {
+                self.roll(vid, "not loaded before departure");
+            }
+        }
+    }
+
+    /// The plan: every vehicle's steps as they happened up to now, and for
+    /// vehicles still in the pipeline, the remaining stages as this world
+    /// and policy would carry them out if nothing else went wrong (mean
+    /// durations, scheduled vessel times, no new disruptions or releases).
+    pub fn plan(&self, include_delivered: bool) -> plan::Plan {
+        let mut projection = self.clone();
+        projection.project();
+        let created_at = self.now;
+        let mut vehicles = Vec::new();
+        let mut used_voyages = Vec::new();
+        for (vid, now_v) in self.vehicles.iter().enumerate() {
+            if !include_delivered && now_v.delivered_at.is_some_and(|d| d <= created_at) {
+                continue;
+            }
+            if now_v.steps.is_empty() {
+                // Released but waiting for the plant yard: nothing to plan yet.
+                continue;
+            }
+            let v = &projection.vehicles[vid];
+            let steps: Vec<plan::Step> = v
+                .steps
+                .iter()
+                .map(|s| plan::Step {
+                    stage: s.stage,
+                    location: projection.net.locations[s.location].id.clone(),
+                    resource: projection.res_name(s.res),
+                    start: s.start,
+                    end: s.end,
+                    departure: s.departure,
+                    deck_class: s.deck.map(|d| projection.net.deck_classes[d].id.clone()),
+                    done: s.end <= created_at
+                        && now_v
+                            .steps
+                            .iter()
+                            .any(|x| x.stage == s.stage && x.end == s.end),
+                })
+                .collect();
+            let complete = v.delivered_at.is_some();
+            let unplaced = (!complete).then(|| {
+                v.blocked
+                    .unwrap_or("not delivered within the planning horizon")
+                    .to_string()
+            });
+            // Stays still open at the end of the projection have no end yet.
+            let steps = if complete {
+                steps
+            } else {
+                steps.into_iter().filter(|s| s.end >= s.start).collect()
+            };
+            if let Some(r) = v.route {
+                if v.step(Stage::Loading).is_some() && !used_voyages.contains(&r.voyage) {
+                    used_voyages.push(r.voyage);
+                }
+            }
+            vehicles.push(plan::VehiclePlan {
+                vin: v.vin.to_string(),
+                tenant: projection.net.tenants[v.tenant].id.clone(),
+                model: projection.net.models[v.model].id.clone(),
+                dealer: projection.net.dealers[v.dealer].id.clone(),
+                released_at: v.released_at,
+                promised_by: v.promised_by,
+                voyage: v
+                    .route
+                    .filter(|_| v.step(Stage::Loading).is_some())
+                    .map(|r| projection.net.voyages[r.voyage].id.clone()),
+                steps,
+                holds: v.holds.clone(),
+                unplaced,
+            });
+        }
+        used_voyages.sort();
+        let voyages = used_voyages
+            .into_iter()
+            .map(|vi| plan::VoyageTimes {
+                voyage: projection.net.voyages[vi].id.clone(),
+                calls: projection.net.voyages[vi]
+                    .calls
+                    .iter()
+                    .zip(&projection.voyages[vi].calls)
+                    .map(|(c, &(berth, depart))| plan::CallTimes {
+                        port: projection.net.locations[c.location].id.clone(),
+                        berth,
+                        depart,
+                    })
+                    .collect(),
+            })
+            .collect();
+        plan::Plan {
+            scenario: self.net.name.clone(),
+            volume_scale: self.volume_scale,
+            created_at,
+            policy: self.policy_name.clone(),
+            vehicles,
+            voyages,
+            outages: projection.outages.clone(),
+        }
+    }
+
+    /// Turns this (cloned) world into its own plan: no more draws, and runs
+    /// until every vehicle is delivered or the planning horizon ends.
+    fn project(&mut self) {
+        self.nominal = true;
+        let now = self.now;
+        // Future vessel times revert to the schedule (delays are not known yet).
+        let mut kept = BinaryHeap::new();
+        for Reverse((at, seq, ev)) in std::mem::take(&mut self.events) {
+            let drop = ev.is_voyage()
+                || matches!(
+                    ev,
+                    Ev::Release { .. } | Ev::Outage { .. } | Ev::InlandArrival { .. }
+                );
+            if !drop {
+                kept.push(Reverse((at, seq, ev)));
+            }
+        }
+        self.events = kept;
+        for v in 0..self.net.voyages.len() {
+            let sched = &self.net.voyages[v].calls;
+            let mut prev: Option<(Minute, i64)> = None;
+            for c in 0..sched.len() {
+                let (actual_berth, actual_depart) = self.voyages[v].calls[c];
+                let (berth, depart) = if actual_berth <= now && self.voyages[v].berthed[c] {
+                    (actual_berth, actual_depart)
+                } else {
+                    let mut b = sched[c].berth.max(now);
+                    if let Some((d, sail)) = prev {
+                        b = b.max(d.plus(sail));
+                    }
+                    (
+                        b,
+                        sched[c]
+                            .depart
+                            .max(b.plus(sched[c].depart.since(sched[c].berth))),
+                    )
+                };
+                if let Some(next) = sched.get(c + 1) {
+                    prev = Some((depart, next.berth.since(sched[c].depart)));
+                }
+                self.voyages[v].calls[c] = (berth, depart);
+            }
+        }
+        // Voyage steps of vehicles at sea end at the (re-timed) berthing.
+        for vid in 0..self.vehicles.len() {
+            let v = &self.vehicles[vid];
+            if let (Some(r), Some(Stage::Voyage)) = (v.route, v.last_stage()) {
+                let berth = self.voyages[r.voyage].calls[r.discharge_call].0;
+                if let Some(s) = self.vehicles[vid].steps.last_mut() {
+                    s.end = berth;
+                }
+            }
+        }
+        self.schedule_voyage_events(now);
+        // Trains under way arrive at their mean transit time, or now if later.
+        for svc in 0..self.inland_deps.len() {
+            for dep in 0..self.inland_deps[svc].len() {
+                if let Some(arrival) = self.inland_deps[svc][dep].arrival {
+                    // Events at `now` have not fired yet (run_until stops before `until`).
+                    if arrival >= now {
+                        let planned = self.net.inland[svc].departures[dep]
+                            .plus(mean_minutes(&self.net.inland[svc].transit))
+                            .max(now);
+                        self.inland_deps[svc][dep].arrival = Some(planned);
+                        for &vid in &self.inland_deps[svc][dep].vehicles.clone() {
+                            if let Some(s) = self.vehicles[vid].steps.last_mut() {
+                                s.end = planned;
+                            }
+                        }
+                        self.push(planned, Ev::InlandArrival { svc, dep });
+                    }
+                }
+            }
+        }
+        let limit = self.limit();
+        self.run_until(limit);
+        // Open stays have no end: mark them so `plan` can drop them.
+        for v in &mut self.vehicles {
+            if v.delivered_at.is_none() {
+                if let Some(last) = v.steps.last_mut() {
+                    if matches!(last.stage, Stage::Released | Stage::Yard) {
+                        last.end = Minute(last.start.0 - 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Voyages with their loaded RT43 and booked RT43 (all tenants), for
+    /// voyages whose last export call departed before `until`.
+    pub fn voyage_loads(&self, until: Minute) -> Vec<(usize, f64, f64)> {
+        (0..self.net.voyages.len())
+            .filter(|&v| {
+                let n = self.net.voyages[v].n_export_calls;
+                self.voyages[v].calls[n - 1].1 < until
+                    && self.voyages[v].calls[n - 1].1 >= self.net.start
+            })
+            .map(|v| {
+                let booked: f64 = self.net.voyages[v].booked.iter().flatten().sum();
+                (v, self.voyages[v].loaded_rt43, booked)
+            })
+            .collect()
+    }
+
+    /// Actual (berth, departure) of a voyage's calls.
+    pub fn voyage_calls(&self, voyage: usize) -> &[(Minute, Minute)] {
+        &self.voyages[voyage].calls
+    }
+}
+
+impl PoolState {
+    fn new(
+        net: &Network,
+        pool: &takt_core::network::Pool,
+        terminal: Option<usize>,
+        import_terminal: Option<usize>,
+    ) -> PoolState {
+        let r = &net.resources[pool.resource];
+        let n = pool.count as usize;
+        PoolState {
+            resource: pool.resource,
+            kind: r.kind,
+            location: r.location,
+            busy_until: vec![Minute(i64::MIN / 4); n],
+            down_until: vec![Minute(i64::MIN / 4); n],
+            pending_outage: vec![0; n],
+            queue: BinaryHeap::new(),
+            wake_at: None,
+            terminal,
+            import_terminal,
+        }
+    }
+}

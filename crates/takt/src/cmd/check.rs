@@ -1,0 +1,57 @@
+//! `takt check`: verify a plan against a scenario, whoever made it.
+
+use crate::load::{self, ScenarioArgs};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use takt_core::Minute;
+use takt_core::plan::Plan;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Plan file (JSON, as `takt simulate` writes plan.json).
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    /// Print at most this many violations (all are counted).
+    #[arg(long, default_value_t = 50)]
+    pub max_violations: usize,
+}
+
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.plan)
+        .with_context(|| format!("cannot read plan {}", args.plan.display()))?;
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a takt plan", args.plan.display()))?;
+    if args.scenario.volume_scale == 1.0 {
+        args.scenario.volume_scale = plan.volume_scale;
+    } else if (args.scenario.volume_scale - plan.volume_scale).abs() > 1e-9 {
+        bail!(
+            "the plan was made at volume scale {}, not {}",
+            plan.volume_scale,
+            args.scenario.volume_scale
+        );
+    }
+    // The network must cover the plan: simulated days up to the plan's instant.
+    let (scenario, _) = load::network(&args.scenario, None)?;
+    let start = Minute::parse_rfc3339(&scenario.scenario.start).map_err(anyhow::Error::msg)?;
+    let days = (plan.created_at.since(start) / Minute::DAY + 1).max(1) as u32;
+    let (_, net) = load::network(&args.scenario, Some(days))?;
+    let report = takt_check::check(&net, &plan);
+    for v in report.violations.iter().take(args.max_violations) {
+        println!("{v}");
+    }
+    if report.violations.len() > args.max_violations {
+        println!(
+            "... and {} more",
+            report.violations.len() - args.max_violations
+        );
+    }
+    println!("{}", takt_check::check_summary(&report));
+    Ok(if report.is_feasible() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
