@@ -220,6 +220,7 @@ fn voyage_times(id: &str) -> VoyageTimes {
 fn plan_of(vehicles: Vec<VehiclePlan>) -> Plan {
     Plan {
         scenario: "us-japan".into(),
+        volume_scale: 1.0,
         created_at: network().start,
         policy: "by hand".into(),
         vehicles,
@@ -457,8 +458,9 @@ fn planned_step_in_the_past_is_reported() {
 #[test]
 fn stage_starting_before_the_previous_ends_is_reported() {
     let mut plan = one();
-    let ramp_end = stage_of(&plan, 0, Stage::PortArrival).end;
-    stage_mut(&mut plan, 0, Stage::Processing).start = ramp_end.plus(-1);
+    // The ramp (always open) runs one minute into processing.
+    let processing_start = stage_of(&plan, 0, Stage::Processing).start;
+    stage_mut(&mut plan, 0, Stage::PortArrival).end = processing_start.plus(1);
     assert_only(network(), &plan, &[C::Precedence]);
 }
 
@@ -1005,7 +1007,10 @@ proptest! {
                 0 => vp.steps[s].start = vp.steps[s].start.plus(delta),
                 1 => vp.steps[s].end = vp.steps[s].end.plus(delta),
                 2 => { vp.steps.remove(s); }
-                3 => vp.steps.swap(s, (s + 1) % 10 % vp.steps.len()),
+                3 => {
+                    let n = vp.steps.len();
+                    vp.steps.swap(s, (s + 1) % n);
+                }
                 4 => vp.steps[s].resource = format!("X{delta}"),
                 5 => vp.steps[s].departure = Some(vp.steps[s].start.plus(delta)),
                 6 => vp.dealer = ["tokyo-1", "aichi-1", "nowhere"][s % 3].into(),

@@ -490,7 +490,18 @@ impl Simulation {
                 if t >= self.net.end.0 as f64 {
                     break;
                 }
-                let server = self.rng.random_range(0..self.pools[p].busy_until.len());
+                // A station that works in every shift goes down, so an outage
+                // always takes one working server away (as the checker counts it).
+                let cal = &self.net.resources[self.pools[p].resource].calendar;
+                let always = if cal.always_open {
+                    cal.full
+                } else {
+                    cal.windows.iter().map(|w| w.2).min().unwrap_or(0)
+                };
+                if always == 0 {
+                    continue;
+                }
+                let server = self.rng.random_range(0..always as usize);
                 let minutes =
                     sample_minutes(&self.net.disruptions.station_outage.clone(), &mut self.rng)
                         .max(1);
