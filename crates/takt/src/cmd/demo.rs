@@ -97,11 +97,17 @@ pub fn print_summary(description: &str, s: &Summary, sim: &Simulation) {
         );
     }
     // One delivered vehicle's journey, in local time at each place.
-    if let Some(v) = sim
+    // The first delivered vehicle, or else the one furthest along.
+    let shown = sim
         .vehicles
         .iter()
         .find(|v| v.delivered_at.is_some() && v.rolls == 0)
-    {
+        .or_else(|| {
+            sim.vehicles
+                .iter()
+                .max_by_key(|v| (v.steps.len(), std::cmp::Reverse(v.id)))
+        });
+    if let Some(v) = shown {
         let net = &sim.net;
         println!(
             "\n  journey of {} ({}, to {}), local times:",
