@@ -74,8 +74,11 @@
 //!    outages; each maximal over-capacity run is reported once, at its first
 //!    minute, with the count, the capacity, the end of the run and its peak.
 //!    A step on a pool with a service time lasts at least that long
-//!    [`service_time`]: `minutes_per_vehicle` for ramp, loading, discharge
-//!    and certification, the model's `processing_minutes` for processing.
+//!    [`service_time`]: `minutes_per_vehicle` for ramp, loading and
+//!    discharge; for certification the inspection minutes plus the marking
+//!    minutes when marking is done in Japan
+//!    ([`takt_core::network::ModelInfo::certification_minutes`]); the
+//!    model's `processing_minutes` for processing.
 //!    Outages on resources the network does not have are [`wrong_resource`].
 //! 5. **Departure capacity.** Inland steps grouped by (service, departure):
 //!    `sum over inland classes of ceil(n_class / vehicles_per_unit[class])`
@@ -1434,7 +1437,11 @@ impl<'a> Checker<'a> {
             if let Some(s) = get(stage) {
                 self.expect_location(v, s, port_id);
                 self.expect_resource(v, s, &net.resources[pool.resource].id);
-                self.expect_service_time(v, s, pool.minutes_per_vehicle);
+                let minutes = match stage {
+                    Stage::Certification => m.certification_minutes(pool.minutes_per_vehicle),
+                    _ => pool.minutes_per_vehicle,
+                };
+                self.expect_service_time(v, s, minutes);
             }
         }
         if let Some(s) = get(Stage::Delivery) {

@@ -113,12 +113,13 @@ fn camry(serial: u32, dealer: &str, voyage: &str, load_delay_minutes: i64) -> Ve
         .unwrap();
     let dis_end = dis.plus(it.discharge.minutes_per_vehicle);
     assert!(dis_end <= jcall.depart);
+    let cert_minutes = m.certification_minutes(it.certification.minutes_per_vehicle);
     let cert = it
         .certification
         .calendar
-        .earliest_fit(0, dis_end, it.certification.minutes_per_vehicle)
+        .earliest_fit(0, dis_end, cert_minutes)
         .unwrap();
-    let cert_end = cert.plus(it.certification.minutes_per_vehicle);
+    let cert_end = cert.plus(cert_minutes);
     let del = *it
         .delivery_departures
         .iter()

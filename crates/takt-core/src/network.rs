@@ -109,6 +109,19 @@ pub struct ModelInfo {
     pub cert: CertInfo,
 }
 
+impl ModelInfo {
+    /// Minutes at a Japanese certification station: the terminal's
+    /// inspection minutes plus the marking and fixes when they are done in
+    /// Japan (when done at the US port they are in `processing_minutes`).
+    pub fn certification_minutes(&self, inspection_minutes: i64) -> i64 {
+        inspection_minutes
+            + match self.cert.marking_at {
+                WorkPlace::JapanPdi => self.cert.marking_minutes,
+                WorkPlace::UsPort => 0,
+            }
+    }
+}
+
 /// Certification rule of a model, compiled.
 #[derive(Debug, Clone)]
 pub struct CertInfo {
@@ -149,6 +162,19 @@ impl Calendar {
         match self.windows.get(i) {
             Some(&(s, _, n)) if s <= t => n,
             _ => 0,
+        }
+    }
+
+    /// Servers working at minute `t` and the end of the window they work in
+    /// (`None` when closed).
+    pub fn window_at(&self, t: Minute) -> Option<(u32, Minute)> {
+        if self.always_open {
+            return Some((self.full, Minute(i64::MAX / 4)));
+        }
+        let i = self.windows.partition_point(|w| w.1 <= t);
+        match self.windows.get(i) {
+            Some(&(s, e, n)) if s <= t => Some((n, e)),
+            _ => None,
         }
     }
 
@@ -303,6 +329,8 @@ pub struct Network {
     /// End of the simulated horizon.
     pub end: Minute,
     pub rt43_area_m2: f64,
+    /// The factor demand and capacities were multiplied by.
+    pub volume_scale: f64,
     pub tenants: Vec<TenantInfo>,
     pub locations: Vec<LocationInfo>,
     pub deck_classes: Vec<DeckInfo>,
@@ -413,6 +441,40 @@ fn at_local(date: Date, time: Time, tz: &TimeZone) -> Minute {
         .to_zoned(tz.clone())
         .expect("date within range");
     Minute::from_timestamp(zoned.timestamp())
+}
+
+/// Turns possibly overlapping windows into sorted, disjoint ones. Where
+/// windows overlap, the larger server count holds (two overlapping shifts of
+/// the same crew do not add up); outside the overlap each keeps its own.
+fn merge_windows(raw: Vec<(Minute, Minute, u32)>) -> Vec<(Minute, Minute, u32)> {
+    let mut bounds: Vec<Minute> = raw.iter().flat_map(|w| [w.0, w.1]).collect();
+    bounds.sort();
+    bounds.dedup();
+    let mut sorted = raw;
+    sorted.sort();
+    let mut out: Vec<(Minute, Minute, u32)> = Vec::new();
+    let mut first = 0;
+    for pair in bounds.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        while first < sorted.len() && sorted[first].1 <= a {
+            first += 1;
+        }
+        let n = sorted[first..]
+            .iter()
+            .take_while(|w| w.0 <= a)
+            .filter(|w| w.1 > a)
+            .map(|w| w.2)
+            .max()
+            .unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if last.1 == a && last.2 == n => last.1 = b,
+            _ => out.push((a, b, n)),
+        }
+    }
+    out
 }
 
 fn scale(n: u32, factor: f64) -> u32 {
@@ -620,28 +682,10 @@ impl Compiler {
                 }
             }
         }
-        raw.sort();
-        // Merge overlaps: where windows overlap, the larger server count holds.
-        let mut merged: Vec<(Minute, Minute, u32)> = Vec::new();
-        for (s, e, n) in raw {
-            if let Some(last) = merged.last_mut() {
-                if s < last.1 {
-                    if n == last.2 {
-                        last.1 = last.1.max(e);
-                        continue;
-                    }
-                    // Split: keep it simple and conservative by taking the max over the union.
-                    last.1 = last.1.max(e);
-                    last.2 = last.2.max(n);
-                    continue;
-                }
-            }
-            merged.push((s, e, n));
-        }
         Calendar {
             always_open: false,
             full,
-            windows: merged,
+            windows: merge_windows(raw),
         }
     }
 
@@ -665,8 +709,7 @@ impl Compiler {
         &mut self,
         path: &str,
         s: &Servers,
-        location: usize,
-        loc_id: &str,
+        (location, loc_id): (usize, &str),
         kind: ResourceKind,
         tz: &TimeZone,
         minutes_required: bool,
@@ -936,8 +979,7 @@ impl Compiler {
             let ramp = self.pool(
                 &format!("{path}.ramp"),
                 &t.ramp,
-                loc,
-                &t.location,
+                (loc, &t.location),
                 ResourceKind::Ramp,
                 &tz,
                 true,
@@ -945,8 +987,7 @@ impl Compiler {
             let processing = self.pool(
                 &format!("{path}.processing"),
                 &t.processing,
-                loc,
-                &t.location,
+                (loc, &t.location),
                 ResourceKind::Processing,
                 &tz,
                 false,
@@ -966,8 +1007,7 @@ impl Compiler {
             let loading = self.pool(
                 &format!("{path}.loading"),
                 &t.loading,
-                loc,
-                &t.location,
+                (loc, &t.location),
                 ResourceKind::Loading,
                 &tz,
                 true,
@@ -999,8 +1039,7 @@ impl Compiler {
             let discharge = self.pool(
                 &format!("{path}.discharge"),
                 &t.discharge,
-                loc,
-                &t.location,
+                (loc, &t.location),
                 ResourceKind::Discharge,
                 &tz,
                 true,
@@ -1008,8 +1047,7 @@ impl Compiler {
             let certification = self.pool(
                 &format!("{path}.certification"),
                 &t.certification,
-                loc,
-                &t.location,
+                (loc, &t.location),
                 ResourceKind::Certification,
                 &tz,
                 true,
@@ -1331,6 +1369,10 @@ impl Compiler {
             let mut n_export = 0;
             for (j, p) in v.rotation.iter().enumerate() {
                 match loc_index.get(p.as_str()).map(|&l| (l, s.locations[l].kind)) {
+                    Some((l, _)) if calls_loc.contains(&l) => self.err(
+                        format!("{path}.rotation[{j}]"),
+                        format!("`{p}` is called at twice; a rotation calls at each port once"),
+                    ),
                     Some((l, LocationKind::ExportPort)) => {
                         if seen_import {
                             self.err(format!("{path}.rotation[{j}]"), format!("export port `{p}` after an import port: list US ports first, then Japanese ports"));
@@ -1501,6 +1543,7 @@ impl Compiler {
             start: self.start,
             end: sim_end,
             rt43_area_m2: s.scenario.rt43_area_m2,
+            volume_scale: self.options.volume_scale,
             tenants,
             locations,
             deck_classes: decks,
@@ -1515,5 +1558,35 @@ impl Compiler {
             resources: self.resources,
             disruptions: s.disruptions.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_windows_take_the_larger_count_only_where_they_overlap() {
+        let m = |h: i64| Minute(h * 60);
+        let merged = merge_windows(vec![(m(6), m(14), 6), (m(13), m(22), 3), (m(22), m(23), 3)]);
+        assert_eq!(merged, vec![(m(6), m(14), 6), (m(14), m(23), 3)]);
+        let disjoint = merge_windows(vec![(m(1), m(2), 1), (m(3), m(4), 1)]);
+        assert_eq!(disjoint, vec![(m(1), m(2), 1), (m(3), m(4), 1)]);
+    }
+
+    #[test]
+    fn calendar_window_and_fit() {
+        let m = |h: i64| Minute(h * 60);
+        let cal = Calendar {
+            always_open: false,
+            full: 4,
+            windows: vec![(m(6), m(14), 4), (m(15), m(23), 2)],
+        };
+        assert_eq!(cal.servers_at(m(7)), 4);
+        assert_eq!(cal.servers_at(m(14)), 0);
+        assert_eq!(cal.window_at(m(16)), Some((2, m(23))));
+        // Server 3 does not work the late shift; a 2-hour job at 13:00 waits for 15:00.
+        assert_eq!(cal.earliest_fit(0, m(13), 120), Some(m(15)));
+        assert_eq!(cal.earliest_fit(3, m(13), 120), None);
     }
 }

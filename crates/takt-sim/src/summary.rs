@@ -125,10 +125,10 @@ impl Summary {
                     .push(s.end.hours_since(prev_end));
                 prev_end = s.end;
             }
-            if let (Some(arr), Some(voy)) = (v.step(Stage::PortArrival), v.step(Stage::Voyage)) {
-                if voy.start <= now {
-                    port_dwell.push(voy.start.hours_since(arr.start));
-                }
+            if let (Some(arr), Some(voy)) = (v.step(Stage::PortArrival), v.step(Stage::Voyage))
+                && voy.start <= now
+            {
+                port_dwell.push(voy.start.hours_since(arr.start));
             }
         }
         let loads = sim.voyage_loads(now);

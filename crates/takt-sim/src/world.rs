@@ -30,7 +30,6 @@ use std::collections::{BinaryHeap, HashMap};
 use takt_core::Minute;
 use takt_core::network::{Network, PLANNING_TAIL_DAYS, ResourceIdx, ResourceKind};
 use takt_core::plan::{self, Stage};
-use takt_core::scenario::WorkPlace;
 use takt_core::vin::{Vin, serial_from_number};
 
 /// What a step occupies.
@@ -311,6 +310,14 @@ fn class_units(by_class: &[u32], per_unit: &[u32]) -> u32 {
         .zip(per_unit)
         .map(|(&n, &p)| if n == 0 { 0 } else { n.div_ceil(p.max(1)) })
         .sum()
+}
+
+/// Units needed if one more vehicle of `class` boards.
+fn units_with_one_more(by_class: &[u32], class: usize, per_unit: &[u32]) -> u32 {
+    let base = class_units(by_class, per_unit);
+    let p = per_unit[class].max(1);
+    let n = by_class[class];
+    base + ((n + 1).div_ceil(p) - n.div_ceil(p))
 }
 
 impl Simulation {
@@ -630,22 +637,13 @@ impl Simulation {
     }
 
     /// Opens a step; stays (released, yard) get their end when the next step opens.
-    fn open_step(
-        &mut self,
-        vid: usize,
-        stage: Stage,
-        location: usize,
-        res: Res,
-        end: Minute,
-        departure: Option<Minute>,
-        deck: Option<usize>,
-    ) {
+    fn open_step(&mut self, vid: usize, stage: Stage, location: usize, res: Res, end: Minute) {
         let now = self.now;
         let v = &mut self.vehicles[vid];
-        if let Some(last) = v.steps.last_mut() {
-            if matches!(last.stage, Stage::Released | Stage::Yard) {
-                last.end = now;
-            }
+        if let Some(last) = v.steps.last_mut()
+            && matches!(last.stage, Stage::Released | Stage::Yard)
+        {
+            last.end = now;
         }
         v.steps.push(SimStep {
             stage,
@@ -653,8 +651,8 @@ impl Simulation {
             res,
             start: now,
             end,
-            departure,
-            deck,
+            departure: None,
+            deck: None,
         });
     }
 
@@ -805,15 +803,7 @@ impl Simulation {
         let yard = self.net.plants[plant].yard;
         self.vehicles[vid].released_at = self.now;
         self.vehicles[vid].blocked = None;
-        self.open_step(
-            vid,
-            Stage::Released,
-            loc,
-            Res::Pool(yard),
-            self.now,
-            None,
-            None,
-        );
+        self.open_step(vid, Stage::Released, loc, Res::Pool(yard), self.now);
         self.emit(
             vid,
             "released",
@@ -921,9 +911,9 @@ impl Simulation {
                         if staged > cutoff {
                             break;
                         }
-                        let mut by_class = self.inland_deps[si][k].by_class.clone();
-                        by_class[m.inland_class] += 1;
-                        if class_units(&by_class, &svc.vehicles_per_unit) <= svc.units_per_departure
+                        let by_class = &self.inland_deps[si][k].by_class;
+                        if units_with_one_more(by_class, m.inland_class, &svc.vehicles_per_unit)
+                            <= svc.units_per_departure
                         {
                             out.push(RouteOption {
                                 inland: Some((si, k)),
@@ -1039,15 +1029,12 @@ impl Simulation {
             .expect("validated");
         for &vid in &vids {
             self.plant_yard_used[plant] -= 1;
-            self.open_step(
-                vid,
-                Stage::Inland,
-                from,
-                Res::Inland(svc),
-                arrival,
-                Some(departure),
-                None,
-            );
+            self.open_step(vid, Stage::Inland, from, Res::Inland(svc), arrival);
+            self.vehicles[vid]
+                .steps
+                .last_mut()
+                .expect("just opened")
+                .departure = Some(departure);
             let name = self.net.inland[svc].id.clone();
             self.emit(vid, "inland_departed", Stage::Inland, from, name, None);
         }
@@ -1104,16 +1091,11 @@ impl Simulation {
         let m = &self.net.models[v.model];
         match p.kind {
             ResourceKind::Processing => m.processing_minutes,
-            ResourceKind::Certification => {
-                let base = self.net.import_terminals[p.import_terminal.expect("import pool")]
+            ResourceKind::Certification => m.certification_minutes(
+                self.net.import_terminals[p.import_terminal.expect("import pool")]
                     .certification
-                    .minutes_per_vehicle;
-                base + if m.cert.marking_at == WorkPlace::JapanPdi {
-                    m.cert.marking_minutes
-                } else {
-                    0
-                }
-            }
+                    .minutes_per_vehicle,
+            ),
             ResourceKind::Ramp => {
                 self.net.export_terminals[p.terminal.expect("export pool")]
                     .ramp
@@ -1183,34 +1165,27 @@ impl Simulation {
                 }
                 _ => {}
             }
-            let mut next_possible: Option<Minute> = None;
-            let mut chosen = None;
-            for s in 0..self.pools[pool].busy_until.len() {
-                let p = &self.pools[pool];
-                let free = p.busy_until[s].max(p.down_until[s]);
-                if p.pending_outage[s] > 0 && free <= now {
-                    continue; // about to go down
-                }
-                let Some(fit) = self
-                    .calendar(pool)
-                    .earliest_fit(s as u32, free.max(now), minutes)
-                else {
-                    continue;
-                };
-                if fit == now {
-                    chosen = Some(s);
-                    break;
-                }
-                if free <= now {
-                    next_possible = Some(next_possible.map_or(fit, |n: Minute| n.min(fit)));
-                }
-            }
-            let Some(server) = chosen else {
-                if let Some(at) = next_possible {
+            // A server can start now only inside an open window with time
+            // left for the whole service; servers are numbered, and a window
+            // with n servers uses servers 0..n.
+            let window = self
+                .calendar(pool)
+                .window_at(now)
+                .filter(|&(_, end)| now.plus(minutes) <= end);
+            let Some((n_now, _)) = window else {
+                // Closed, or too little of the shift left: wait for the next window.
+                if let Some(at) = self.calendar(pool).earliest_fit(0, now.plus(1), minutes) {
                     self.wake(pool, at);
                 }
                 return;
             };
+            let p = &self.pools[pool];
+            let n = (n_now as usize).min(p.busy_until.len());
+            let chosen = (0..n).find(|&s| {
+                p.busy_until[s] <= now && p.down_until[s] <= now && p.pending_outage[s] == 0
+            });
+            // All busy or down: a service end or the end of an outage dispatches again.
+            let Some(server) = chosen else { return };
             self.pools[pool].queue.pop();
             self.vehicles[vid].queued = None;
             self.start_service(pool, server, vid, minutes);
@@ -1230,13 +1205,13 @@ impl Simulation {
         let name = self.net.resources[resource].id.clone();
         match kind {
             ResourceKind::Ramp => {
-                self.open_step(vid, Stage::PortArrival, loc, res, end, None, None);
+                self.open_step(vid, Stage::PortArrival, loc, res, end);
                 self.emit(vid, "port_arrived", Stage::PortArrival, loc, name, None);
             }
             ResourceKind::Processing => {
                 let t = self.pools[pool].terminal.expect("export pool");
                 self.export_yard_used[t] += 1;
-                self.open_step(vid, Stage::Processing, loc, res, end, None, None);
+                self.open_step(vid, Stage::Processing, loc, res, end);
                 self.emit(
                     vid,
                     "processing_started",
@@ -1249,7 +1224,7 @@ impl Simulation {
             ResourceKind::Loading => {
                 let t = self.pools[pool].terminal.expect("export pool");
                 self.export_yard_used[t] -= 1;
-                self.open_step(vid, Stage::Loading, loc, res, end, None, None);
+                self.open_step(vid, Stage::Loading, loc, res, end);
                 self.emit(vid, "loading_started", Stage::Loading, loc, name, None);
                 self.vehicles[vid].loaded = true;
                 let r = self.vehicles[vid].route.expect("routed");
@@ -1262,14 +1237,14 @@ impl Simulation {
             }
             ResourceKind::Discharge => {
                 // The voyage step ended at berthing.
-                self.open_step(vid, Stage::Discharge, loc, res, end, None, None);
+                self.open_step(vid, Stage::Discharge, loc, res, end);
                 self.emit(vid, "discharged", Stage::Discharge, loc, name, None);
             }
             ResourceKind::Certification => {
                 let year = now.utc_year();
                 let model = self.vehicles[vid].model;
                 *self.cert_count.entry((model, year)).or_insert(0) += 1;
-                self.open_step(vid, Stage::Certification, loc, res, end, None, None);
+                self.open_step(vid, Stage::Certification, loc, res, end);
                 self.emit(
                     vid,
                     "certification_started",
@@ -1319,7 +1294,7 @@ impl Simulation {
             ResourceKind::Processing => {
                 let t = self.pools[pool].terminal.expect("export pool");
                 let yard = self.net.export_terminals[t].yard;
-                self.open_step(vid, Stage::Yard, loc, Res::Pool(yard), self.now, None, None);
+                self.open_step(vid, Stage::Yard, loc, Res::Pool(yard), self.now);
                 self.vehicles[vid].staged_at = Some(self.now);
                 self.emit(
                     vid,
@@ -1406,15 +1381,12 @@ impl Simulation {
             let arrive = self
                 .now
                 .plus(self.net.dealers[self.vehicles[vid].dealer].delivery_minutes);
-            self.open_step(
-                vid,
-                Stage::Delivery,
-                loc,
-                Res::Delivery(term),
-                arrive,
-                Some(departure),
-                None,
-            );
+            self.open_step(vid, Stage::Delivery, loc, Res::Delivery(term), arrive);
+            self.vehicles[vid]
+                .steps
+                .last_mut()
+                .expect("just opened")
+                .departure = Some(departure);
             let name = self.res_name(Res::Delivery(term));
             self.emit(vid, "delivery_departed", Stage::Delivery, loc, name, None);
             self.push(arrive, Ev::Delivered { vid });
@@ -1438,10 +1410,10 @@ impl Simulation {
         // its new ticket; one queued for loading leaves that queue.
         let queued = self.vehicles[vid].queued.take();
         self.route_vehicle(vid);
-        if let Some((pool, priority)) = queued {
-            if self.pools[pool].kind != ResourceKind::Loading {
-                self.enqueue_with(pool, vid, priority);
-            }
+        if let Some((pool, priority)) = queued
+            && self.pools[pool].kind != ResourceKind::Loading
+        {
+            self.enqueue_with(pool, vid, priority);
         }
     }
 
@@ -1513,15 +1485,12 @@ impl Simulation {
                 let deck = v.route.map(|r| r.deck);
                 let dcall = v.route.expect("routed").discharge_call;
                 let arrive = self.voyages[voyage].calls[dcall].0;
-                self.open_step(
-                    vid,
-                    Stage::Voyage,
-                    loc,
-                    Res::Voyage(voyage),
-                    arrive,
-                    None,
-                    deck,
-                );
+                self.open_step(vid, Stage::Voyage, loc, Res::Voyage(voyage), arrive);
+                self.vehicles[vid]
+                    .steps
+                    .last_mut()
+                    .expect("just opened")
+                    .deck = deck;
                 let name = self.net.voyages[voyage].id.clone();
                 self.emit(vid, "vessel_departed", Stage::Voyage, loc, name, None);
             } else if !v.loaded {
@@ -1579,10 +1548,11 @@ impl Simulation {
             } else {
                 steps.into_iter().filter(|s| s.end >= s.start).collect()
             };
-            if let Some(r) = v.route {
-                if v.step(Stage::Loading).is_some() && !used_voyages.contains(&r.voyage) {
-                    used_voyages.push(r.voyage);
-                }
+            if let Some(r) = v.route
+                && v.step(Stage::Loading).is_some()
+                && !used_voyages.contains(&r.voyage)
+            {
+                used_voyages.push(r.voyage);
             }
             vehicles.push(plan::VehiclePlan {
                 vin: v.vin.to_string(),
@@ -1706,12 +1676,11 @@ impl Simulation {
         self.run_until(limit);
         // Open stays have no end: mark them so `plan` can drop them.
         for v in &mut self.vehicles {
-            if v.delivered_at.is_none() {
-                if let Some(last) = v.steps.last_mut() {
-                    if matches!(last.stage, Stage::Released | Stage::Yard) {
-                        last.end = Minute(last.start.0 - 1);
-                    }
-                }
+            if v.delivered_at.is_none()
+                && let Some(last) = v.steps.last_mut()
+                && matches!(last.stage, Stage::Released | Stage::Yard)
+            {
+                last.end = Minute(last.start.0 - 1);
             }
         }
     }
