@@ -1842,8 +1842,8 @@ impl<'a> Checker<'a> {
             {
                 self.sink.add(ViolationCode::CertAnnualCap, None, Some(&m.id), None, || {
                     format!(
-                        "{n} vehicles of model `{}` are certified in {year}, over its annual cap of {cap} ({:?})",
-                        m.id, m.cert.route
+                        "{n} vehicles of model `{}` are certified in {year}, over its annual cap of {cap} (route `{}`)",
+                        m.id, net.cert_routes[m.cert.route].id
                     )
                 });
             }

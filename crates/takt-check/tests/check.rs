@@ -586,16 +586,17 @@ fn step_in_a_closed_window_is_over_capacity() {
     let mut plan = one();
     let p = stage_of(&plan, 0, Stage::Processing);
     let cal = &net.resources[net.resource_index("USLGB/processing").unwrap()].calendar;
+    let minutes = net.models[net.model_index("camry").unwrap()].processing_minutes;
     let closed = (1..7 * 24)
         .map(|h| p.start.plus(-h * Minute::HOUR))
-        .find(|&t| cal.servers_at(t) == 0 && cal.servers_at(t.plus(44)) == 0)
+        .find(|&t| cal.servers_at(t) == 0 && cal.servers_at(t.plus(minutes - 1)) == 0)
         .unwrap();
     let ramp_end = stage_of(&plan, 0, Stage::PortArrival).end;
     assert!(closed >= ramp_end);
     let s = stage_mut(&mut plan, 0, Stage::Processing);
     s.start = closed;
-    s.end = closed.plus(45);
-    stage_mut(&mut plan, 0, Stage::Yard).start = closed.plus(45);
+    s.end = closed.plus(minutes);
+    stage_mut(&mut plan, 0, Stage::Yard).start = closed.plus(minutes);
     let report = assert_only(net, &plan, &[C::OverCapacity]);
     assert!(report.violations[0].message.contains("capacity 0"));
 }

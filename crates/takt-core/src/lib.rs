@@ -1,6 +1,8 @@
 //! The pure core of takt: time, VINs, the scenario file, the compiled
 //! network, and plans. Nothing here does I/O or reads the clock.
 
+pub mod cert;
+pub mod event;
 pub mod network;
 pub mod plan;
 pub mod scenario;

@@ -7,8 +7,7 @@
 //! scenario's text is given, the line.
 
 use crate::scenario::{
-    self, CertRoute, Departures, HoursDist, LocationKind, Mode, Scenario, Servers, Window,
-    WorkPlace,
+    self, Departures, HoursDist, LocationKind, Mode, Scenario, Servers, Window, WorkPlace,
 };
 use crate::time::Minute;
 use jiff::civil::{Date, Time, Weekday};
@@ -110,27 +109,56 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
-    /// Minutes at a Japanese certification station: the terminal's
-    /// inspection minutes plus the marking and fixes when they are done in
-    /// Japan (when done at the US port they are in `processing_minutes`).
+    /// Minutes at a certification station in the destination market: the
+    /// terminal's inspection minutes (which record the inspection
+    /// certificate) plus every checklist item done there. Items done at the
+    /// US port are in `processing_minutes` instead.
     pub fn certification_minutes(&self, inspection_minutes: i64) -> i64 {
         inspection_minutes
-            + match self.cert.marking_at {
-                WorkPlace::JapanPdi => self.cert.marking_minutes,
-                WorkPlace::UsPort => 0,
-            }
+            + self
+                .cert
+                .checklist
+                .iter()
+                .filter(|i| i.at == WorkPlace::DestinationPdi)
+                .map(|i| i.minutes)
+                .sum::<i64>()
     }
+}
+
+/// Id of the checklist item every vehicle ends with.
+pub const CERTIFICATE_ITEM: &str = "inspection_certificate";
+
+/// One item of a vehicle's certification checklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecklistItem {
+    /// `marking`, `fix:ID`, `new_vehicle_inspection` or `inspection_certificate`.
+    pub id: String,
+    pub at: WorkPlace,
+    pub minutes: i64,
 }
 
 /// Certification rule of a model, compiled.
 #[derive(Debug, Clone)]
 pub struct CertInfo {
-    pub route: CertRoute,
-    /// Start of the approval day in Japan; `None`: not approved.
+    /// Index into [`Network::cert_routes`].
+    pub route: usize,
+    /// Start of the approval day in the route's time zone; `None`: not approved.
     pub approved_from: Option<Minute>,
-    pub marking_at: WorkPlace,
-    pub marking_minutes: i64,
+    /// What each vehicle needs, in the order it is done: items at the US
+    /// port first, then in the destination market, the certificate last.
+    pub checklist: Vec<ChecklistItem>,
+    /// Units per calendar year (in the certifying port's time zone).
     pub annual_cap: Option<u32>,
+}
+
+/// A certification route, compiled.
+#[derive(Debug, Clone)]
+pub struct CertRouteInfo {
+    pub id: String,
+    pub name: String,
+    pub marking_required: bool,
+    pub new_vehicle_inspection: bool,
+    pub annual_cap_per_type: Option<u32>,
 }
 
 /// A pool of identical servers with a calendar, in UTC.
@@ -343,6 +371,7 @@ pub struct Network {
     pub voyages: Vec<VoyageInfo>,
     pub dealers: Vec<DealerInfo>,
     pub resources: Vec<ResourceInfo>,
+    pub cert_routes: Vec<CertRouteInfo>,
     pub disruptions: scenario::Disruptions,
 }
 
@@ -368,6 +397,19 @@ impl Network {
     pub fn inland_index(&self, id: &str) -> Option<usize> {
         self.inland.iter().position(|s| s.id == id)
     }
+    /// Calendar year of an instant in a location's time zone.
+    pub fn year_at(&self, location: usize, t: Minute) -> i16 {
+        t.timestamp()
+            .to_zoned(self.locations[location].tz.clone())
+            .year()
+    }
+
+    /// Start of a calendar year in a location's time zone.
+    pub fn year_start(&self, location: usize, year: i16) -> Minute {
+        let date = Date::new(year, 1, 1).expect("year in range");
+        at_local(date, Time::midnight(), &self.locations[location].tz)
+    }
+
     pub fn export_terminal_at(&self, location: usize) -> Option<usize> {
         self.export_terminals
             .iter()
@@ -624,7 +666,9 @@ impl Compiler {
             .collect()
     }
 
-    fn windows(&mut self, path: &str, windows: &[Window], tz: &TimeZone, full: u32) -> Calendar {
+    /// Compiles a calendar for a resource of `count` servers (before scaling).
+    fn windows(&mut self, path: &str, windows: &[Window], tz: &TimeZone, count: u32) -> Calendar {
+        let full = scale(count, self.options.volume_scale);
         if windows.is_empty() {
             return Calendar {
                 always_open: true,
@@ -645,11 +689,17 @@ impl Compiler {
                 );
                 continue;
             };
+            if w.days.is_empty() {
+                self.err(
+                    format!("{p}.days"),
+                    "no days: the window would never open; list days such as [\"mon\", \"tue\"]",
+                );
+            }
             let servers = match w.servers {
-                Some(n) if n > full => {
+                Some(n) if n > count => {
                     self.err(
                         format!("{p}.servers"),
-                        format!("{n} servers in a window, but the resource has only {full}"),
+                        format!("{n} servers in a window, but the resource has only {count}"),
                     );
                     full
                 }
@@ -734,7 +784,7 @@ impl Compiler {
             None => 0,
         };
         let full = scale(s.count, self.options.volume_scale);
-        let calendar = self.windows(&format!("{path}.calendar"), &s.calendar, tz, full);
+        let calendar = self.windows(&format!("{path}.calendar"), &s.calendar, tz, s.count);
         let resource = self.resource(location, loc_id, kind, calendar.clone());
         Pool {
             resource,
@@ -846,8 +896,9 @@ impl Compiler {
                         c.err(
                             path,
                             format!(
-                                "location `{id}` is a {:?}, expected a {:?}",
-                                s.locations[i].kind, kind
+                                "location `{id}` is a {}, expected a {}",
+                                s.locations[i].kind.name(),
+                                kind.name()
                             ),
                         );
                         None
@@ -1140,8 +1191,27 @@ impl Compiler {
             });
         }
 
-        // Certification rules by model id.
-        let mut cert_of: HashMap<&str, (usize, CertInfo)> = HashMap::new();
+        // Certification routes, then rules by model id.
+        let mut cert_routes = Vec::new();
+        let mut route_tz = Vec::new();
+        for (i, r) in s.certification_routes.iter().enumerate() {
+            let path = format!("certification_routes[{i}]");
+            if r.new_vehicle_inspection && r.new_vehicle_inspection_minutes == 0 {
+                self.err(
+                    format!("{path}.new_vehicle_inspection_minutes"),
+                    "the route requires a new-vehicle inspection: give its minutes per vehicle",
+                );
+            }
+            route_tz.push(self.tz(&format!("{path}.time_zone"), &r.time_zone));
+            cert_routes.push(CertRouteInfo {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                marking_required: r.marking_required,
+                new_vehicle_inspection: r.new_vehicle_inspection,
+                annual_cap_per_type: r.annual_cap_per_type,
+            });
+        }
+        let mut cert_of: HashMap<&str, CertInfo> = HashMap::new();
         for (i, c) in s.certification.iter().enumerate() {
             let path = format!("certification[{i}]");
             if !s.models.iter().any(|m| m.id == c.model) {
@@ -1151,13 +1221,27 @@ impl Compiler {
                 );
                 continue;
             }
+            let Some(route) = s.certification_routes.iter().position(|r| r.id == c.route) else {
+                let known: Vec<&str> = s
+                    .certification_routes
+                    .iter()
+                    .map(|r| r.id.as_str())
+                    .collect();
+                self.err(
+                    format!("{path}.route"),
+                    format!(
+                        "unknown certification route `{}` (known: {})",
+                        c.route,
+                        known.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let r = &s.certification_routes[route];
             let approved_from = match &c.approved_on {
                 None => None,
                 Some(d) => match d.parse::<Date>() {
-                    Ok(date) => {
-                        let tz = TimeZone::get("Asia/Tokyo").unwrap_or(TimeZone::UTC);
-                        Some(at_local(date, Time::midnight(), &tz))
-                    }
+                    Ok(date) => Some(at_local(date, Time::midnight(), &route_tz[route])),
                     Err(_) => {
                         self.err(
                             format!("{path}.approved_on"),
@@ -1167,28 +1251,56 @@ impl Compiler {
                     }
                 },
             };
-            if c.route == CertRoute::PreferentialHandling && c.annual_cap.is_none() {
-                self.err(
-                    format!("{path}.annual_cap"),
-                    "the preferential_handling route is capped per type and year: give annual_cap",
-                );
+            let mut checklist = Vec::new();
+            if r.marking_required {
+                if c.marking_minutes == 0 {
+                    self.err(format!("{path}.marking_minutes"), format!("route `{}` requires a marking on every vehicle: give the minutes it takes", r.id));
+                }
+                checklist.push(ChecklistItem {
+                    id: "marking".into(),
+                    at: c.marking_at,
+                    minutes: c.marking_minutes as i64,
+                });
             }
-            if cert_of
-                .insert(
-                    &c.model,
-                    (
-                        i,
-                        CertInfo {
-                            route: c.route,
-                            approved_from,
-                            marking_at: c.marking_at,
-                            marking_minutes: c.marking_minutes as i64,
-                            annual_cap: c.annual_cap,
-                        },
-                    ),
+            for (j, f) in c.fixes.iter().enumerate() {
+                if c.fixes[..j].iter().any(|g| g.id == f.id) {
+                    self.err(
+                        format!("{path}.fixes[{j}].id"),
+                        format!("fix `{}` is listed twice", f.id),
+                    );
+                }
+                checklist.push(ChecklistItem {
+                    id: format!("fix:{}", f.id),
+                    at: f.at,
+                    minutes: f.minutes as i64,
+                });
+            }
+            if r.new_vehicle_inspection {
+                checklist.push(ChecklistItem {
+                    id: "new_vehicle_inspection".into(),
+                    at: WorkPlace::DestinationPdi,
+                    minutes: r.new_vehicle_inspection_minutes as i64,
+                });
+            }
+            checklist.push(ChecklistItem {
+                id: CERTIFICATE_ITEM.into(),
+                at: WorkPlace::DestinationPdi,
+                minutes: 0,
+            });
+            // US-port work first, then destination work; the certificate last.
+            checklist.sort_by_key(|item| {
+                (
+                    item.at == WorkPlace::DestinationPdi,
+                    item.id == CERTIFICATE_ITEM,
                 )
-                .is_some()
-            {
+            });
+            let info = CertInfo {
+                route,
+                approved_from,
+                checklist,
+                annual_cap: c.annual_cap.or(r.annual_cap_per_type),
+            };
+            if cert_of.insert(&c.model, info).is_some() {
                 self.err(
                     format!("{path}.model"),
                     format!("model `{}` has two certification rules", c.model),
@@ -1254,7 +1366,7 @@ impl Compiler {
                 );
             }
             let cert = match cert_of.get(m.id.as_str()) {
-                Some((_, c)) => c.clone(),
+                Some(c) => c.clone(),
                 None => {
                     self.err(
                         path.clone(),
@@ -1269,11 +1381,12 @@ impl Compiler {
             let (Some(tenant), Some(plant)) = (tenant, plant) else {
                 continue;
             };
-            let us_marking = if cert.marking_at == WorkPlace::UsPort {
-                cert.marking_minutes
-            } else {
-                0
-            };
+            let us_work: i64 = cert
+                .checklist
+                .iter()
+                .filter(|i| i.at == WorkPlace::ExportPort)
+                .map(|i| i.minutes)
+                .sum();
             // Some inland service from its plant must carry its class.
             let class = inland_classes
                 .iter()
@@ -1308,7 +1421,7 @@ impl Compiler {
                 rt43: (m.length_mm as f64 / 1000.0) * (m.width_mm as f64 / 1000.0)
                     / s.scenario.rt43_area_m2,
                 inland_class: class,
-                processing_minutes: m.processing_minutes as i64 + us_marking,
+                processing_minutes: m.processing_minutes as i64 + us_work,
                 annual_volume: m.annual_volume as f64 * vs,
                 promised_lead_minutes: m.promised_lead_days as i64 * Minute::DAY,
                 deck_classes: fits,
@@ -1375,7 +1488,7 @@ impl Compiler {
                     ),
                     Some((l, LocationKind::ExportPort)) => {
                         if seen_import {
-                            self.err(format!("{path}.rotation[{j}]"), format!("export port `{p}` after an import port: list US ports first, then Japanese ports"));
+                            self.err(format!("{path}.rotation[{j}]"), format!("export port `{p}` after an import port: list export ports first, then import ports"));
                         }
                         if !export_terminals.iter().any(|t| t.location == l) {
                             self.err(
@@ -1493,6 +1606,66 @@ impl Compiler {
                 });
             }
         }
+        for (i, leg) in s.sea_legs.iter().enumerate() {
+            for (field, id) in [("from", &leg.from), ("to", &leg.to)] {
+                if !loc_index.contains_key(id.as_str()) {
+                    self.err(
+                        format!("sea_legs[{i}].{field}"),
+                        format!("unknown location `{id}`: it is not among [[locations]]"),
+                    );
+                }
+            }
+            if leg.nautical_miles <= 0.0 {
+                self.err(format!("sea_legs[{i}].nautical_miles"), "must be positive");
+            }
+        }
+        // One entry per location for plants and terminals.
+        let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+        let entries = s
+            .plants
+            .iter()
+            .map(|p| ("plants", p.location.as_str()))
+            .chain(
+                s.export_terminals
+                    .iter()
+                    .map(|t| ("export_terminals", t.location.as_str())),
+            )
+            .chain(
+                s.import_terminals
+                    .iter()
+                    .map(|t| ("import_terminals", t.location.as_str())),
+            );
+        let mut index_in_list: HashMap<&str, usize> = HashMap::new();
+        for (list, loc) in entries {
+            let i = *index_in_list
+                .entry(list)
+                .and_modify(|n| *n += 1)
+                .or_insert(0);
+            if let Some(j) = seen.insert((list, loc), i) {
+                self.err(
+                    format!("{list}[{i}].location"),
+                    format!("`{loc}` already has an entry ({list}[{j}])"),
+                );
+            }
+        }
+        // Every dealer's port must be reached by some vessel service from an export port.
+        for (i, d) in dealers.iter().enumerate() {
+            let reached = s.vessel_services.iter().any(|v| {
+                v.rotation
+                    .iter()
+                    .position(|p| *p == locations[d.port].id)
+                    .is_some_and(|k| k > 0)
+            });
+            if !reached {
+                self.err(
+                    format!("dealers[{i}].port"),
+                    format!(
+                        "no vessel service calls at `{}` after an export port",
+                        locations[d.port].id
+                    ),
+                );
+            }
+        }
         // Every model must have booked space that fits it on some service.
         for (i, m) in models.iter().enumerate() {
             let has_space = s.vessel_services.iter().any(|v| {
@@ -1534,6 +1707,11 @@ impl Compiler {
         self.dist("disruptions.vessel_delay", &d.vessel_delay);
         self.dist("disruptions.station_outage", &d.station_outage);
         self.dist("disruptions.hold", &d.hold);
+        self.probability(
+            "disruptions.certification_hold_probability",
+            d.certification_hold_probability,
+        );
+        self.dist("disruptions.certification_hold", &d.certification_hold);
 
         if !self.errors.is_empty() {
             return Err(ScenarioErrors(self.errors));
@@ -1556,6 +1734,7 @@ impl Compiler {
             voyages,
             dealers,
             resources: self.resources,
+            cert_routes,
             disruptions: s.disruptions.clone(),
         })
     }

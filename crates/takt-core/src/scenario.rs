@@ -30,6 +30,7 @@ pub struct Scenario {
     pub sea_legs: Vec<SeaLeg>,
     pub vessel_services: Vec<VesselService>,
     pub import_terminals: Vec<ImportTerminal>,
+    pub certification_routes: Vec<CertificationRoute>,
     pub certification: Vec<CertificationRule>,
     pub dealers: Vec<Dealer>,
     pub disruptions: Disruptions,
@@ -66,6 +67,18 @@ pub enum LocationKind {
     ExportPort,
     ImportPort,
     Dealer,
+}
+
+impl LocationKind {
+    /// The spelling used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            LocationKind::Plant => "plant",
+            LocationKind::ExportPort => "export_port",
+            LocationKind::ImportPort => "import_port",
+            LocationKind::Dealer => "dealer",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -293,42 +306,88 @@ pub struct Delivery {
     pub vehicles_per_truck: BTreeMap<String, u32>,
 }
 
-/// Certification route names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CertRoute {
-    /// The 2026 route: US-built passenger cars deemed compliant once certified.
-    UsCertification2026,
-    /// Preferential Handling Procedure, capped per type per year.
-    PreferentialHandling,
-    TypeDesignation,
+/// A certification route of the destination market and what it asks of
+/// every vehicle. Routes are data: nothing about a route is written in code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificationRoute {
+    pub id: String,
+    pub name: String,
+    /// Each vehicle carries the route's marking (e.g. the rear star sticker).
+    pub marking_required: bool,
+    /// Each vehicle is presented for a new-vehicle inspection.
+    pub new_vehicle_inspection: bool,
+    /// Minutes of that inspection per vehicle (0 when not required).
+    #[serde(default)]
+    pub new_vehicle_inspection_minutes: u32,
+    /// Units per type (model) per calendar year the route allows; absent means no cap.
+    #[serde(default)]
+    pub annual_cap_per_type: Option<u32>,
+    /// Time zone of the approving authority: approval dates start at midnight there.
+    pub time_zone: String,
+    pub source: String,
 }
 
-/// Where per-vehicle certification work (e.g. the rear marking) is done.
+/// Where per-vehicle certification work (a marking, a fix) is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkPlace {
-    UsPort,
-    JapanPdi,
+    /// At the export terminal, during processing (`us_port` is accepted too).
+    #[serde(alias = "us_port")]
+    ExportPort,
+    /// In the destination market, at the certification station before
+    /// delivery (`japan_pdi` is accepted too).
+    #[serde(alias = "japan_pdi")]
+    DestinationPdi,
 }
 
-/// Certification of one model in Japan.
+impl WorkPlace {
+    /// The spelling used in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkPlace::ExportPort => "export_port",
+            WorkPlace::DestinationPdi => "destination_pdi",
+        }
+    }
+}
+
+/// A voluntary fix the authority asked for (e.g. a lamp colour).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fix {
+    pub id: String,
+    pub description: String,
+    pub minutes: u32,
+    pub at: WorkPlace,
+}
+
+/// Certification of one model (and so one tenant) in the destination market.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificationRule {
     pub model: String,
-    pub route: CertRoute,
-    /// Date from which the model is approved, `YYYY-MM-DD` (Japan time); absent means not approved.
+    /// Id of a `[[certification_routes]]` entry.
+    pub route: String,
+    /// Date from which the model is approved, `YYYY-MM-DD` in the route's time zone; absent means not (yet) approved.
     #[serde(default)]
     pub approved_on: Option<String>,
-    /// Where the marking and fixes are done.
+    /// Where the marking is applied (when the route requires one).
+    #[serde(default = "destination_pdi")]
     pub marking_at: WorkPlace,
-    /// Minutes of marking and fixes per vehicle.
+    /// Minutes to apply the marking per vehicle.
+    #[serde(default)]
     pub marking_minutes: u32,
-    /// Per-type annual cap (Preferential Handling Procedure).
+    /// Voluntary fixes asked of this model.
+    #[serde(default)]
+    pub fixes: Vec<Fix>,
+    /// Overrides the route's cap per type and year.
     #[serde(default)]
     pub annual_cap: Option<u32>,
     pub source: String,
+}
+
+fn destination_pdi() -> WorkPlace {
+    WorkPlace::DestinationPdi
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -363,7 +422,17 @@ pub struct Disruptions {
     /// Probability that a vehicle gets a damage or quality hold at the export terminal, and its length.
     pub hold_probability: f64,
     pub hold: HoursDist,
+    /// Probability that a vehicle fails a certification check or lacks a
+    /// document at the certification station, and how long the hold lasts.
+    #[serde(default)]
+    pub certification_hold_probability: f64,
+    #[serde(default = "no_hours")]
+    pub certification_hold: HoursDist,
     pub source: String,
+}
+
+fn no_hours() -> HoursDist {
+    HoursDist::Fixed { hours: 0.0 }
 }
 
 /// A scenario file that failed to parse.

@@ -117,3 +117,92 @@ fn syntax_error_has_a_line() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn unknown_certification_route_is_rejected() {
+    let text = BUILTIN_US_JAPAN.replacen(
+        "route = \"preferential_handling\"",
+        "route = \"fast_track\"",
+        1,
+    );
+    let line = text.lines().position(|l| l.contains("fast_track")).unwrap() + 1;
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.starts_with(&format!(
+            "line {line}: certification[2].route: unknown certification route `fast_track`"
+        ))),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn model_without_certification_rule_is_rejected() {
+    let start = BUILTIN_US_JAPAN
+        .find("[[certification]]\nmodel = \"highlander\"")
+        .unwrap();
+    let end = start + BUILTIN_US_JAPAN[start..].find("\n\n").unwrap();
+    let text = format!(
+        "{}{}",
+        &BUILTIN_US_JAPAN[..start],
+        &BUILTIN_US_JAPAN[end + 2..]
+    );
+    let errors = errors_of(&text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("model `highlander` has no [[certification]] rule")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn required_marking_needs_its_minutes_and_inspection_its_minutes() {
+    let text = BUILTIN_US_JAPAN.replacen("marking_minutes = 10", "marking_minutes = 0", 1);
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "certification[0].marking_minutes: route `us_certification2026` requires a marking"
+        )),
+        "{errors:?}"
+    );
+    let text = BUILTIN_US_JAPAN.replacen(
+        "new_vehicle_inspection_minutes = 30",
+        "new_vehicle_inspection_minutes = 0",
+        1,
+    );
+    let errors = errors_of(&text);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("certification_routes[1].new_vehicle_inspection_minutes")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn checklists_follow_the_routes() {
+    let (_, n) = Network::load(BUILTIN_US_JAPAN, opts()).unwrap();
+    let ids = |m: &str| -> Vec<String> {
+        n.models[n.model_index(m).unwrap()]
+            .cert
+            .checklist
+            .iter()
+            .map(|c| c.id.clone())
+            .collect()
+    };
+    assert_eq!(
+        ids("camry"),
+        ["fix:lamp-colour", "marking", "inspection_certificate"]
+    );
+    assert_eq!(
+        ids("tundra"),
+        ["new_vehicle_inspection", "inspection_certificate"]
+    );
+    // The US-port fix is processing time; the Japan marking is certification time.
+    let camry = &n.models[n.model_index("camry").unwrap()];
+    assert_eq!(camry.processing_minutes, 45 + 20);
+    assert_eq!(camry.certification_minutes(40), 50);
+    let tundra = &n.models[n.model_index("tundra").unwrap()];
+    assert_eq!(tundra.cert.annual_cap, Some(5000));
+    assert_eq!(tundra.certification_minutes(40), 70);
+}

@@ -73,6 +73,9 @@ pub struct Summary {
     /// Vehicles that missed the voyage they were planned on at least once.
     pub vehicles_rolled: usize,
     pub by_model: Vec<ModelSummary>,
+    /// Hours of work done in the run by kind of station: `processing` (US
+    /// terminals) and `certification` (destination), steps finished by the end.
+    pub station_hours: BTreeMap<String, f64>,
     pub disruptions: Counters,
 }
 
@@ -87,6 +90,7 @@ impl Summary {
         let mut port_dwell = Vec::new();
         let mut lead = Vec::new();
         let mut dwell: BTreeMap<Stage, Vec<f64>> = BTreeMap::new();
+        let mut station_hours: BTreeMap<String, f64> = BTreeMap::new();
         let mut by_model: Vec<(usize, usize, usize, Vec<f64>)> =
             vec![(0, 0, 0, Vec::new()); net.models.len()];
         for v in &sim.vehicles {
@@ -107,6 +111,12 @@ impl Summary {
                 if d <= v.promised_by {
                     on_time += 1;
                     by_model[v.model].2 += 1;
+                }
+            }
+            for s in &v.steps {
+                if matches!(s.stage, Stage::Processing | Stage::Certification) && s.end <= now {
+                    *station_hours.entry(s.stage.name().to_string()).or_default() +=
+                        s.end.hours_since(s.start);
                 }
             }
             let mut prev_end = v.released_at;
@@ -188,6 +198,10 @@ impl Summary {
                     on_time_rate: ratio(ot, d),
                     lead_time_days: Quantiles::of(&mut lt),
                 })
+                .collect(),
+            station_hours: station_hours
+                .into_iter()
+                .map(|(k, h)| (k, round2(h)))
                 .collect(),
             disruptions: sim.counters.clone(),
         }

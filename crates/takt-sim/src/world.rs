@@ -28,8 +28,11 @@ use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use takt_core::Minute;
-use takt_core::network::{Network, PLANNING_TAIL_DAYS, ResourceIdx, ResourceKind};
+use takt_core::network::{
+    CERTIFICATE_ITEM, Network, PLANNING_TAIL_DAYS, ResourceIdx, ResourceKind,
+};
 use takt_core::plan::{self, Stage};
+use takt_core::scenario::WorkPlace;
 use takt_core::vin::{Vin, serial_from_number};
 
 /// What a step occupies.
@@ -101,40 +104,7 @@ impl Vehicle {
     }
 }
 
-/// A milestone: one line of `events.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Milestone {
-    pub event_id: String,
-    pub vin: String,
-    pub tenant: String,
-    pub model: String,
-    pub milestone: &'static str,
-    /// The stage the milestone belongs to.
-    pub stage: Stage,
-    /// RFC 3339, UTC.
-    pub at: Minute,
-    pub location: String,
-    pub resource: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub voyage: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// Milestone names in journey order, with the stage each belongs to.
-pub const MILESTONES: &[(&str, Stage)] = &[
-    ("released", Stage::Released),
-    ("inland_departed", Stage::Inland),
-    ("port_arrived", Stage::PortArrival),
-    ("processing_started", Stage::Processing),
-    ("yard_staged", Stage::Yard),
-    ("loading_started", Stage::Loading),
-    ("vessel_departed", Stage::Voyage),
-    ("discharged", Stage::Discharge),
-    ("certification_started", Stage::Certification),
-    ("delivery_departed", Stage::Delivery),
-    ("delivered", Stage::Delivery),
-];
+pub use takt_core::event::{MILESTONES, Milestone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
@@ -158,10 +128,6 @@ enum Ev {
         vid: usize,
     },
     HoldEnd {
-        vid: usize,
-    },
-    Enqueue {
-        pool: usize,
         vid: usize,
     },
     Cutoff {
@@ -189,6 +155,15 @@ enum Ev {
         minutes: i64,
     },
     Reroute {
+        vid: usize,
+    },
+    /// A certification hold (approval, annual cap) ends: queue for certification.
+    CertRelease {
+        pool: usize,
+        vid: usize,
+    },
+    /// A failed check or missing document is resolved: record the certificate.
+    CertCheckCleared {
         vid: usize,
     },
 }
@@ -263,6 +238,7 @@ pub struct Counters {
     pub reroute_attempts: u64,
     pub release_waits_for_plant_yard: u64,
     pub certification_cap_blocks: u64,
+    pub certification_holds: u64,
 }
 
 /// The whole simulated world.
@@ -600,6 +576,52 @@ impl Simulation {
         resource: String,
         reason: Option<String>,
     ) {
+        self.emit_with_item(vid, milestone, stage, (location, resource), reason, None);
+    }
+
+    /// Records the checklist items done at `place` now (the inspection
+    /// certificate only when `certificate`, every other item otherwise).
+    fn emit_checklist(
+        &mut self,
+        vid: usize,
+        place: WorkPlace,
+        stage: Stage,
+        location: usize,
+        resource: &str,
+        certificate: bool,
+    ) {
+        if self.nominal {
+            return;
+        }
+        let m = self.vehicles[vid].model;
+        let items: Vec<String> = self.net.models[m]
+            .cert
+            .checklist
+            .iter()
+            .filter(|i| i.at == place && (i.id == CERTIFICATE_ITEM) == certificate)
+            .map(|i| i.id.clone())
+            .collect();
+        for item in items {
+            self.emit_with_item(
+                vid,
+                "checklist_item_done",
+                stage,
+                (location, resource.to_string()),
+                None,
+                Some(item),
+            );
+        }
+    }
+
+    fn emit_with_item(
+        &mut self,
+        vid: usize,
+        milestone: &'static str,
+        stage: Stage,
+        (location, resource): (usize, String),
+        reason: Option<String>,
+        item: Option<String>,
+    ) {
         if self.nominal {
             return;
         }
@@ -614,13 +636,14 @@ impl Simulation {
             vin: v.vin.to_string(),
             tenant: self.net.tenants[v.tenant].id.clone(),
             model: self.net.models[v.model].id.clone(),
-            milestone,
+            milestone: milestone.to_string(),
             stage,
             at: self.now,
             location: self.net.locations[location].id.clone(),
             resource,
             voyage,
             reason,
+            item,
         });
     }
 
@@ -690,9 +713,47 @@ impl Simulation {
                     self.pool_of_resource[&self.net.export_terminals[term].processing.resource];
                 self.enqueue(pool, vid);
             }
-            Ev::Enqueue { pool, vid } => {
+            Ev::CertRelease { pool, vid } => {
                 self.vehicles[vid].blocked = None;
+                let (loc, res) = (
+                    self.pools[pool].location,
+                    self.net.resources[self.pools[pool].resource].id.clone(),
+                );
+                self.emit(
+                    vid,
+                    "cert_hold_released",
+                    Stage::Certification,
+                    loc,
+                    res,
+                    None,
+                );
                 self.enqueue(pool, vid);
+            }
+            Ev::CertCheckCleared { vid } => {
+                let it = self.net.dealers[self.vehicles[vid].dealer].terminal;
+                let pool =
+                    self.pool_of_resource[&self.net.import_terminals[it].certification.resource];
+                let (loc, res) = (
+                    self.pools[pool].location,
+                    self.net.resources[self.pools[pool].resource].id.clone(),
+                );
+                self.emit(
+                    vid,
+                    "cert_hold_released",
+                    Stage::Certification,
+                    loc,
+                    res.clone(),
+                    None,
+                );
+                self.emit_checklist(
+                    vid,
+                    WorkPlace::DestinationPdi,
+                    Stage::Certification,
+                    loc,
+                    &res,
+                    true,
+                );
+                self.book_delivery(vid);
             }
             Ev::Cutoff { voyage, call } => self.on_cutoff(voyage, call),
             Ev::Berth { voyage, call } => self.on_berth(voyage, call),
@@ -1152,13 +1213,26 @@ impl Simulation {
                 // Certification is capped per type and year on some routes.
                 ResourceKind::Certification => {
                     let m = self.vehicles[vid].model;
+                    let loc = self.pools[pool].location;
                     if let Some(cap) = self.net.models[m].cert.annual_cap {
-                        let year = now.utc_year();
+                        let year = self.net.year_at(loc, now);
                         if self.cert_count.get(&(m, year)).copied().unwrap_or(0) >= cap {
+                            // Held until the cap resets on 1 January.
                             self.pools[pool].queue.pop();
                             self.vehicles[vid].queued = None;
                             self.vehicles[vid].blocked = Some("annual certification cap reached");
                             self.counters.certification_cap_blocks += 1;
+                            let next_year = self.net.year_start(loc, year + 1);
+                            self.hold(
+                                vid,
+                                "annual certification cap reached",
+                                next_year,
+                                loc,
+                                pool,
+                            );
+                            if next_year < self.limit() {
+                                self.push(next_year, Ev::CertRelease { pool, vid });
+                            }
                             continue;
                         }
                     }
@@ -1241,7 +1315,7 @@ impl Simulation {
                 self.emit(vid, "discharged", Stage::Discharge, loc, name, None);
             }
             ResourceKind::Certification => {
-                let year = now.utc_year();
+                let year = self.net.year_at(loc, now);
                 let model = self.vehicles[vid].model;
                 *self.cert_count.entry((model, year)).or_insert(0) += 1;
                 self.open_step(vid, Stage::Certification, loc, res, end);
@@ -1294,6 +1368,15 @@ impl Simulation {
             ResourceKind::Processing => {
                 let t = self.pools[pool].terminal.expect("export pool");
                 let yard = self.net.export_terminals[t].yard;
+                let station = self.net.resources[self.pools[pool].resource].id.clone();
+                self.emit_checklist(
+                    vid,
+                    WorkPlace::ExportPort,
+                    Stage::Processing,
+                    loc,
+                    &station,
+                    false,
+                );
                 self.open_step(vid, Stage::Yard, loc, Res::Pool(yard), self.now);
                 self.vehicles[vid].staged_at = Some(self.now);
                 self.emit(
@@ -1323,12 +1406,17 @@ impl Simulation {
                 let cert_pool =
                     self.pool_of_resource[&self.net.import_terminals[it].certification.resource];
                 match self.net.models[m].cert.approved_from {
-                    None => self.vehicles[vid].blocked = Some("model not approved for Japan"),
+                    None => {
+                        self.vehicles[vid].blocked = Some("model not approved");
+                        let until = self.limit();
+                        self.hold(vid, "model not approved", until, loc, cert_pool);
+                    }
                     Some(at) if at > self.now => {
-                        self.vehicles[vid].blocked = Some("waiting for the model's approval");
+                        self.vehicles[vid].blocked = Some("awaiting the model's approval");
+                        self.hold(vid, "awaiting the model's approval", at, loc, cert_pool);
                         self.push(
                             at,
-                            Ev::Enqueue {
+                            Ev::CertRelease {
                                 pool: cert_pool,
                                 vid,
                             },
@@ -1337,11 +1425,75 @@ impl Simulation {
                     Some(_) => self.enqueue(cert_pool, vid),
                 }
             }
-            ResourceKind::Certification => self.book_delivery(vid),
+            ResourceKind::Certification => {
+                let station = self.net.resources[self.pools[pool].resource].id.clone();
+                self.emit_checklist(
+                    vid,
+                    WorkPlace::DestinationPdi,
+                    Stage::Certification,
+                    loc,
+                    &station,
+                    false,
+                );
+                let d = &self.net.disruptions;
+                let (p, dist) = (
+                    d.certification_hold_probability,
+                    d.certification_hold.clone(),
+                );
+                if !self.nominal && p > 0.0 && self.rng.random_bool(p) {
+                    // A failed check or a missing document: no certificate until it is resolved.
+                    let reason = if self.rng.random_bool(0.5) {
+                        "failed check"
+                    } else {
+                        "missing document"
+                    };
+                    let minutes = sample_minutes(&dist, &mut self.rng).max(1);
+                    let until = self.now.plus(minutes);
+                    self.counters.certification_holds += 1;
+                    self.hold(vid, reason, until, loc, pool);
+                    self.push(until, Ev::CertCheckCleared { vid });
+                } else {
+                    self.emit_checklist(
+                        vid,
+                        WorkPlace::DestinationPdi,
+                        Stage::Certification,
+                        loc,
+                        &station,
+                        true,
+                    );
+                    self.book_delivery(vid);
+                }
+            }
             ResourceKind::PlantYard | ResourceKind::Yard => unreachable!(),
         }
         self.start_pending_outage(pool, server);
         self.dispatch(pool);
+    }
+
+    /// Places a certification hold on a vehicle until `until`.
+    fn hold(
+        &mut self,
+        vid: usize,
+        reason: &'static str,
+        until: Minute,
+        location: usize,
+        pool: usize,
+    ) {
+        let now = self.now;
+        self.vehicles[vid].holds.push(plan::Hold {
+            reason: reason.into(),
+            from: now,
+            to: until,
+        });
+        let res = self.net.resources[self.pools[pool].resource].id.clone();
+        self.emit(
+            vid,
+            "cert_hold_placed",
+            Stage::Certification,
+            location,
+            res,
+            Some(reason.into()),
+        );
     }
 
     fn book_delivery(&mut self, vid: usize) {

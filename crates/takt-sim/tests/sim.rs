@@ -69,7 +69,7 @@ fn milestones_carry_valid_unique_vins_in_journey_order() {
         assert!(vin.is_north_american());
         assert!(["4T1", "5TD", "5TF"].contains(&vin.wmi()), "{}", m.vin);
         // Milestones of the journey come in order; holds and rolls may come in between.
-        if let Some(&i) = order.get(m.milestone) {
+        if let Some(&i) = order.get(m.milestone.as_str()) {
             if let Some(&(j, at)) = last.get(m.vin.as_str()) {
                 assert!(
                     i > j,
@@ -90,7 +90,7 @@ fn milestones_carry_valid_unique_vins_in_journey_order() {
             delivered += usize::from(m.milestone == "delivered");
         } else {
             assert!(
-                ["hold_placed", "hold_released", "rolled"].contains(&m.milestone),
+                takt_core::event::EXTRA_MILESTONES.contains(&m.milestone.as_str()),
                 "{}",
                 m.milestone
             );
@@ -157,31 +157,321 @@ fn another_network_runs_without_code_changes() {
     );
 }
 
+// ------------------------------------------------------------ certification
+
+fn cert_status(sim: &Simulation, ms: &[Milestone]) -> takt_core::cert::CertStatus {
+    takt_core::cert::status(&sim.net, ms, None).expect("events of this scenario")
+}
+
 #[test]
-fn approval_gates_certification() {
-    // Camry approved only from 2026-04-06: no Camry starts certification before.
+fn late_approval_holds_a_model_and_the_plan_shows_the_wait_in_advance() {
+    // Camry approved only five weeks into the run, after the first vessels
+    // reach Japan (about 26 days after the first releases).
     let text = BUILTIN_US_JAPAN.replacen(
         "approved_on = \"2026-02-16\"",
         "approved_on = \"2026-04-06\"",
         1,
     );
-    let (sim, ms) = run(&text, 70, 2);
-    let approval = sim.net.models[sim.net.model_index("camry").unwrap()]
+    let net = network(&text, 70);
+    let approval = net.models[net.model_index("camry").unwrap()]
         .cert
         .approved_from
         .unwrap();
-    let camry_certs: Vec<_> = ms
+    let mut sim = Simulation::new(
+        net,
+        Box::new(Fifo),
+        SimOptions {
+            seed: 2,
+            volume_scale: 1.0,
+        },
+    );
+
+    // Four days before the approval: the plan already puts every Camry's
+    // certification and delivery after it.
+    sim.run_until(approval.plus(-4 * takt_core::Minute::DAY));
+    let before = sim.drain_milestones();
+    let waiting: Vec<_> = before
         .iter()
-        .filter(|m| m.model == "camry" && m.milestone == "certification_started")
+        .filter(|m| m.milestone == "cert_hold_placed" && m.model == "camry")
         .collect();
-    assert!(!camry_certs.is_empty());
-    assert!(camry_certs.iter().all(|m| m.at >= approval));
+    assert!(
+        !waiting.is_empty(),
+        "Camrys reach Japan before the approval and are held"
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|m| m.reason.as_deref() == Some("awaiting the model's approval"))
+    );
+    let plan = sim.plan(false);
+    let camry_planned: Vec<_> = plan
+        .vehicles
+        .iter()
+        .filter(|v| v.model == "camry" && v.unplaced.is_none())
+        .collect();
+    assert!(!camry_planned.is_empty());
+    for v in &camry_planned {
+        let cert = v
+            .step(Stage::Certification)
+            .expect("planned through delivery");
+        assert!(
+            cert.start >= approval,
+            "{} planned to certify at {} before approval {approval}",
+            v.vin,
+            cert.start
+        );
+    }
+    let report = takt_check::check(&sim.net, &plan);
+    assert!(
+        report.is_feasible(),
+        "{}",
+        takt_check::check_summary(&report)
+    );
+
+    sim.run_to_end();
+    let mut all = before;
+    all.extend(sim.drain_milestones());
+    let delivered: Vec<_> = all
+        .iter()
+        .filter(|m| m.model == "camry" && m.milestone == "delivered")
+        .collect();
+    assert!(
+        !delivered.is_empty(),
+        "Camrys are delivered after the approval"
+    );
+    assert!(delivered.iter().all(|m| m.at >= approval));
+    assert!(
+        all.iter()
+            .filter(|m| m.model == "camry" && m.milestone == "certification_started")
+            .all(|m| m.at >= approval)
+    );
+    // Other models were not held.
+    assert!(
+        all.iter()
+            .any(|m| m.model == "highlander" && m.milestone == "delivered" && m.at < approval)
+    );
     let report = takt_check::check(&sim.net, &sim.plan(true));
     assert!(
         report.is_feasible(),
         "{}",
         takt_check::check_summary(&report)
     );
+}
+
+#[test]
+fn a_cap_below_demand_holds_and_reports_the_excess_and_never_delivers_it() {
+    let text = BUILTIN_US_JAPAN.replacen(
+        "route = \"preferential_handling\"\napproved_on = \"2026-02-16\"",
+        "route = \"preferential_handling\"\napproved_on = \"2026-02-16\"\nannual_cap = 30",
+        1,
+    );
+    let (sim, ms) = run(&text, 80, 4);
+    let started = ms
+        .iter()
+        .filter(|m| m.model == "tundra" && m.milestone == "certification_started")
+        .count();
+    let delivered = ms
+        .iter()
+        .filter(|m| m.model == "tundra" && m.milestone == "delivered")
+        .count();
+    assert_eq!(started, 30, "exactly the cap is certified");
+    assert!(delivered <= 30);
+    let status = cert_status(&sim, &ms);
+    let tundra = status.models.iter().find(|m| m.model == "tundra").unwrap();
+    assert_eq!(tundra.annual_cap, Some(30));
+    assert_eq!(tundra.cap_used.values().sum::<usize>(), 30);
+    let held = tundra
+        .on_hold
+        .get("annual certification cap reached")
+        .copied()
+        .unwrap_or(0);
+    assert!(held > 0, "{tundra:?}");
+    assert_eq!(
+        status
+            .alerts
+            .iter()
+            .filter(|a| a.model == "tundra" && a.kind == "certification_hold")
+            .count(),
+        held
+    );
+    // Held vehicles are listed with what they miss.
+    assert!(
+        status
+            .vehicles
+            .iter()
+            .any(|v| v.model == "tundra"
+                && v.missing.contains(&"inspection_certificate".to_string()))
+    );
+    let report = takt_check::check(&sim.net, &sim.plan(true));
+    assert!(
+        report.is_feasible(),
+        "{}",
+        takt_check::check_summary(&report)
+    );
+}
+
+/// Durations of one model's steps of a stage, in minutes.
+fn durations(sim: &Simulation, model: &str, stage: Stage) -> Vec<i64> {
+    let m = sim.net.model_index(model).unwrap();
+    sim.vehicles
+        .iter()
+        .filter(|v| v.model == m)
+        .filter_map(|v| v.step(stage))
+        .filter(|s| s.end > s.start)
+        .map(|s| s.end.since(s.start))
+        .collect()
+}
+
+#[test]
+fn moving_the_marking_to_the_us_port_moves_its_minutes() {
+    let japan = BUILTIN_US_JAPAN.to_string();
+    let us = BUILTIN_US_JAPAN.replacen(
+        "marking_at = \"destination_pdi\"",
+        "marking_at = \"export_port\"",
+        1,
+    );
+    let (a, _) = run(&japan, 56, 6);
+    let (b, _) = run(&us, 56, 6);
+    // Camry processing: 45 minutes, plus the 20-minute lamp fix, plus the 10-minute marking in run b.
+    assert!(
+        durations(&a, "camry", Stage::Processing)
+            .iter()
+            .all(|&d| d == 65)
+    );
+    assert!(
+        durations(&b, "camry", Stage::Processing)
+            .iter()
+            .all(|&d| d == 75)
+    );
+    // Camry certification: 40 minutes of inspection, plus the marking in run a.
+    assert!(
+        durations(&a, "camry", Stage::Certification)
+            .iter()
+            .all(|&d| d == 50)
+    );
+    assert!(
+        durations(&b, "camry", Stage::Certification)
+            .iter()
+            .all(|&d| d == 40)
+    );
+    // The Highlander's rule did not change.
+    assert!(
+        durations(&b, "highlander", Stage::Certification)
+            .iter()
+            .all(|&d| d == 50)
+    );
+    let (sa, sb) = (Summary::of(&a, 6), Summary::of(&b, 6));
+    assert!(
+        sb.station_hours["processing"] > sa.station_hours["processing"],
+        "{:?} {:?}",
+        sa.station_hours,
+        sb.station_hours
+    );
+    assert!(sb.station_hours["certification"] < sa.station_hours["certification"]);
+}
+
+#[test]
+fn every_delivered_vehicle_completed_its_checklist_in_order() {
+    let (sim, ms) = run(BUILTIN_US_JAPAN, 56, 8);
+    let status = cert_status(&sim, &ms);
+    assert!(
+        status
+            .alerts
+            .iter()
+            .all(|a| a.kind != "delivered_incomplete"),
+        "{:?}",
+        status.alerts
+    );
+    let mut items: HashMap<&str, Vec<&str>> = HashMap::new();
+    let mut delivered_at: HashMap<&str, takt_core::Minute> = HashMap::new();
+    let mut certificate_at: HashMap<&str, takt_core::Minute> = HashMap::new();
+    for m in &ms {
+        if m.milestone == "checklist_item_done" {
+            items
+                .entry(&m.vin)
+                .or_default()
+                .push(m.item.as_deref().unwrap());
+            if m.item.as_deref() == Some("inspection_certificate") {
+                certificate_at.insert(&m.vin, m.at);
+            }
+        }
+        if m.milestone == "delivery_departed" {
+            delivered_at.insert(&m.vin, m.at);
+        }
+    }
+    assert!(delivered_at.len() > 300);
+    for (vin, at) in &delivered_at {
+        let model = &ms.iter().find(|m| m.vin == *vin).unwrap().model;
+        let expected: Vec<&str> = sim.net.models[sim.net.model_index(model).unwrap()]
+            .cert
+            .checklist
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        assert_eq!(items[vin], expected, "{vin}");
+        assert!(
+            certificate_at[vin] <= *at,
+            "{vin} leaves before its certificate"
+        );
+    }
+}
+
+#[test]
+fn certification_holds_delay_delivery_until_released() {
+    let text = BUILTIN_US_JAPAN.replacen(
+        "certification_hold_probability = 0.02",
+        "certification_hold_probability = 1.0",
+        1,
+    );
+    let (sim, ms) = run(&text, 56, 9);
+    let mut placed: HashMap<&str, (takt_core::Minute, String)> = HashMap::new();
+    let mut released: HashMap<&str, takt_core::Minute> = HashMap::new();
+    for m in &ms {
+        match m.milestone.as_str() {
+            "cert_hold_placed" => {
+                placed.insert(&m.vin, (m.at, m.reason.clone().unwrap()));
+            }
+            "cert_hold_released" => {
+                released.insert(&m.vin, m.at);
+            }
+            "delivery_departed" => {
+                let r = released
+                    .get(m.vin.as_str())
+                    .unwrap_or_else(|| panic!("{} left without its hold released", m.vin));
+                assert!(m.at >= *r);
+            }
+            _ => {}
+        }
+    }
+    assert!(placed.len() > 100);
+    assert!(
+        placed
+            .values()
+            .all(|(_, r)| r == "failed check" || r == "missing document")
+    );
+    assert!(
+        placed.values().any(|(_, r)| r == "failed check")
+            && placed.values().any(|(_, r)| r == "missing document")
+    );
+    let report = takt_check::check(&sim.net, &sim.plan(true));
+    assert!(
+        report.is_feasible(),
+        "{}",
+        takt_check::check_summary(&report)
+    );
+}
+
+#[test]
+fn certification_status_does_not_depend_on_event_order() {
+    let (sim, ms) = run(BUILTIN_US_JAPAN, 49, 10);
+    let forward = cert_status(&sim, &ms);
+    let mut reversed = ms.clone();
+    reversed.reverse();
+    assert_eq!(forward, cert_status(&sim, &reversed));
+    let only = takt_core::cert::status(&sim.net, &ms, Some("toyota")).unwrap();
+    assert_eq!(only.models.len(), 3);
+    let none = takt_core::cert::status(&sim.net, &ms, Some("other")).unwrap();
+    assert!(none.models.is_empty() && none.vehicles.is_empty());
 }
 
 #[test]

@@ -27,6 +27,9 @@ enum Command {
     /// Export or summarize a scenario.
     #[command(subcommand)]
     Scenario(cmd::scenario::Command),
+    /// Japan certification: status per model and per vehicle from an event log.
+    #[command(subcommand)]
+    Cert(cmd::cert::Command),
     /// Validate a VIN and decode what can be decoded.
     Vin(cmd::vin::Args),
     /// Measure simulation speed and memory at large volume.
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Scenario(c) => cmd::scenario::run(c),
+        Command::Cert(c) => cmd::cert::run(c),
         Command::Vin(a) => cmd::vin::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };

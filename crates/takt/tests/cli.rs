@@ -200,3 +200,44 @@ fn demo_prints_a_summary() {
     );
     assert!(out.contains("journey of"), "{out}");
 }
+
+#[test]
+fn cert_status_reports_models_vehicles_and_alerts() {
+    let dir = temp_dir("cert");
+    assert!(simulate(&dir, "5", "49").status.success());
+    let json = dir.join("cert.json");
+    let o = takt(&[
+        "cert",
+        "status",
+        "--events",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for needle in [
+        "camry",
+        "us_certification2026",
+        "preferential_handling",
+        "checklist",
+        "annual cap",
+        "alerts:",
+    ] {
+        assert!(out.contains(needle), "{needle} missing in:\n{out}");
+    }
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(s["models"].as_array().unwrap().len(), 3);
+    assert!(s["models"][0]["waiting_at"].is_object());
+    // An unknown tenant is an error, not an empty report.
+    let o = takt(&[
+        "cert",
+        "status",
+        "--events",
+        dir.to_str().unwrap(),
+        "--tenant",
+        "nobody",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown tenant `nobody`"));
+}

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod cert;
 pub mod check;
 pub mod demo;
 pub mod scenario;

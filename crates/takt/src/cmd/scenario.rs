@@ -123,25 +123,27 @@ fn show(args: &ScenarioArgs) -> Result<()> {
             );
         }
     }
-    println!("\ncertification:");
+    println!("\ncertification (approval instants in UTC):");
     for m in &net.models {
+        let route = &net.cert_routes[m.cert.route];
         let approved = m
             .cert
             .approved_from
-            .map(|a| {
-                a.local(
-                    &net.locations
-                        .iter()
-                        .find(|l| l.kind == takt_core::scenario::LocationKind::ImportPort)
-                        .map(|l| l.tz.clone())
-                        .unwrap_or(jiff::tz::TimeZone::UTC),
-                )
-            })
+            .map(|a| format!("approved from {a}"))
             .unwrap_or_else(|| "not approved".into());
-        println!(
-            "  {:<12} {:?}, approved from {}, marking at {:?}",
-            m.id, m.cert.route, approved, m.cert.marking_at
-        );
+        let cap = m
+            .cert
+            .annual_cap
+            .map(|c| format!(", cap {c} a year"))
+            .unwrap_or_default();
+        println!("  {:<12} route {}, {approved}{cap}", m.id, route.id);
+        let items: Vec<String> = m
+            .cert
+            .checklist
+            .iter()
+            .map(|i| format!("{} ({}, {} min)", i.id, i.at.name(), i.minutes))
+            .collect();
+        println!("  {:<12} checklist: {}", "", items.join(" → "));
     }
     println!(
         "\ndealers: {}",
