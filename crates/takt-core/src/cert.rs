@@ -131,7 +131,7 @@ pub fn status(
                 ))
             }
             "cert_hold_released" => t.hold = None,
-            "hold_placed" | "hold_released" | "rolled" => {}
+            "routed" | "hold_placed" | "hold_released" | "rolled" => {}
             m => {
                 t.last = m.to_string();
                 t.location = e.location.clone();

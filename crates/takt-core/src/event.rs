@@ -14,8 +14,7 @@ pub struct Milestone {
     pub vin: String,
     pub tenant: String,
     pub model: String,
-    /// One of [`MILESTONES`], or an extra: `hold_placed`, `hold_released`,
-    /// `rolled`, `checklist_item_done`, `cert_hold_placed`, `cert_hold_released`.
+    /// One of [`MILESTONES`], or one of [`EXTRA_MILESTONES`].
     pub milestone: String,
     /// The stage the milestone belongs to.
     pub stage: Stage,
@@ -33,6 +32,11 @@ pub struct Milestone {
     /// The certification checklist item done (`checklist_item_done`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
+    /// For `routed`: the planned instant of each milestone the route fixes
+    /// (`inland_departed`, `port_arrived`, `yard_staged`, `vessel_departed`,
+    /// `discharged`), so plan and actual can be compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<std::collections::BTreeMap<String, Minute>>,
 }
 
 /// Journey milestones in order, with the stage each belongs to.
@@ -52,6 +56,7 @@ pub const MILESTONES: &[(&str, Stage)] = &[
 
 /// Extra milestones, outside the journey order.
 pub const EXTRA_MILESTONES: &[&str] = &[
+    "routed",
     "hold_placed",
     "hold_released",
     "rolled",

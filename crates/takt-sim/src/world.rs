@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use takt_core::Minute;
 use takt_core::network::{
     CERTIFICATE_ITEM, Network, PLANNING_TAIL_DAYS, ResourceIdx, ResourceKind,
@@ -644,6 +644,7 @@ impl Simulation {
             voyage,
             reason,
             item,
+            planned: None,
         });
     }
 
@@ -1056,6 +1057,43 @@ impl Simulation {
             discharge_call: dcall,
             deck: o.deck,
         });
+        self.emit_routed(vid, &o, dcall);
+    }
+
+    /// Records what the route promises: the planned instant of each
+    /// milestone the route fixes, for plan-versus-actual analysis.
+    fn emit_routed(&mut self, vid: usize, o: &RouteOption, dcall: usize) {
+        if self.nominal {
+            return;
+        }
+        let mut planned = BTreeMap::new();
+        if let (Some(dep), Some((si, _))) = (o.departs_at, o.inland) {
+            planned.insert("inland_departed".to_string(), dep);
+            planned.insert(
+                "port_arrived".to_string(),
+                dep.plus(mean_minutes(&self.net.inland[si].transit)),
+            );
+        }
+        if self.vehicles[vid].staged_at.is_none() {
+            planned.insert("yard_staged".to_string(), o.expected_staged_at);
+        }
+        let voyage = &self.net.voyages[o.voyage];
+        planned.insert("vessel_departed".to_string(), voyage.calls[o.call].depart);
+        planned.insert("discharged".to_string(), voyage.calls[dcall].berth);
+        let voyage_id = voyage.id.clone();
+        let stage = self.vehicles[vid].last_stage().unwrap_or(Stage::Released);
+        // Where the vehicle is when it is routed (plant or export terminal).
+        let loc = self.vehicles[vid]
+            .steps
+            .last()
+            .map_or(self.net.export_terminals[o.terminal].location, |s| {
+                s.location
+            });
+        self.emit_with_item(vid, "routed", stage, (loc, voyage_id.clone()), None, None);
+        if let Some(m) = self.milestones.last_mut() {
+            m.voyage = Some(voyage_id);
+            m.planned = Some(planned);
+        }
     }
 
     fn limit(&self) -> Minute {
