@@ -3,7 +3,9 @@
 
 pub mod cert;
 pub mod event;
+pub mod instance;
 pub mod network;
+pub mod objective;
 pub mod plan;
 pub mod scenario;
 pub mod time;

@@ -373,6 +373,8 @@ pub struct Network {
     pub resources: Vec<ResourceInfo>,
     pub cert_routes: Vec<CertRouteInfo>,
     pub disruptions: scenario::Disruptions,
+    /// Weights of the plan objective.
+    pub objective: scenario::ObjectiveWeights,
 }
 
 impl Network {
@@ -1707,6 +1709,25 @@ impl Compiler {
         self.dist("disruptions.vessel_delay", &d.vessel_delay);
         self.dist("disruptions.station_outage", &d.station_outage);
         self.dist("disruptions.hold", &d.hold);
+        let o = &s.objective;
+        for (field, value) in [
+            (
+                "lateness_usd_per_vehicle_day",
+                o.lateness_usd_per_vehicle_day,
+            ),
+            ("dwell_usd_per_vehicle_hour", o.dwell_usd_per_vehicle_hour),
+            ("roll_usd_per_vehicle", o.roll_usd_per_vehicle),
+            ("unused_space_usd_per_rt43", o.unused_space_usd_per_rt43),
+            ("transport_cost_weight", o.transport_cost_weight),
+            ("unplaced_usd_per_vehicle", o.unplaced_usd_per_vehicle),
+        ] {
+            if !(value >= 0.0 && value.is_finite()) {
+                self.err(
+                    format!("objective.{field}"),
+                    "must be a number of at least 0",
+                );
+            }
+        }
         self.probability(
             "disruptions.certification_hold_probability",
             d.certification_hold_probability,
@@ -1736,6 +1757,7 @@ impl Compiler {
             resources: self.resources,
             cert_routes,
             disruptions: s.disruptions.clone(),
+            objective: s.objective.clone(),
         })
     }
 }

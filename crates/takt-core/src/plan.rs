@@ -120,6 +120,9 @@ pub struct VehiclePlan {
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub holds: Vec<Hold>,
+    /// Times the vehicle has been rolled past a voyage it was planned on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rolls: u32,
     /// Why the remaining stages could not be planned, if they could not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unplaced: Option<String>,
@@ -154,6 +157,10 @@ pub struct Outage {
     pub to: Minute,
     /// Servers out of service.
     pub servers: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn one() -> f64 {

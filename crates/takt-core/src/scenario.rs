@@ -34,6 +34,43 @@ pub struct Scenario {
     pub certification: Vec<CertificationRule>,
     pub dealers: Vec<Dealer>,
     pub disruptions: Disruptions,
+    /// Weights of the plan objective; defaults apply when the table is absent.
+    #[serde(default)]
+    pub objective: ObjectiveWeights,
+}
+
+/// `[objective]`: what each part of a plan's cost weighs, in US dollars.
+/// See docs/objective.md.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectiveWeights {
+    /// Per vehicle and day delivered after its promised date.
+    pub lateness_usd_per_vehicle_day: f64,
+    /// Per vehicle-hour spent waiting (plant yard, export yard, queues).
+    pub dwell_usd_per_vehicle_hour: f64,
+    /// Per vehicle rolled past a voyage it was planned on.
+    pub roll_usd_per_vehicle: f64,
+    /// Per RT43 of booked vessel space left empty (booked space is paid for).
+    pub unused_space_usd_per_rt43: f64,
+    /// Multiplies the inland services' `cost_per_vehicle_usd`.
+    pub transport_cost_weight: f64,
+    /// Per vehicle the plan cannot place.
+    pub unplaced_usd_per_vehicle: f64,
+    pub source: String,
+}
+
+impl Default for ObjectiveWeights {
+    fn default() -> Self {
+        ObjectiveWeights {
+            lateness_usd_per_vehicle_day: 100.0,
+            dwell_usd_per_vehicle_hour: 1.0,
+            roll_usd_per_vehicle: 250.0,
+            unused_space_usd_per_rt43: 120.0,
+            transport_cost_weight: 1.0,
+            unplaced_usd_per_vehicle: 5_000.0,
+            source: "assumed: takt's default weights".to_string(),
+        }
+    }
 }
 
 /// `[scenario]`: name, start instant, default run length.

@@ -1757,6 +1757,7 @@ impl Simulation {
                     .map(|r| projection.net.voyages[r.voyage].id.clone()),
                 steps,
                 holds: v.holds.clone(),
+                rolls: v.rolls,
                 unplaced,
             });
         }
@@ -1788,6 +1789,138 @@ impl Simulation {
         }
     }
 
+    /// A voyage's port calls as known now: actual for calls berthed, the
+    /// schedule for the rest (delays to come are not known), pushed back by
+    /// what has happened on the way.
+    fn known_voyage_times(&self, v: usize) -> Vec<(Minute, Minute)> {
+        let now = self.now;
+        let sched = &self.net.voyages[v].calls;
+        let mut out = Vec::with_capacity(sched.len());
+        let mut prev: Option<(Minute, i64)> = None;
+        for c in 0..sched.len() {
+            let (actual_berth, actual_depart) = self.voyages[v].calls[c];
+            let (berth, depart) = if actual_berth <= now && self.voyages[v].berthed[c] {
+                (actual_berth, actual_depart)
+            } else {
+                let mut b = sched[c].berth.max(now);
+                if let Some((d, sail)) = prev {
+                    b = b.max(d.plus(sail));
+                }
+                (
+                    b,
+                    sched[c]
+                        .depart
+                        .max(b.plus(sched[c].depart.since(sched[c].berth))),
+                )
+            };
+            if let Some(next) = sched.get(c + 1) {
+                prev = Some((depart, next.berth.since(sched[c].depart)));
+            }
+            out.push((berth, depart));
+        }
+        out
+    }
+
+    /// The planning instance at `now`: every vehicle released and not
+    /// delivered, with what it has done (frozen), the voyage space and
+    /// inland departure it holds, its holds; voyages as known now.
+    pub fn instance(&self) -> takt_core::instance::Instance {
+        let now = self.now;
+        let mut vehicles = Vec::new();
+        let mut voyage_ids = Vec::new();
+        for v in &self.vehicles {
+            if v.steps.is_empty() || v.delivered_at.is_some_and(|d| d <= now) {
+                continue;
+            }
+            let steps = v
+                .steps
+                .iter()
+                .map(|s| {
+                    // An open stay goes on: its end is unknown, shown as `now`.
+                    let open_stay = matches!(s.stage, Stage::Released | Stage::Yard)
+                        && s.end == s.start
+                        && v.steps.last() == Some(s);
+                    let end = if open_stay { now } else { s.end };
+                    plan::Step {
+                        stage: s.stage,
+                        location: self.net.locations[s.location].id.clone(),
+                        resource: self.res_name(s.res),
+                        start: s.start,
+                        end,
+                        departure: s.departure,
+                        deck_class: s.deck.map(|d| self.net.deck_classes[d].id.clone()),
+                        done: !open_stay && s.end <= now,
+                    }
+                })
+                .collect();
+            if let Some(r) = v.route {
+                voyage_ids.push(r.voyage);
+            }
+            let inland_booking = v
+                .route
+                .and_then(|r| r.inland)
+                .filter(|_| v.last_stage() == Some(Stage::Released))
+                .map(|(si, k)| {
+                    (
+                        self.net.inland[si].id.clone(),
+                        self.net.inland[si].departures[k],
+                    )
+                });
+            vehicles.push(takt_core::instance::VehicleState {
+                vin: v.vin.to_string(),
+                tenant: self.net.tenants[v.tenant].id.clone(),
+                model: self.net.models[v.model].id.clone(),
+                dealer: self.net.dealers[v.dealer].id.clone(),
+                released_at: v.released_at,
+                promised_by: v.promised_by,
+                steps,
+                voyage: v.route.map(|r| self.net.voyages[r.voyage].id.clone()),
+                inland_booking,
+                holds: v.holds.clone(),
+                rolls: v.rolls,
+                blocked: v.blocked.map(str::to_string),
+            });
+        }
+        // Every voyage that has not left its last export port, and those the vehicles hold.
+        for (vi, voyage) in self.voyages.iter().enumerate() {
+            let last_export = self.net.voyages[vi].n_export_calls - 1;
+            if voyage.calls[last_export].1 >= now && voyage.calls[0].0 <= self.limit() {
+                voyage_ids.push(vi);
+            }
+        }
+        voyage_ids.sort();
+        voyage_ids.dedup();
+        let voyages = voyage_ids
+            .into_iter()
+            .map(|vi| plan::VoyageTimes {
+                voyage: self.net.voyages[vi].id.clone(),
+                calls: self.net.voyages[vi]
+                    .calls
+                    .iter()
+                    .zip(self.known_voyage_times(vi))
+                    .map(|(c, (berth, depart))| plan::CallTimes {
+                        port: self.net.locations[c.location].id.clone(),
+                        berth,
+                        depart,
+                    })
+                    .collect(),
+            })
+            .collect();
+        takt_core::instance::Instance {
+            scenario: self.net.name.clone(),
+            volume_scale: self.volume_scale,
+            now,
+            vehicles,
+            voyages,
+            outages: self
+                .outages
+                .iter()
+                .filter(|o| o.from <= now)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Turns this (cloned) world into its own plan: no more draws, and runs
     /// until every vehicle is delivered or the planning horizon ends.
     fn project(&mut self) {
@@ -1807,29 +1940,7 @@ impl Simulation {
         }
         self.events = kept;
         for v in 0..self.net.voyages.len() {
-            let sched = &self.net.voyages[v].calls;
-            let mut prev: Option<(Minute, i64)> = None;
-            for c in 0..sched.len() {
-                let (actual_berth, actual_depart) = self.voyages[v].calls[c];
-                let (berth, depart) = if actual_berth <= now && self.voyages[v].berthed[c] {
-                    (actual_berth, actual_depart)
-                } else {
-                    let mut b = sched[c].berth.max(now);
-                    if let Some((d, sail)) = prev {
-                        b = b.max(d.plus(sail));
-                    }
-                    (
-                        b,
-                        sched[c]
-                            .depart
-                            .max(b.plus(sched[c].depart.since(sched[c].berth))),
-                    )
-                };
-                if let Some(next) = sched.get(c + 1) {
-                    prev = Some((depart, next.berth.since(sched[c].depart)));
-                }
-                self.voyages[v].calls[c] = (berth, depart);
-            }
+            self.voyages[v].calls = self.known_voyage_times(v);
         }
         // Voyage steps of vehicles at sea end at the (re-timed) berthing.
         for vid in 0..self.vehicles.len() {

@@ -530,3 +530,112 @@ proptest! {
         prop_assert!(report.is_feasible(), "seed {seed}, {days} days, scale {scale}: {}\n{:?}", takt_check::check_summary(&report), report.violations.iter().take(5).collect::<Vec<_>>());
     }
 }
+
+// ------------------------------------------------------ objective, instance
+
+#[test]
+fn objective_scores_a_plan_term_by_term() {
+    let (sim, _) = run(BUILTIN_US_JAPAN, 56, 12);
+    let mut plan = sim.plan(true);
+    let base = takt_core::objective::evaluate(&sim.net, &plan);
+    assert_eq!(base.n_vehicles, plan.vehicles.len());
+    assert!(
+        base.dwell_vehicle_hours > 0.0 && base.transport_usd > 0.0 && base.unused_space_rt43 > 0.0,
+        "{base:?}"
+    );
+    let sum = base.lateness_usd
+        + base.dwell_usd
+        + base.roll_usd
+        + base.unused_space_usd
+        + base.transport_usd
+        + base.unplaced_usd;
+    assert!((sum - base.total_usd).abs() < 0.05);
+    // Transport is the inland services' cost per vehicle.
+    let expected_transport: f64 = plan
+        .vehicles
+        .iter()
+        .filter_map(|v| v.step(Stage::Inland))
+        .map(|s| sim.net.inland[sim.net.inland_index(&s.resource).unwrap()].cost_per_vehicle_usd)
+        .sum();
+    assert!((base.transport_usd - expected_transport).abs() < 0.01);
+    // Two days late on one more vehicle costs two days of lateness.
+    let v = plan
+        .vehicles
+        .iter_mut()
+        .find(|v| {
+            v.unplaced.is_none()
+                && v.step(Stage::Delivery)
+                    .is_some_and(|d| d.end <= v.promised_by)
+        })
+        .unwrap();
+    let delivered = v.step(Stage::Delivery).unwrap().end;
+    v.promised_by = delivered.plus(-2 * takt_core::Minute::DAY);
+    let later = takt_core::objective::evaluate(&sim.net, &plan);
+    assert!((later.lateness_vehicle_days - base.lateness_vehicle_days - 2.0).abs() < 1e-6);
+    assert!(
+        (later.lateness_usd
+            - base.lateness_usd
+            - 2.0 * sim.net.objective.lateness_usd_per_vehicle_day)
+            .abs()
+            < 0.02
+    );
+    // A rolled vehicle and an unplaced one cost their weights.
+    plan.vehicles[0].rolls += 1;
+    plan.vehicles[1].unplaced = Some("test".into());
+    let worse = takt_core::objective::evaluate(&sim.net, &plan);
+    assert!(worse.vehicles_unplaced == later.vehicles_unplaced + 1);
+    assert!(worse.total_usd > later.total_usd);
+}
+
+#[test]
+fn instance_holds_every_vehicle_in_the_pipeline_with_its_frozen_past() {
+    let mut sim = Simulation::new(
+        network(BUILTIN_US_JAPAN, 56),
+        Box::new(Fifo),
+        SimOptions {
+            seed: 13,
+            volume_scale: 1.0,
+        },
+    );
+    let now = sim.net.start.plus(40 * takt_core::Minute::DAY);
+    sim.run_until(now);
+    let instance = sim.instance();
+    assert_eq!(instance.now, now);
+    let in_pipeline = sim
+        .vehicles
+        .iter()
+        .filter(|v| !v.steps.is_empty() && v.delivered_at.is_none_or(|d| d > now))
+        .count();
+    assert_eq!(instance.vehicles.len(), in_pipeline);
+    for v in &instance.vehicles {
+        assert_eq!(v.steps[0].stage, Stage::Released);
+        assert!(v.steps.iter().all(|s| s.start <= now), "{}", v.vin);
+        // Only the last step may still be under way.
+        assert!(v.steps.iter().rev().skip(1).all(|s| s.done), "{}", v.vin);
+        if let Some(voyage) = &v.voyage {
+            assert!(
+                instance.voyages.iter().any(|t| &t.voyage == voyage),
+                "{voyage}"
+            );
+        }
+        if v.inland_booking.is_some() {
+            assert_eq!(
+                v.steps.len(),
+                1,
+                "booked on a departure while still at the plant"
+            );
+        }
+    }
+    // Instances round-trip through JSON.
+    let text = serde_json::to_string(&instance).unwrap();
+    let back: takt_core::instance::Instance = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, instance);
+    // The plan made at the same moment keeps every frozen step.
+    let plan = sim.plan(false);
+    for v in &instance.vehicles {
+        let p = plan.vehicles.iter().find(|p| p.vin == v.vin).unwrap();
+        for s in v.steps.iter().filter(|s| s.done) {
+            assert!(p.steps.contains(s), "{}: {:?}", v.vin, s.stage);
+        }
+    }
+}
