@@ -197,6 +197,7 @@ fn camry(serial: u32, dealer: &str, voyage: &str, load_delay_minutes: i64) -> Ve
         voyage: Some(voyage.into()),
         steps,
         holds: Vec::new(),
+        rolls: 0,
         unplaced: None,
     }
 }
