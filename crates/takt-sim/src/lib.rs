@@ -6,6 +6,8 @@
 //! [`SimOptions`].
 
 pub mod dist;
+pub mod eval;
+pub mod forecast;
 pub mod policy;
 pub mod summary;
 pub mod world;

@@ -37,7 +37,7 @@ pub struct RouteOption {
 }
 
 /// Decisions the world delegates.
-pub trait Policy: Send {
+pub trait Policy: Send + Sync {
     /// Short name, e.g. `fifo`.
     fn name(&self) -> &str;
 

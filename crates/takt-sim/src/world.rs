@@ -21,6 +21,7 @@
 //! - certification waits for the model's approval and its annual cap.
 
 use crate::dist::{mean_minutes, p90_minutes, sample_minutes};
+use crate::forecast::{Draws, Learned};
 use crate::policy::{Policy, RouteOption};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -271,6 +272,10 @@ pub struct Simulation {
     pub counters: Counters,
     volume_scale: f64,
     release_carry: Vec<f64>,
+    /// Where random draws come from (the truth, or learned distributions in a forecast).
+    draws: Draws,
+    /// Whether milestones are recorded (not in projections and forecasts).
+    record: bool,
 }
 
 struct PolicyBox(Box<dyn Policy>);
@@ -409,6 +414,8 @@ impl Simulation {
             counters,
             volume_scale: options.volume_scale,
             release_carry: vec![0.0; n_models],
+            draws: Draws::Truth,
+            record: true,
             net,
         };
         sim.schedule_voyage_events(start);
@@ -590,7 +597,7 @@ impl Simulation {
         resource: &str,
         certificate: bool,
     ) {
-        if self.nominal {
+        if !self.record {
             return;
         }
         let m = self.vehicles[vid].model;
@@ -622,7 +629,7 @@ impl Simulation {
         reason: Option<String>,
         item: Option<String>,
     ) {
-        if self.nominal {
+        if !self.record {
             return;
         }
         self.event_counter += 1;
@@ -1063,7 +1070,7 @@ impl Simulation {
     /// Records what the route promises: the planned instant of each
     /// milestone the route fixes, for plan-versus-actual analysis.
     fn emit_routed(&mut self, vid: usize, o: &RouteOption, dcall: usize) {
-        if self.nominal {
+        if !self.record {
             return;
         }
         let mut planned = BTreeMap::new();
@@ -1107,16 +1114,9 @@ impl Simulation {
         let transit = if self.nominal {
             mean_minutes(&s.transit)
         } else {
-            let mut t = sample_minutes(&s.transit.clone(), &mut self.rng);
-            if self
-                .rng
-                .random_bool(self.net.disruptions.inland_delay_probability)
-            {
-                self.counters.inland_delays += 1;
-                t += sample_minutes(&self.net.disruptions.inland_delay.clone(), &mut self.rng);
-            }
-            t
+            self.draw_transit(svc)
         };
+        let s = &self.net.inland[svc];
         let arrival = self.now.plus(transit.max(1));
         self.inland_deps[svc][dep].arrival = Some(arrival);
         let (from, departure) = (s.from, s.departures[dep]);
@@ -1376,9 +1376,9 @@ impl Simulation {
         let loc = self.pools[pool].location;
         match kind {
             ResourceKind::Ramp => {
-                let d = self.net.disruptions.clone();
-                if !self.nominal && self.rng.random_bool(d.hold_probability) {
-                    let minutes = sample_minutes(&d.hold, &mut self.rng).max(1);
+                let hold = if self.nominal { None } else { self.draw_hold() };
+                if let Some(minutes) = hold {
+                    let minutes = minutes.max(1);
                     self.counters.holds_placed += 1;
                     let now = self.now;
                     self.vehicles[vid].holds.push(plan::Hold {
@@ -1473,20 +1473,19 @@ impl Simulation {
                     &station,
                     false,
                 );
-                let d = &self.net.disruptions;
-                let (p, dist) = (
-                    d.certification_hold_probability,
-                    d.certification_hold.clone(),
-                );
-                if !self.nominal && p > 0.0 && self.rng.random_bool(p) {
+                let cert_hold = if self.nominal {
+                    None
+                } else {
+                    self.draw_cert_hold()
+                };
+                if let Some(minutes) = cert_hold {
                     // A failed check or a missing document: no certificate until it is resolved.
                     let reason = if self.rng.random_bool(0.5) {
                         "failed check"
                     } else {
                         "missing document"
                     };
-                    let minutes = sample_minutes(&dist, &mut self.rng).max(1);
-                    let until = self.now.plus(minutes);
+                    let until = self.now.plus(minutes.max(1));
                     self.counters.certification_holds += 1;
                     self.hold(vid, reason, until, loc, pool);
                     self.push(until, Ev::CertCheckCleared { vid });
@@ -1925,22 +1924,69 @@ impl Simulation {
     /// until every vehicle is delivered or the planning horizon ends.
     fn project(&mut self) {
         self.nominal = true;
-        let now = self.now;
+        self.record = false;
+        self.drop_future(true);
         // Future vessel times revert to the schedule (delays are not known yet).
+        self.retime_future_calls(false);
+        // Trains under way arrive at their mean transit time, or now if later.
+        self.retime_trains();
+        let limit = self.limit();
+        self.run_until(limit);
+        // Open stays have no end: mark them so `plan` can drop them.
+        for v in &mut self.vehicles {
+            if v.delivered_at.is_none()
+                && let Some(last) = v.steps.last_mut()
+                && matches!(last.stage, Stage::Released | Stage::Yard)
+            {
+                last.end = Minute(last.start.0 - 1);
+            }
+        }
+    }
+
+    /// Drops the events that belong to the future the world does not know
+    /// yet: vessel calls, train arrivals, station outages, and (when
+    /// `releases`) new releases.
+    fn drop_future(&mut self, releases: bool) {
         let mut kept = BinaryHeap::new();
         for Reverse((at, seq, ev)) in std::mem::take(&mut self.events) {
             let drop = ev.is_voyage()
-                || matches!(
-                    ev,
-                    Ev::Release { .. } | Ev::Outage { .. } | Ev::InlandArrival { .. }
-                );
+                || matches!(ev, Ev::Outage { .. } | Ev::InlandArrival { .. })
+                || (releases && matches!(ev, Ev::Release { .. }));
             if !drop {
                 kept.push(Reverse((at, seq, ev)));
             }
         }
         self.events = kept;
+    }
+
+    /// Re-times every call not yet made from what is known now, with fresh
+    /// delays drawn when `with_delays`, and schedules the voyage events again.
+    fn retime_future_calls(&mut self, with_delays: bool) {
+        let now = self.now;
         for v in 0..self.net.voyages.len() {
-            self.voyages[v].calls = self.known_voyage_times(v);
+            let known = self.known_voyage_times(v);
+            if !with_delays {
+                self.voyages[v].calls = known;
+                continue;
+            }
+            let sched = self.net.voyages[v].calls.clone();
+            let mut prev: Option<(Minute, i64)> = None;
+            for c in 0..sched.len() {
+                let (mut berth, mut depart) = known[c];
+                if !self.voyages[v].berthed[c] {
+                    if let Some((d, sail)) = prev {
+                        berth = berth.max(d.plus(sail));
+                    }
+                    berth = berth.plus(self.draw_vessel_delay()).max(now);
+                    depart = sched[c]
+                        .depart
+                        .max(berth.plus(sched[c].depart.since(sched[c].berth)));
+                }
+                if let Some(next) = sched.get(c + 1) {
+                    prev = Some((depart, next.berth.since(sched[c].depart)));
+                }
+                self.voyages[v].calls[c] = (berth, depart);
+            }
         }
         // Voyage steps of vehicles at sea end at the (re-timed) berthing.
         for vid in 0..self.vehicles.len() {
@@ -1953,37 +1999,267 @@ impl Simulation {
             }
         }
         self.schedule_voyage_events(now);
-        // Trains under way arrive at their mean transit time, or now if later.
+    }
+
+    /// Trains and trucks under way: arrival at the mean transit (nominal) or
+    /// a fresh draw longer than the time already spent (sampling).
+    fn retime_trains(&mut self) {
+        let now = self.now;
         for svc in 0..self.inland_deps.len() {
             for dep in 0..self.inland_deps[svc].len() {
-                if let Some(arrival) = self.inland_deps[svc][dep].arrival {
-                    // Events at `now` have not fired yet (run_until stops before `until`).
-                    if arrival >= now {
-                        let planned = self.net.inland[svc].departures[dep]
-                            .plus(mean_minutes(&self.net.inland[svc].transit))
-                            .max(now);
-                        self.inland_deps[svc][dep].arrival = Some(planned);
-                        for &vid in &self.inland_deps[svc][dep].vehicles.clone() {
-                            if let Some(s) = self.vehicles[vid].steps.last_mut() {
-                                s.end = planned;
-                            }
+                let Some(arrival) = self.inland_deps[svc][dep].arrival else {
+                    continue;
+                };
+                // Events at `now` have not fired yet (run_until stops before `until`).
+                if arrival < now {
+                    continue;
+                }
+                let departed = self.net.inland[svc].departures[dep];
+                let planned = if self.nominal {
+                    departed
+                        .plus(mean_minutes(&self.net.inland[svc].transit))
+                        .max(now)
+                } else {
+                    let mut at = None;
+                    for _ in 0..32 {
+                        let t = departed.plus(self.draw_transit(svc));
+                        if t >= now {
+                            at = Some(t);
+                            break;
                         }
-                        self.push(planned, Ev::InlandArrival { svc, dep });
+                    }
+                    at.unwrap_or(now.plus(60))
+                };
+                self.inland_deps[svc][dep].arrival = Some(planned);
+                for &vid in &self.inland_deps[svc][dep].vehicles.clone() {
+                    if let Some(s) = self.vehicles[vid].steps.last_mut() {
+                        s.end = planned;
+                    }
+                }
+                self.push(planned, Ev::InlandArrival { svc, dep });
+            }
+        }
+    }
+
+    /// Minutes of inland transit for a departure of `svc`, delays included.
+    fn draw_transit(&mut self, svc: usize) -> i64 {
+        match &self.draws {
+            Draws::Learned(l) => l.transit(&self.net, svc, &mut self.rng),
+            Draws::Truth => {
+                let mut t = sample_minutes(&self.net.inland[svc].transit, &mut self.rng);
+                if self
+                    .rng
+                    .random_bool(self.net.disruptions.inland_delay_probability)
+                {
+                    self.counters.inland_delays += 1;
+                    t += sample_minutes(&self.net.disruptions.inland_delay, &mut self.rng);
+                }
+                t
+            }
+        }
+    }
+
+    fn draw_vessel_delay(&mut self) -> i64 {
+        match &self.draws {
+            Draws::Learned(l) => l.vessel_delay(&mut self.rng),
+            Draws::Truth => {
+                let d = &self.net.disruptions;
+                if self.rng.random_bool(d.vessel_delay_probability) {
+                    sample_minutes(&d.vessel_delay, &mut self.rng)
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    fn draw_hold(&mut self) -> Option<i64> {
+        match &self.draws {
+            Draws::Learned(l) => l.hold(&mut self.rng),
+            Draws::Truth => {
+                let d = &self.net.disruptions;
+                self.rng
+                    .random_bool(d.hold_probability)
+                    .then(|| sample_minutes(&d.hold, &mut self.rng))
+            }
+        }
+    }
+
+    fn draw_cert_hold(&mut self) -> Option<i64> {
+        match &self.draws {
+            Draws::Learned(l) => l.cert_hold(&mut self.rng),
+            Draws::Truth => {
+                let d = &self.net.disruptions;
+                let p = d.certification_hold_probability;
+                (p > 0.0 && self.rng.random_bool(p))
+                    .then(|| sample_minutes(&d.certification_hold, &mut self.rng))
+            }
+        }
+    }
+
+    /// Vehicles released and not delivered.
+    pub fn pipeline(&self) -> Vec<usize> {
+        let now = self.now;
+        self.vehicles
+            .iter()
+            .filter(|v| !v.steps.is_empty() && v.delivered_at.is_none_or(|d| d > now))
+            .map(|v| v.id)
+            .collect()
+    }
+
+    /// What the world has seen so far, as empirical distributions.
+    pub fn learned(&self) -> Learned {
+        let now = self.now;
+        let mut l = Learned::default();
+        for v in &self.vehicles {
+            for s in &v.steps {
+                match (s.stage, s.res) {
+                    (Stage::Inland, Res::Inland(svc)) if s.end <= now => {
+                        let t = s.end.since(s.start);
+                        l.transit_by_service.entry(svc).or_default().push(t);
+                        l.transit_by_mode
+                            .entry(self.net.inland[svc].mode)
+                            .or_default()
+                            .push(t);
+                    }
+                    (Stage::PortArrival, _) if s.end <= now => l.ramp_unloads += 1,
+                    (Stage::Certification, _) if s.end <= now => l.certified += 1,
+                    _ => {}
+                }
+            }
+            for h in &v.holds {
+                if h.from <= now && h.to <= now {
+                    match h.reason.as_str() {
+                        "damage" => l.holds.push(h.to.since(h.from)),
+                        "failed check" | "missing document" => {
+                            l.cert_holds.push(h.to.since(h.from))
+                        }
+                        _ => {}
                     }
                 }
             }
         }
-        let limit = self.limit();
-        self.run_until(limit);
-        // Open stays have no end: mark them so `plan` can drop them.
-        for v in &mut self.vehicles {
-            if v.delivered_at.is_none()
-                && let Some(last) = v.steps.last_mut()
-                && matches!(last.stage, Stage::Released | Stage::Yard)
-            {
-                last.end = Minute(last.start.0 - 1);
+        for (vi, voyage) in self.voyages.iter().enumerate() {
+            let sched = &self.net.voyages[vi].calls;
+            let mut prev: Option<(Minute, i64)> = None;
+            for c in 0..sched.len() {
+                if !voyage.berthed[c] || voyage.calls[c].0 > now {
+                    break;
+                }
+                let mut expected = sched[c].berth;
+                if let Some((d, sail)) = prev {
+                    expected = expected.max(d.plus(sail));
+                }
+                l.vessel_delay
+                    .push(voyage.calls[c].0.since(expected).max(0));
+                if let Some(next) = sched.get(c + 1) {
+                    prev = Some((voyage.calls[c].1, next.berth.since(sched[c].depart)));
+                }
             }
         }
+        let weeks = now.since(self.net.start).max(0) as f64 / (7.0 * Minute::DAY as f64);
+        let pools = self
+            .pools
+            .iter()
+            .filter(|p| p.kind == ResourceKind::Processing)
+            .count();
+        l.outage_pool_weeks = weeks * pools as f64;
+        l.outages = self
+            .outages
+            .iter()
+            .filter(|o| o.from <= now)
+            .map(|o| o.to.since(o.from))
+            .collect();
+        l
+    }
+
+    /// One possible future: a clone of the world with its unknown future
+    /// drawn afresh from `draws` and `seed`, run until every target is
+    /// delivered or `horizon_days` pass. Returns, per target, the start of
+    /// each stage begun after now and the delivery instant.
+    pub fn sample_future(
+        &self,
+        seed: u64,
+        draws: Draws,
+        targets: &[usize],
+        horizon_days: i64,
+    ) -> Vec<crate::forecast::SampledPath> {
+        let now = self.now;
+        let mut w = self.clone();
+        w.rng = ChaCha8Rng::seed_from_u64(seed);
+        w.draws = draws;
+        w.record = false;
+        w.milestones.clear();
+        w.drop_future(false);
+        w.retime_future_calls(true);
+        w.retime_trains();
+        // Station outages to come, at the rate the draws give.
+        let (rate, lengths): (f64, Vec<i64>) = match &w.draws {
+            Draws::Truth => (w.net.disruptions.station_outages_per_week, Vec::new()),
+            Draws::Learned(l) => (l.outage_rate(), l.outages.clone()),
+        };
+        let until = now.plus(horizon_days * Minute::DAY);
+        if rate > 0.0 {
+            for p in 0..w.pools.len() {
+                if w.pools[p].kind != ResourceKind::Processing {
+                    continue;
+                }
+                let mut t = now.0 as f64;
+                loop {
+                    let u: f64 = w.rng.random_range(1e-12..1.0);
+                    t += -u.ln() * 7.0 * 1440.0 / rate;
+                    if t >= until.0 as f64 {
+                        break;
+                    }
+                    let server = w.rng.random_range(0..w.pools[p].busy_until.len().max(1));
+                    let minutes = if lengths.is_empty() {
+                        sample_minutes(&w.net.disruptions.station_outage, &mut w.rng)
+                    } else {
+                        lengths[w.rng.random_range(0..lengths.len())]
+                    };
+                    let cal = &w.net.resources[w.pools[p].resource].calendar;
+                    let always = if cal.always_open {
+                        cal.full
+                    } else {
+                        cal.windows.iter().map(|x| x.2).min().unwrap_or(0)
+                    };
+                    if (server as u32) < always {
+                        w.push(
+                            Minute(t as i64),
+                            Ev::Outage {
+                                pool: p,
+                                server,
+                                minutes: minutes.max(1),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let mut day = now;
+        while day < until {
+            day = day.plus(Minute::DAY).min(until);
+            w.run_until(day);
+            if targets
+                .iter()
+                .all(|&t| w.vehicles[t].delivered_at.is_some())
+            {
+                break;
+            }
+        }
+        targets
+            .iter()
+            .map(|&t| {
+                let v = &w.vehicles[t];
+                let stages = v
+                    .steps
+                    .iter()
+                    .filter(|s| s.start > now)
+                    .map(|s| (s.stage, s.start))
+                    .collect();
+                (stages, v.delivered_at)
+            })
+            .collect()
     }
 
     /// Voyages with their loaded RT43 and booked RT43 (all tenants), for

@@ -639,3 +639,92 @@ fn instance_holds_every_vehicle_in_the_pipeline_with_its_frozen_past() {
         }
     }
 }
+
+// ----------------------------------------------------------------- ETAs
+
+#[test]
+fn forecasts_are_ordered_deterministic_and_learned_from_history() {
+    use takt_sim::forecast::{Draws, ForecastOptions, forecast};
+    let mut sim = Simulation::new(
+        network(BUILTIN_US_JAPAN, 56),
+        Box::new(Fifo),
+        SimOptions {
+            seed: 21,
+            volume_scale: 1.0,
+        },
+    );
+    sim.run_until(sim.net.start.plus(35 * takt_core::Minute::DAY));
+    let learned = sim.learned();
+    let observed: usize = learned.transit_by_service.values().map(Vec::len).sum();
+    assert!(observed > 300, "{observed} inland moves observed");
+    assert!(!learned.vessel_delay.is_empty() && learned.ramp_unloads > 300);
+    let draws = Draws::Learned(std::sync::Arc::new(learned));
+    let options = ForecastOptions {
+        samples: 8,
+        seed: 3,
+        horizon_days: 90,
+        threads: 2,
+    };
+    let a = forecast(&sim, &draws, options, None);
+    let b = forecast(&sim, &draws, options, None);
+    assert_eq!(a, b, "same seed, same forecast");
+    assert_eq!(a.len(), sim.pipeline().len());
+    let now = sim.now;
+    for f in &a {
+        let d = f
+            .delivered
+            .expect("every vehicle delivered within 90 days in some run");
+        assert!(d[0] <= d[1] && d[1] <= d[2] && d[0] >= now);
+        // Stages come in journey order, at P50.
+        for w in f.stages.windows(2) {
+            assert!(w[0].0 < w[1].0 && w[0].1[1] <= w[1].1[1], "{:?}", f.stages);
+        }
+    }
+}
+
+#[test]
+fn eta_evaluation_scores_three_predictors_by_horizon() {
+    use takt_sim::eval::{BUCKETS, EvalOptions, evaluate_eta};
+    use takt_sim::forecast::ForecastOptions;
+    let net = network(BUILTIN_US_JAPAN, 35);
+    let options = EvalOptions {
+        seed: 5,
+        volume_scale: 1.0,
+        every_hours: 72,
+        warmup_days: 14,
+        settle_days: 60,
+        forecast: ForecastOptions {
+            samples: 6,
+            seed: 5,
+            horizon_days: 90,
+            threads: 2,
+        },
+    };
+    let mut calls = 0;
+    let e = evaluate_eta(net, Box::new(Fifo), options, |_, _| calls += 1);
+    assert_eq!(calls, e.prediction_instants);
+    assert_eq!(e.by_horizon.len(), BUCKETS.len());
+    let scored: usize = e.by_horizon.iter().map(|b| b.n_predictions).sum();
+    assert_eq!(scored + e.censored, e.n_predictions);
+    for b in e.by_horizon.iter().filter(|b| b.n_predictions >= 100) {
+        // Far from delivery, takt beats the static lead-time table by a wide margin.
+        if b.bucket != "0-1d" {
+            assert!(b.mae_hours.takt < b.mae_hours.static_ / 2.0, "{b:?}");
+        }
+        assert!((0.0..=1.0).contains(&b.coverage_p10_p90));
+    }
+    let json = serde_json::to_value(&e).unwrap();
+    let first = &json["by_horizon"][0];
+    for key in [
+        "bucket",
+        "n_predictions",
+        "mae_hours",
+        "p90_abs_error_hours",
+        "coverage_p10_p90",
+    ] {
+        assert!(first.get(key).is_some(), "{key}");
+    }
+    assert!(
+        first["mae_hours"].get("static").is_some() && first["mae_hours"].get("oracle").is_some()
+    );
+}

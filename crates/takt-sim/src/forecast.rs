@@ -1,0 +1,312 @@
+//! ETAs with uncertainty: Monte Carlo over the world.
+//!
+//! A forecast clones the world at `now`, lets the future be drawn afresh
+//! (vessel delays still to come, trains still under way, station outages,
+//! holds), runs each clone until the vehicles of interest are delivered,
+//! and reads P10/P50/P90 of each remaining milestone from the runs. The
+//! queues, schedules, cutoffs and certification waits of the plan are in
+//! every run, because every run is the world itself.
+//!
+//! Where the draws come from is the predictor:
+//! - [`Draws::Learned`] (takt's ETA): empirical distributions learned from
+//!   what has happened up to `now` ([`Learned::from_history`]), with
+//!   fallback to coarser groups when data is thin, and to the scenario's
+//!   published median (a fixed standard time) when there is none;
+//! - [`Draws::Truth`] (the oracle): the scenario's true distributions, known
+//!   to no real predictor; the floor of the achievable error.
+//!
+//! [`static_eta`] is the baseline most systems use: mean stage durations
+//! added up.
+
+use crate::world::Simulation;
+use rand::Rng;
+use std::collections::HashMap;
+use takt_core::Minute;
+use takt_core::network::Network;
+use takt_core::plan::Stage;
+use takt_core::scenario::HoursDist;
+
+/// Below this many observations a group falls back to a coarser one.
+pub const MIN_OBSERVATIONS: usize = 8;
+
+/// Where a world's random draws come from.
+#[derive(Debug, Clone, Default)]
+pub enum Draws {
+    /// The scenario's distributions (the truth in a simulation).
+    #[default]
+    Truth,
+    /// Distributions learned from history.
+    Learned(std::sync::Arc<Learned>),
+}
+
+/// Empirical distributions learned from a world's history up to now.
+#[derive(Debug, Clone, Default)]
+pub struct Learned {
+    /// Door-to-door inland minutes (delays included) by service.
+    pub transit_by_service: HashMap<usize, Vec<i64>>,
+    /// The same pooled by mode (rail, truck).
+    pub transit_by_mode: HashMap<takt_core::scenario::Mode, Vec<i64>>,
+    /// Minutes each berthing was late against the schedule as known before
+    /// it (0 for punctual calls).
+    pub vessel_delay: Vec<i64>,
+    /// Vehicles unloaded at export ramps, and the damage holds among them.
+    pub ramp_unloads: usize,
+    pub holds: Vec<i64>,
+    /// Vehicles that finished certification work, and the holds among them.
+    pub certified: usize,
+    pub cert_holds: Vec<i64>,
+    /// Processing-station outages seen, their lengths, and the station-weeks observed.
+    pub outages: Vec<i64>,
+    pub outage_pool_weeks: f64,
+}
+
+fn pick<R: Rng + ?Sized>(xs: &[i64], rng: &mut R) -> i64 {
+    xs[rng.random_range(0..xs.len())]
+}
+
+fn median_minutes(d: &HoursDist) -> i64 {
+    let hours = match *d {
+        HoursDist::Fixed { hours } => hours,
+        HoursDist::Lognormal { median_hours, .. } => median_hours,
+        HoursDist::Triangular { mode_hours, .. } => mode_hours,
+    };
+    (hours * 60.0).round() as i64
+}
+
+impl Learned {
+    /// Inland minutes for a departure of `svc`.
+    pub fn transit<R: Rng + ?Sized>(&self, net: &Network, svc: usize, rng: &mut R) -> i64 {
+        if let Some(xs) = self
+            .transit_by_service
+            .get(&svc)
+            .filter(|xs| xs.len() >= MIN_OBSERVATIONS)
+        {
+            return pick(xs, rng);
+        }
+        let mode = net.inland[svc].mode;
+        if let Some(xs) = self
+            .transit_by_mode
+            .get(&mode)
+            .filter(|xs| xs.len() >= MIN_OBSERVATIONS)
+        {
+            // Scale the pooled sample to this service's standard time.
+            let own = median_minutes(&net.inland[svc].transit) as f64;
+            let mut sorted = xs.clone();
+            sorted.sort();
+            let pooled_median = sorted[sorted.len() / 2].max(1) as f64;
+            return (pick(xs, rng) as f64 * own / pooled_median).round() as i64;
+        }
+        median_minutes(&net.inland[svc].transit)
+    }
+
+    /// Extra minutes before a berthing.
+    pub fn vessel_delay<R: Rng + ?Sized>(&self, rng: &mut R) -> i64 {
+        if self.vessel_delay.len() >= MIN_OBSERVATIONS {
+            pick(&self.vessel_delay, rng)
+        } else {
+            0
+        }
+    }
+
+    /// A damage hold's minutes, if one is drawn.
+    pub fn hold<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
+        draw_event(self.ramp_unloads, &self.holds, rng)
+    }
+
+    /// A certification hold's minutes, if one is drawn.
+    pub fn cert_hold<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
+        draw_event(self.certified, &self.cert_holds, rng)
+    }
+
+    /// Expected outages per processing pool per week, and a length draw.
+    pub fn outage_rate(&self) -> f64 {
+        if self.outage_pool_weeks > 0.0 {
+            self.outages.len() as f64 / self.outage_pool_weeks
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Bernoulli with the observed frequency, then an observed length.
+fn draw_event<R: Rng + ?Sized>(trials: usize, lengths: &[i64], rng: &mut R) -> Option<i64> {
+    if trials < MIN_OBSERVATIONS || lengths.is_empty() {
+        return None;
+    }
+    let p = lengths.len() as f64 / trials as f64;
+    rng.random_bool(p.min(1.0)).then(|| pick(lengths, rng))
+}
+
+/// P10, P50 and P90 of a sample.
+pub fn quantiles(xs: &mut [i64]) -> Option<[Minute; 3]> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort();
+    let q = |p: f64| xs[((p * (xs.len() - 1) as f64).round() as usize).min(xs.len() - 1)];
+    Some([Minute(q(0.1)), Minute(q(0.5)), Minute(q(0.9))])
+}
+
+/// One run's outcome for one vehicle: the start of each stage begun after
+/// the forecast instant, and the delivery instant if it came.
+pub type SampledPath = (Vec<(Stage, Minute)>, Option<Minute>);
+
+/// One vehicle's forecast: P10/P50/P90 of the start of each remaining
+/// stage and of delivery at the dealer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleForecast {
+    pub vehicle: usize,
+    pub stages: Vec<(Stage, [Minute; 3])>,
+    pub delivered: Option<[Minute; 3]>,
+    /// Share of runs in which the vehicle was delivered within the horizon.
+    pub delivered_share: f64,
+}
+
+/// Options of a forecast.
+#[derive(Debug, Clone, Copy)]
+pub struct ForecastOptions {
+    pub samples: usize,
+    pub seed: u64,
+    /// How far ahead runs go at most.
+    pub horizon_days: i64,
+    pub threads: usize,
+}
+
+impl Default for ForecastOptions {
+    fn default() -> Self {
+        ForecastOptions {
+            samples: 24,
+            seed: 1,
+            horizon_days: 90,
+            threads: 2,
+        }
+    }
+}
+
+/// Forecasts every vehicle in the pipeline (or those in `only`).
+pub fn forecast(
+    sim: &Simulation,
+    draws: &Draws,
+    options: ForecastOptions,
+    only: Option<&[usize]>,
+) -> Vec<VehicleForecast> {
+    let targets: Vec<usize> = match only {
+        Some(v) => v.to_vec(),
+        None => sim.pipeline(),
+    };
+    let runs: Vec<Vec<SampledPath>> = {
+        let threads = options.threads.max(1).min(options.samples.max(1));
+        let per: Vec<Vec<usize>> = (0..threads)
+            .map(|t| (0..options.samples).filter(|k| k % threads == t).collect())
+            .collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = per
+                .into_iter()
+                .map(|ks| {
+                    let targets = &targets;
+                    scope.spawn(move || {
+                        ks.into_iter()
+                            .map(|k| {
+                                let seed = options
+                                    .seed
+                                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                                    .wrapping_add(k as u64);
+                                sim.sample_future(
+                                    seed,
+                                    draws.clone(),
+                                    targets,
+                                    options.horizon_days,
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("forecast thread"))
+                .collect()
+        })
+    };
+    targets
+        .iter()
+        .enumerate()
+        .map(|(i, &vid)| {
+            let mut by_stage: Vec<(Stage, Vec<i64>)> = Vec::new();
+            let mut delivered = Vec::new();
+            for run in &runs {
+                let (stages, d) = &run[i];
+                for &(stage, at) in stages {
+                    match by_stage.iter_mut().find(|(s, _)| *s == stage) {
+                        Some((_, xs)) => xs.push(at.0),
+                        None => by_stage.push((stage, vec![at.0])),
+                    }
+                }
+                if let Some(d) = d {
+                    delivered.push(d.0);
+                }
+            }
+            let share = delivered.len() as f64 / runs.len().max(1) as f64;
+            VehicleForecast {
+                vehicle: vid,
+                stages: by_stage
+                    .into_iter()
+                    .filter_map(|(s, mut xs)| quantiles(&mut xs).map(|q| (s, q)))
+                    .collect(),
+                delivered: quantiles(&mut delivered),
+                delivered_share: share,
+            }
+        })
+        .collect()
+}
+
+/// Mean hours of each stage (from the end of the previous stage to the end
+/// of this one) over vehicles' finished stages up to now.
+pub fn stage_means(sim: &Simulation) -> Vec<Option<f64>> {
+    let now = sim.now;
+    let mut sums = vec![(0.0, 0usize); Stage::ALL.len()];
+    for v in &sim.vehicles {
+        let mut prev = v.released_at;
+        for (i, s) in v.steps.iter().enumerate() {
+            let closed = s.end <= now
+                && (i + 1 < v.steps.len() || !matches!(s.stage, Stage::Released | Stage::Yard));
+            if !closed {
+                break;
+            }
+            let e = &mut sums[s.stage.index()];
+            e.0 += s.end.hours_since(prev);
+            e.1 += 1;
+            prev = s.end;
+        }
+    }
+    sums.into_iter()
+        .map(|(s, n)| (n > 0).then(|| s / n as f64))
+        .collect()
+}
+
+/// The static lead-time ETA of delivery: the end of the last finished stage
+/// plus the mean duration of every stage still to come. Falls back to the
+/// promised date when a stage has no history yet.
+pub fn static_eta(sim: &Simulation, vid: usize, means: &[Option<f64>]) -> Minute {
+    let now = sim.now;
+    let v = &sim.vehicles[vid];
+    let mut anchor = v.released_at;
+    let mut next = 0;
+    for (i, s) in v.steps.iter().enumerate() {
+        let finished = s.end <= now
+            && (i + 1 < v.steps.len() || !matches!(s.stage, Stage::Released | Stage::Yard));
+        if !finished {
+            break;
+        }
+        anchor = s.end;
+        next = s.stage.index() + 1;
+    }
+    let mut hours = 0.0;
+    for m in &means[next..] {
+        match m {
+            Some(h) => hours += h,
+            None => return v.promised_by.max(now),
+        }
+    }
+    anchor.plus((hours * 60.0).round() as i64).max(now)
+}
