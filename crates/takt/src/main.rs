@@ -22,7 +22,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Simulate the network and write events.jsonl, plan.json and summary.json.
     Simulate(cmd::simulate::Args),
-    /// Verify a plan against a scenario, independently of how it was made.
+    /// Write a planning instance: every vehicle's state at a moment, for a sequencer.
+    Instance(cmd::instance::Args),
+    /// Verify a plan against a scenario, independently of how it was made, and score it.
     Check(cmd::check::Args),
     /// Export or summarize a scenario.
     #[command(subcommand)]
@@ -30,10 +32,28 @@ enum Command {
     /// Japan certification: status per model and per vehicle from an event log.
     #[command(subcommand)]
     Cert(cmd::cert::Command),
+    /// When will vehicles arrive: P10/P50/P90 for every remaining stage.
+    Eta(cmd::eta::Args),
+    /// Evaluate predictors against simulated ground truth.
+    #[command(subcommand)]
+    Eval(cmd::eta::EvalCommand),
     /// Validate a VIN and decode what can be decoded.
     Vin(cmd::vin::Args),
+    /// Where time is lost: dwell, bottlenecks, plan versus actual, rolls; JSON and HTML reports.
+    Insight(cmd::insight::Args),
+    /// Export the event log for other tools (OCEL 2.0 for process mining).
+    #[command(subcommand)]
+    Export(cmd::export::Command),
     /// Measure simulation speed and memory at large volume.
     Bench(cmd::bench::Args),
+    /// Plan a vessel's stowage (OGC 2025 RoRo format), or check a stowage solution.
+    Stow(cmd::stow::Args),
+    /// Store events (takt JSON Lines, CSV, GS1 EPCIS 2.0 capture documents) in the event store.
+    Ingest(cmd::ingest::Args),
+    /// A vehicle's state and history from the event store.
+    History(cmd::history::Args),
+    /// Store a simulated run's events.jsonl as if it arrived live.
+    Replay(cmd::replay::Args),
 }
 
 /// Dies quietly on a closed pipe (`takt demo | head`), as command-line tools do.
@@ -52,11 +72,20 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Instance(a) => cmd::instance::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Scenario(c) => cmd::scenario::run(c),
         Command::Cert(c) => cmd::cert::run(c),
+        Command::Eta(a) => cmd::eta::run(a),
+        Command::Eval(c) => cmd::eta::run_eval(c),
         Command::Vin(a) => cmd::vin::run(a),
+        Command::Insight(a) => cmd::insight::run(a),
+        Command::Export(c) => cmd::export::run(c),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Stow(a) => cmd::stow::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
+        Command::History(a) => cmd::history::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     match result {
         Ok(code) => code,

@@ -49,6 +49,12 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
         );
     }
     println!("{}", takt_check::check_summary(&report));
+    let objective = takt_core::objective::evaluate(&net, &plan);
+    if report.is_feasible() {
+        println!("{objective}");
+    } else {
+        println!("(the plan is infeasible; its objective would mean little)");
+    }
     Ok(if report.is_feasible() {
         ExitCode::SUCCESS
     } else {

@@ -4,8 +4,16 @@ pub mod bench;
 pub mod cert;
 pub mod check;
 pub mod demo;
+pub mod eta;
+pub mod export;
+pub mod history;
+pub mod ingest;
+pub mod insight;
+pub mod instance;
+pub mod replay;
 pub mod scenario;
 pub mod simulate;
+pub mod stow;
 pub mod vin;
 
 use anyhow::{Result, anyhow};

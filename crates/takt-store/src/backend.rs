@@ -1,0 +1,180 @@
+//! Storage behind one trait, two backends: SQLite ([`crate::sqlite`]) and
+//! PostgreSQL ([`crate::postgres`]).
+//!
+//! The schema (the same in both):
+//! - `event_log`: the append-only log, one row per accepted event or
+//!   retraction, unique on (tenant, event_id, kind); triggers refuse UPDATE
+//!   and DELETE.
+//! - `event_subject`: which vehicles (`vin:...`) and resources (`res:...`)
+//!   each event is about, for reading a subject's events.
+//! - `subject_state`: the state each subject's events derive, rewritten in
+//!   the same transaction as the events that change it.
+//! - `schema_migrations`: the versions applied; migrations run at start-up.
+
+use crate::error::BackendError;
+use crate::model::LogRow;
+use crate::tenant::TenantId;
+
+/// One transaction. Dropping it without [`Tx::commit`] rolls back.
+pub trait Tx {
+    /// Stored rows with these ids (events and retractions).
+    fn rows_by_id(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<LogRow>, BackendError>;
+    /// Stored rows about a subject.
+    fn rows_by_subject(
+        &mut self,
+        tenant: &TenantId,
+        subject: &str,
+    ) -> Result<Vec<LogRow>, BackendError>;
+    /// Appends a row and its subjects.
+    fn insert(
+        &mut self,
+        tenant: &TenantId,
+        row: &LogRow,
+        subjects: &[String],
+    ) -> Result<(), BackendError>;
+    /// Writes a subject's derived state (JSON).
+    fn put_state(
+        &mut self,
+        tenant: &TenantId,
+        subject: &str,
+        state: &str,
+    ) -> Result<(), BackendError>;
+    /// A subject's stored state (JSON).
+    fn get_state(
+        &mut self,
+        tenant: &TenantId,
+        subject: &str,
+    ) -> Result<Option<String>, BackendError>;
+    /// Every subject with stored state, sorted.
+    fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError>;
+    /// Number of log rows of a tenant.
+    fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError>;
+    fn commit(self: Box<Self>) -> Result<(), BackendError>;
+}
+
+/// A database.
+pub trait Backend: Send {
+    /// Starts a transaction. A `write` transaction serializes with other
+    /// writers of the same tenant (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
+    /// transaction-scoped advisory lock on the tenant).
+    fn begin(&mut self, tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
+    /// The database's own consistency check (`PRAGMA integrity_check`;
+    /// for PostgreSQL, the log and state tables are readable and the
+    /// append-only triggers exist).
+    fn integrity_check(&mut self) -> Result<(), BackendError>;
+    /// The schema version after migrations.
+    fn schema_version(&mut self) -> Result<i64, BackendError>;
+    /// `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+}
+
+/// The versioned migrations, in order; (version, name, SQLite SQL, PostgreSQL SQL).
+pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "event log, subjects, state",
+    "CREATE TABLE event_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('event', 'retraction')),
+        event_time_ms INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        flags TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (tenant, event_id, kind)
+    );
+    CREATE TABLE event_subject (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject, event_id, kind)
+    );
+    CREATE TABLE subject_state (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    );
+    CREATE TRIGGER event_log_no_update BEFORE UPDATE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
+    CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
+        BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;",
+    "CREATE TABLE event_log (
+        seq BIGSERIAL PRIMARY KEY,
+        tenant TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('event', 'retraction')),
+        event_time_ms BIGINT NOT NULL,
+        received_at_ms BIGINT NOT NULL,
+        flags TEXT NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (tenant, event_id, kind)
+    );
+    CREATE TABLE event_subject (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject, event_id, kind)
+    );
+    CREATE TABLE subject_state (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    );
+    CREATE FUNCTION takt_append_only() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'event_log is append-only'; END $$;
+    CREATE TRIGGER event_log_append_only BEFORE UPDATE OR DELETE ON event_log
+        FOR EACH ROW EXECUTE FUNCTION takt_append_only();",
+)];
+
+/// Parses a stored row.
+pub(crate) fn decode(
+    record: &str,
+    received_at_ms: i64,
+    flags: &str,
+) -> Result<LogRow, BackendError> {
+    let event = serde_json::from_str(record)
+        .map_err(|e| BackendError::Corrupt(format!("log record: {e}")))?;
+    let flags = serde_json::from_str(flags)
+        .map_err(|e| BackendError::Corrupt(format!("log flags: {e}")))?;
+    let received_at = jiff::Timestamp::from_millisecond(received_at_ms)
+        .map_err(|e| BackendError::Corrupt(format!("receipt time: {e}")))?;
+    Ok(LogRow {
+        event,
+        received_at,
+        flags,
+    })
+}
+
+/// The columns of a row to store: (record, flags).
+pub(crate) fn encode(row: &LogRow) -> (String, String) {
+    (
+        serde_json::to_string(&row.event).expect("an event serializes"),
+        serde_json::to_string(&row.flags).expect("flags serialize"),
+    )
+}
+
+/// Opens the database a URL names: `postgres://...` or `postgresql://...`
+/// for PostgreSQL; `sqlite://PATH` or a plain path for SQLite.
+pub fn open(url: &str) -> Result<Box<dyn Backend>, BackendError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(crate::postgres::PgBackend::connect(url)?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if path.is_empty() {
+            return Err(BackendError::Url(
+                "empty SQLite path; use --db PATH, sqlite://PATH or postgres://...".into(),
+            ));
+        }
+        Ok(Box::new(crate::sqlite::SqliteBackend::open(
+            std::path::Path::new(path),
+        )?))
+    }
+}

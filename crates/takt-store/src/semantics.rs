@@ -1,0 +1,382 @@
+//! Event semantics, pure (no I/O, no clock: the receipt time comes in as an
+//! argument): the time policy, how a submission relates to what is stored
+//! under its id (new, duplicate, conflict, retraction), and the state a
+//! vehicle's or resource's events derive.
+//!
+//! State is a function of the *set* of stored events: events are ordered by
+//! event time (then milestone rank, then id), never by arrival, and
+//! retracted events are left out. So any permutation of the same events, with
+//! or without duplicates, derives the same state and history.
+
+use crate::model::{Body, Event, Flag, LogRow, ResourceEvent, differing_fields};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use takt_core::event::{EXTRA_MILESTONES, MILESTONES};
+use takt_core::{Stage, Vin};
+
+/// When an event's time is acceptable, and when it is flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePolicy {
+    /// An event more than this far ahead of its receipt is rejected.
+    pub max_future: SignedDuration,
+    /// An event ahead of its receipt by more than this (but within
+    /// `max_future`) is accepted and flagged [`Flag::ClockSkew`].
+    pub skew_tolerance: SignedDuration,
+    /// An event received more than this after it happened is accepted and
+    /// flagged [`Flag::Late`].
+    pub late_after: SignedDuration,
+}
+
+/// The policy the store applies: reject more than 1 hour in the future
+/// (a device clock can be off by minutes, not by hours; a planned time
+/// sent as an actual one is an error), flag more than 5 minutes ahead as
+/// clock skew, flag more than 24 hours after the fact as late (terminal
+/// systems that batch a shift's scans still arrive within a day).
+pub const DEFAULT_POLICY: TimePolicy = TimePolicy {
+    max_future: SignedDuration::from_hours(1),
+    skew_tolerance: SignedDuration::from_mins(5),
+    late_after: SignedDuration::from_hours(24),
+};
+
+impl TimePolicy {
+    /// The flags for an event received at `received_at`, or why it is rejected.
+    pub fn check(&self, at: Timestamp, received_at: Timestamp) -> Result<Vec<Flag>, String> {
+        let ahead = at.duration_since(received_at);
+        if ahead > self.max_future {
+            return Err(format!(
+                "event time {at} is {} minutes after its receipt at {received_at}; more than {} minutes in the future is rejected (send actual times, not planned ones, and check the sender's clock)",
+                ahead.as_mins(),
+                self.max_future.as_mins()
+            ));
+        }
+        let mut flags = Vec::new();
+        if ahead > self.skew_tolerance {
+            flags.push(Flag::ClockSkew);
+        }
+        if -ahead > self.late_after {
+            flags.push(Flag::Late);
+        }
+        Ok(flags)
+    }
+}
+
+/// How a submission relates to the rows already stored under its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not stored yet: store it.
+    New,
+    /// The same content is stored: store nothing, answer `duplicate`.
+    Duplicate,
+    /// The same id with different content; the differing fields as JSON
+    /// pointers (`/errorDeclaration/...` for a different declaration).
+    Conflict(Vec<String>),
+}
+
+/// Classifies `incoming` against the stored rows with the same id (at most
+/// one plain event and one retraction).
+///
+/// A plain event conflicts with a stored event or retraction whose content
+/// differs (an error declaration repeats the event it corrects). A
+/// retraction is a duplicate of an equal stored retraction and conflicts
+/// with a different one, or with a stored event of different content.
+pub fn classify(stored: &[&Event], incoming: &Event) -> Outcome {
+    let mut conflicts = BTreeSet::new();
+    for s in stored {
+        let same_kind = s.error_declaration.is_some() == incoming.error_declaration.is_some();
+        conflicts.extend(differing_fields(&s.content, &incoming.content));
+        if same_kind {
+            if s.error_declaration != incoming.error_declaration {
+                conflicts.insert("/errorDeclaration".to_string());
+            }
+            if conflicts.is_empty() {
+                return Outcome::Duplicate;
+            }
+        }
+    }
+    if conflicts.is_empty() {
+        Outcome::New
+    } else {
+        Outcome::Conflict(conflicts.into_iter().collect())
+    }
+}
+
+/// Order of milestones at the same instant: journey milestones in journey
+/// order, then the extras in their listed order (a hold placed before one
+/// released), then anything else.
+fn rank(milestone: &str) -> usize {
+    MILESTONES
+        .iter()
+        .map(|(m, _)| *m)
+        .chain(EXTRA_MILESTONES.iter().copied())
+        .position(|m| m == milestone)
+        .unwrap_or(usize::MAX)
+}
+
+fn sort_key(e: &Event) -> (Timestamp, usize, &str) {
+    let r = match &e.body {
+        Body::Vehicle(v) => rank(&v.milestone),
+        _ => 0,
+    };
+    (e.at, r, e.event_id.as_str())
+}
+
+/// Splits rows into the effective events (not retracted, deduplicated,
+/// in event-time order) and the retractions by id.
+fn effective(rows: &[LogRow]) -> (Vec<&Event>, BTreeMap<&str, &Event>) {
+    let mut retractions: BTreeMap<&str, &Event> = BTreeMap::new();
+    let mut events: BTreeMap<&str, &Event> = BTreeMap::new();
+    for r in rows {
+        if r.is_retraction() {
+            retractions.insert(&r.event.event_id, &r.event);
+        } else {
+            events.insert(&r.event.event_id, &r.event);
+        }
+    }
+    let mut live: Vec<&Event> = events
+        .values()
+        .filter(|e| !retractions.contains_key(e.event_id.as_str()))
+        .copied()
+        .collect();
+    live.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    (live, retractions)
+}
+
+/// A hold in force on a vehicle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldState {
+    pub since: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// `hold` or `cert_hold`.
+    pub kind: String,
+}
+
+/// A vehicle's state, derived from its effective events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleState {
+    pub vin: Vin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The stage of the latest journey milestone, by event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    /// The latest journey milestone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voyage: Option<String>,
+    /// Holds in force, by reason.
+    pub holds: BTreeMap<String, HoldState>,
+    /// Certification checklist items done.
+    pub checklist_done: BTreeSet<String>,
+    /// Times the vehicle was rolled to a later voyage.
+    pub n_rolls: u32,
+    /// Effective (not retracted) events.
+    pub n_events: usize,
+    /// Retracted events.
+    pub n_retracted: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<Timestamp>,
+}
+
+/// One line of a vehicle's history: every stored event, retracted ones
+/// included and marked, in event-time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub event_id: String,
+    pub at: Timestamp,
+    pub milestone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voyage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Retracted by an error declaration.
+    pub retracted: bool,
+    /// The corrective events the error declaration names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrected_by: Vec<String>,
+}
+
+/// The state and history one vehicle's rows derive. Rows for other vehicles
+/// are ignored; duplicates and arrival order do not matter.
+pub fn derive_vehicle(vin: Vin, rows: &[LogRow]) -> (VehicleState, Vec<HistoryEntry>) {
+    let mine: Vec<LogRow> = rows
+        .iter()
+        .filter(|r| matches!(&r.event.body, Body::Vehicle(v) if v.vins.contains(&vin)))
+        .cloned()
+        .collect();
+    let (live, retractions) = effective(&mine);
+    let mut s = VehicleState {
+        vin,
+        model: None,
+        stage: None,
+        milestone: None,
+        stage_since: None,
+        location: None,
+        resource: None,
+        voyage: None,
+        holds: BTreeMap::new(),
+        checklist_done: BTreeSet::new(),
+        n_rolls: 0,
+        n_events: live.len(),
+        n_retracted: 0,
+        last_event_at: None,
+    };
+    for e in &live {
+        let Body::Vehicle(v) = &e.body else { continue };
+        s.last_event_at = Some(e.at);
+        if v.model.is_some() {
+            s.model.clone_from(&v.model);
+        }
+        if v.voyage.is_some() {
+            s.voyage.clone_from(&v.voyage);
+        }
+        let reason = v.reason.clone().unwrap_or_default();
+        match v.milestone.as_str() {
+            "hold_placed" | "cert_hold_placed" => {
+                let kind = v.milestone.trim_end_matches("_placed").to_string();
+                s.holds.insert(
+                    reason,
+                    HoldState {
+                        since: e.at,
+                        location: v.location.clone(),
+                        kind,
+                    },
+                );
+            }
+            "hold_released" | "cert_hold_released" => {
+                s.holds.remove(&reason);
+            }
+            "checklist_item_done" => {
+                if let Some(item) = &v.item {
+                    s.checklist_done.insert(item.clone());
+                }
+            }
+            "rolled" => {
+                s.n_rolls += 1;
+                s.voyage = None;
+            }
+            _ => {}
+        }
+        if let Some(stage) = v.stage {
+            if s.milestone.as_deref() != Some(v.milestone.as_str()) || s.stage != Some(stage) {
+                s.stage_since = Some(e.at);
+            }
+            s.stage = Some(stage);
+            s.milestone = Some(v.milestone.clone());
+            if v.location.is_some() {
+                s.location.clone_from(&v.location);
+            }
+            if v.resource.is_some() {
+                s.resource.clone_from(&v.resource);
+            }
+        }
+    }
+    let mut all: Vec<&Event> = live.clone();
+    for (id, r) in &retractions {
+        s.n_retracted += 1;
+        // The retracted event itself when stored, else the declaration's copy.
+        let original = mine
+            .iter()
+            .find(|row| !row.is_retraction() && row.event.event_id == *id)
+            .map_or(*r, |row| &row.event);
+        all.push(original);
+    }
+    all.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    let history = all
+        .into_iter()
+        .map(|e| {
+            let v = match &e.body {
+                Body::Vehicle(v) => v,
+                _ => unreachable!("filtered to vehicle events"),
+            };
+            let decl = retractions.get(e.event_id.as_str());
+            HistoryEntry {
+                event_id: e.event_id.clone(),
+                at: e.at,
+                milestone: v.milestone.clone(),
+                stage: v.stage,
+                location: v.location.clone(),
+                resource: v.resource.clone(),
+                voyage: v.voyage.clone(),
+                reason: v.reason.clone(),
+                retracted: decl.is_some(),
+                corrected_by: decl
+                    .and_then(|d| d.error_declaration.as_ref())
+                    .map(|d| d.corrective_event_ids.clone())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    (s, history)
+}
+
+/// A resource's state: its latest effective event by event time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<ResourceEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_event_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_at: Option<Timestamp>,
+    pub n_events: usize,
+    pub n_retracted: usize,
+}
+
+/// The state one resource's rows derive.
+pub fn derive_resource(key: &str, rows: &[LogRow]) -> ResourceState {
+    let mine: Vec<LogRow> = rows
+        .iter()
+        .filter(|r| matches!(&r.event.body, Body::Resource(x) if x.key() == key))
+        .cloned()
+        .collect();
+    let (live, retractions) = effective(&mine);
+    let last = live.last();
+    ResourceState {
+        key: key.to_string(),
+        latest: last.and_then(|e| match &e.body {
+            Body::Resource(r) => Some(r.clone()),
+            _ => None,
+        }),
+        latest_event_id: last.map(|e| e.event_id.clone()),
+        latest_at: last.map(|e| e.at),
+        n_events: live.len(),
+        n_retracted: retractions.len(),
+    }
+}
+
+/// The state of a subject (`vin:...` or `res:...`) as stored JSON; `None`
+/// for a subject key takt does not know.
+pub fn derive_subject(subject: &str, rows: &[LogRow]) -> Option<serde_json::Value> {
+    if let Some(vin) = subject.strip_prefix("vin:") {
+        let vin = Vin::parse(vin).ok()?;
+        let (state, _) = derive_vehicle(vin, rows);
+        serde_json::to_value(state).ok()
+    } else {
+        let key = subject.strip_prefix("res:")?;
+        serde_json::to_value(derive_resource(key, rows)).ok()
+    }
+}
+
+/// The latest event time among rows (for the out-of-order flag).
+pub fn latest_at(rows: &[LogRow]) -> Option<Timestamp> {
+    rows.iter()
+        .filter(|r| !r.is_retraction())
+        .map(|r| r.event.at)
+        .max()
+}

@@ -1,0 +1,328 @@
+//! The store: appends batches all-or-nothing and answers per tenant.
+
+use crate::backend::{self, Backend};
+use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
+use crate::model::{Event, Flag, LogRow, subjects};
+use crate::semantics::{
+    self, DEFAULT_POLICY, HistoryEntry, Outcome, ResourceState, TimePolicy, VehicleState, classify,
+};
+use crate::tenant::TenantId;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use takt_core::Vin;
+
+/// What happened to one item of an accepted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answer {
+    /// Stored (a new event).
+    Stored,
+    /// Stored: an error declaration that retracts the event with its id.
+    Retracted,
+    /// Already stored with the same content; nothing stored.
+    Duplicate,
+}
+
+/// One item's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ItemReport {
+    pub index: usize,
+    pub event_id: String,
+    pub answer: Answer,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<Flag>,
+}
+
+/// The answers for an accepted batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct AppendReport {
+    pub items: Vec<ItemReport>,
+}
+
+impl AppendReport {
+    /// Items with this answer.
+    pub fn count(&self, answer: Answer) -> usize {
+        self.items.iter().filter(|i| i.answer == answer).count()
+    }
+}
+
+/// A vehicle's stored state and its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VehicleView {
+    pub state: VehicleState,
+    pub history: Vec<HistoryEntry>,
+    /// Receipt flags by event id (only events with flags).
+    pub flags: BTreeMap<String, Vec<Flag>>,
+}
+
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub n_rows: u64,
+    pub n_subjects: usize,
+    /// Subjects whose stored state differs from the state recomputed from the log.
+    pub mismatched: Vec<String>,
+}
+
+/// The event store over one backend.
+pub struct Store {
+    backend: Mutex<Box<dyn Backend>>,
+    policy: TimePolicy,
+}
+
+impl Store {
+    /// Opens the database a URL names (see [`backend::open`]), running migrations.
+    pub fn open(url: &str) -> Result<Store, BackendError> {
+        Ok(Store::new(backend::open(url)?))
+    }
+
+    /// A store over a backend, with [`DEFAULT_POLICY`].
+    pub fn new(backend: Box<dyn Backend>) -> Store {
+        Store {
+            backend: Mutex::new(backend),
+            policy: DEFAULT_POLICY,
+        }
+    }
+
+    /// The same store with another time policy.
+    pub fn with_policy(mut self, policy: TimePolicy) -> Store {
+        self.policy = policy;
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
+        // A panic mid-transaction rolled the transaction back; the
+        // connection is still usable.
+        self.backend.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        self.lock().name()
+    }
+
+    /// Appends a batch received at `received_at`, all or nothing: with any
+    /// bad item (event time beyond the policy, same id with different
+    /// content) nothing is stored and every bad item is reported.
+    pub fn append(
+        &self,
+        tenant: &TenantId,
+        batch: &[Event],
+        received_at: Timestamp,
+    ) -> Result<AppendReport, StoreError> {
+        let mut bad = Vec::new();
+        let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
+        for (i, e) in batch.iter().enumerate() {
+            match self.policy.check(e.at, received_at) {
+                Ok(f) => flags.push(f),
+                Err(reason) => {
+                    bad.push(BadItem {
+                        index: i,
+                        event_id: Some(e.event_id.clone()),
+                        code: Code::FutureEvent,
+                        pointer: String::new(),
+                        reason,
+                    });
+                    flags.push(Vec::new());
+                }
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Rejected(bad).into());
+        }
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, true)?;
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|e| e.event_id.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut by_id: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for row in tx.rows_by_id(tenant, &ids)? {
+            by_id
+                .entry(row.event.event_id.clone())
+                .or_default()
+                .push(row.event);
+        }
+        let mut report = AppendReport::default();
+        let mut new_rows: Vec<(LogRow, Vec<String>)> = Vec::new();
+        for (i, e) in batch.iter().enumerate() {
+            let stored = by_id.entry(e.event_id.clone()).or_default();
+            match classify(&stored.iter().collect::<Vec<_>>(), e) {
+                Outcome::Conflict(fields) => bad.push(BadItem {
+                    index: i,
+                    event_id: Some(e.event_id.clone()),
+                    code: Code::Conflict,
+                    pointer: fields.first().cloned().unwrap_or_default(),
+                    reason: format!(
+                        "event id `{}` is already stored with different content; differing fields: {}. Send a new event id, or retract the stored event with an error declaration",
+                        e.event_id,
+                        fields.join(", ")
+                    ),
+                }),
+                Outcome::Duplicate => report.items.push(ItemReport {
+                    index: i,
+                    event_id: e.event_id.clone(),
+                    answer: Answer::Duplicate,
+                    flags: Vec::new(),
+                }),
+                Outcome::New => {
+                    stored.push(e.clone());
+                    let answer = if e.error_declaration.is_some() { Answer::Retracted } else { Answer::Stored };
+                    report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
+                    let row = LogRow { event: e.clone(), received_at, flags: flags[i].clone() };
+                    new_rows.push((row, subjects(e)));
+                }
+            }
+        }
+        if !bad.is_empty() {
+            return Err(Rejected(bad).into());
+        }
+        // Each touched subject's stored rows, read before the new ones go in.
+        let mut by_subject: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
+        for (_, subs) in &new_rows {
+            for s in subs {
+                if !by_subject.contains_key(s) {
+                    let rows = tx.rows_by_subject(tenant, s)?;
+                    by_subject.insert(s.clone(), rows);
+                }
+            }
+        }
+        let mut reports = report
+            .items
+            .iter_mut()
+            .filter(|r| r.answer != Answer::Duplicate);
+        for (row, subs) in &mut new_rows {
+            let out_of_order = !row.is_retraction()
+                && subs.iter().any(|s| {
+                    semantics::latest_at(&by_subject[s]).is_some_and(|t| t > row.event.at)
+                });
+            if out_of_order {
+                row.flags.push(Flag::OutOfOrder);
+            }
+            row.flags.sort();
+            if let Some(r) = reports.next() {
+                r.flags.clone_from(&row.flags);
+            }
+            tx.insert(tenant, row, subs)?;
+            for s in subs.iter() {
+                by_subject
+                    .get_mut(s)
+                    .expect("loaded above")
+                    .push(row.clone());
+            }
+        }
+        for (s, rows) in &by_subject {
+            if let Some(state) = semantics::derive_subject(s, rows) {
+                tx.put_state(tenant, s, &crate::model::canonical(&state))?;
+            }
+        }
+        tx.commit()?;
+        report.items.sort_by_key(|r| r.index);
+        Ok(report)
+    }
+
+    /// A vehicle's stored state and its history (every event, retracted
+    /// ones marked), or `None` when the tenant has no event for it.
+    pub fn vehicle(&self, tenant: &TenantId, vin: &Vin) -> Result<Option<VehicleView>, StoreError> {
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, false)?;
+        let subject = format!("vin:{vin}");
+        let Some(state) = tx.get_state(tenant, &subject)? else {
+            return Ok(None);
+        };
+        let state: VehicleState = serde_json::from_str(&state)
+            .map_err(|e| BackendError::Corrupt(format!("state of {subject}: {e}")))?;
+        let rows = tx.rows_by_subject(tenant, &subject)?;
+        let (_, history) = semantics::derive_vehicle(*vin, &rows);
+        let flags = rows
+            .iter()
+            .filter(|r| !r.flags.is_empty())
+            .map(|r| (r.event.event_id.clone(), r.flags.clone()))
+            .collect();
+        Ok(Some(VehicleView {
+            state,
+            history,
+            flags,
+        }))
+    }
+
+    /// A vehicle's history (see [`Store::vehicle`]); empty when unknown.
+    pub fn history(&self, tenant: &TenantId, vin: &Vin) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(self
+            .vehicle(tenant, vin)?
+            .map(|v| v.history)
+            .unwrap_or_default())
+    }
+
+    /// A resource's stored state by key (`ResourceEvent::key`).
+    pub fn resource(
+        &self,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<ResourceState>, StoreError> {
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, false)?;
+        let subject = format!("res:{key}");
+        match tx.get_state(tenant, &subject)? {
+            None => Ok(None),
+            Some(s) => Ok(Some(serde_json::from_str(&s).map_err(|e| {
+                BackendError::Corrupt(format!("state of {subject}: {e}"))
+            })?)),
+        }
+    }
+
+    /// Every stored log row about a subject (`vin:...` or `res:...`), in
+    /// storage order.
+    pub fn rows(&self, tenant: &TenantId, subject: &str) -> Result<Vec<LogRow>, StoreError> {
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, false)?;
+        Ok(tx.rows_by_subject(tenant, subject)?)
+    }
+
+    /// Runs the database's integrity check, then recomputes every subject's
+    /// state from the log and compares it with the stored state.
+    pub fn verify(&self, tenant: &TenantId) -> Result<Verification, StoreError> {
+        let mut guard = self.lock();
+        guard.integrity_check()?;
+        let mut tx = guard.begin(tenant, false)?;
+        let n_rows = tx.count_rows(tenant)?;
+        let subjects = tx.subjects(tenant)?;
+        let mut mismatched = Vec::new();
+        for s in &subjects {
+            let rows = tx.rows_by_subject(tenant, s)?;
+            let recomputed =
+                semantics::derive_subject(s, &rows).map(|v| crate::model::canonical(&v));
+            if recomputed != tx.get_state(tenant, s)? {
+                mismatched.push(s.clone());
+            }
+        }
+        Ok(Verification {
+            n_rows,
+            n_subjects: subjects.len(),
+            mismatched,
+        })
+    }
+
+    /// Every subject with state for the tenant, sorted.
+    pub fn subjects(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, false)?;
+        Ok(tx.subjects(tenant)?)
+    }
+
+    /// The log's row count for the tenant.
+    pub fn count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let mut tx = guard.begin(tenant, false)?;
+        Ok(tx.count_rows(tenant)?)
+    }
+
+    /// The schema version after migrations.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.lock().schema_version()?)
+    }
+}

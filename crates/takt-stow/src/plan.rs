@@ -1,0 +1,716 @@
+//! The stowage planner: a randomised greedy that works the ports in order,
+//! improved by large-neighbourhood search over port suffixes.
+//!
+//! What makes the problem tick: a vehicle blocks nothing if every vehicle
+//! between it and the gate leaves no later than it does. So the greedy
+//! - unloads, at each port, the vehicles destined there nearest-first along
+//!   shortest paths through empty slots; when every remaining one is cut
+//!   off, it finds the one behind the fewest blockers (0-1 BFS from the
+//!   gate) and clears the first blocker on that path, by relocating it
+//!   (through empty slots, edges in listed orientation) to a slot where it
+//!   blocks no more than before, or else by discharging it temporarily;
+//! - makes room when the slots reachable from the gate are fewer than the
+//!   vehicles to load, by discharging temporarily the vehicles that cut off
+//!   empty slots (fewest first);
+//! - loads the vehicles of the port (and the ones discharged temporarily)
+//!   latest destination first, each into a slot chosen among the deepest
+//!   reachable ones (BFS distance through empty slots) by a score: how many
+//!   vehicles on board would then have no path to the gate through slots
+//!   that leave no later than they do (a bottleneck-path sweep from the gate
+//!   with a bucket queue), how many empty slots it would cut off, and depth.
+//!
+//! A slot's BFS distance from the gate only counts empty slots, so routes
+//! are exact and every move is feasible when made.
+//!
+//! The search keeps, for the incumbent, the deck at the start of every
+//! port. An iteration picks a port, restores the deck there, and replans
+//! that port and all later ones with fresh random knobs (number of
+//! candidate slots, score weights and noise, relocation on or off); the
+//! result replaces the incumbent suffix when it costs no more. Every cost is
+//! exact, the sum of the routes the replay made. Each thread searches with
+//! its own seed; the best plan wins, ties to the lower thread index, so a
+//! run is deterministic for a seed and an iteration count.
+
+use crate::check::route_cost;
+use crate::instance::{GATE, Instance};
+use crate::solution::{Move, Solution};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
+
+const EMPTY: u32 = u32::MAX;
+const UNREACHED: usize = usize::MAX;
+
+/// Search parameters.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub seed: u64,
+    /// Threads searching in parallel (at least one).
+    pub threads: usize,
+    /// Stop after this many improvement iterations per thread, if given
+    /// (for reproducible runs); otherwise run until `should_stop`.
+    pub max_iterations: Option<u64>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            seed: 1,
+            threads: 1,
+            max_iterations: None,
+        }
+    }
+}
+
+/// The planner's result: the best plan found, its cost, and the vehicles it
+/// could not place (the plan is then infeasible, and says why).
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub solution: Solution,
+    pub cost: u64,
+    /// Improvement iterations, summed over threads.
+    pub iterations: u64,
+    /// One line per vehicle that could not be placed.
+    pub unplaced: Vec<String>,
+}
+
+/// Plans the stowage of `instance`. Returns after `should_stop()` turns true
+/// (checked between port replans) or after `params.max_iterations`; the
+/// first complete plan is always built.
+pub fn solve(
+    instance: &Instance,
+    params: &Params,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> Planned {
+    let threads = params.threads.max(1);
+    let results: Vec<(Incumbent, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let seed = params
+                    .seed
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add(t as u64);
+                let max_iterations = params.max_iterations;
+                scope.spawn(move || search(instance, seed, t, max_iterations, should_stop))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("search thread panicked"))
+            .collect()
+    });
+    let iterations = results.iter().map(|r| r.1).sum();
+    let best = results
+        .into_iter()
+        .map(|r| r.0)
+        .min_by_key(|inc| (inc.unplaced.len(), inc.cost()))
+        .expect("at least one thread");
+    Planned {
+        cost: best.cost(),
+        solution: Solution { ports: best.moves },
+        iterations,
+        unplaced: best.unplaced,
+    }
+}
+
+/// Knobs of the greedy for one port.
+#[derive(Debug, Clone, Copy)]
+struct Knobs {
+    /// Deepest reachable slots considered per vehicle loaded.
+    candidates: usize,
+    /// Score weight of one blocked vehicle, in slots of depth.
+    block_weight: f64,
+    /// Score weight of one empty slot cut off, in slots of depth.
+    cut_weight: f64,
+    /// Uniform noise added to scores, in slots of depth.
+    noise: f64,
+    relocate: bool,
+    /// Only the `remaining + window` slots nearest the gate are candidates
+    /// (`None`: all): small windows keep routes short when there is room.
+    window: Option<usize>,
+    /// Leave this fraction of the vehicles that board later and leave after
+    /// the one being loaded (they must go deeper) as the deepest slots.
+    reserve: f64,
+}
+
+impl Knobs {
+    const DEFAULT: Knobs = Knobs {
+        candidates: 8,
+        block_weight: 1000.0,
+        cut_weight: 2.0,
+        noise: 0.0,
+        relocate: true,
+        window: None,
+        reserve: 0.0,
+    };
+
+    fn random(rng: &mut ChaCha8Rng) -> Knobs {
+        Knobs {
+            candidates: rng.random_range(1..=16),
+            block_weight: if rng.random_bool(0.7) {
+                1000.0
+            } else {
+                rng.random_range(2.0..40.0)
+            },
+            cut_weight: rng.random_range(0.0..6.0),
+            noise: if rng.random_bool(0.3) {
+                0.0
+            } else {
+                rng.random_range(0.0..4.0)
+            },
+            relocate: rng.random_bool(0.8),
+            window: if rng.random_bool(0.5) {
+                None
+            } else {
+                Some(rng.random_range(0..8))
+            },
+            reserve: if rng.random_bool(0.4) {
+                0.0
+            } else {
+                rng.random_range(0.2..1.2)
+            },
+        }
+    }
+}
+
+/// A complete plan with the deck at the start of every port.
+#[derive(Debug, Clone)]
+struct Incumbent {
+    /// `decks[p]`: demand in each slot at the start of port `p`.
+    decks: Vec<Vec<u32>>,
+    moves: Vec<Vec<Move>>,
+    port_cost: Vec<u64>,
+    unplaced: Vec<String>,
+    /// Unplaced vehicles per port (so suffixes can be replaced).
+    port_unplaced: Vec<Vec<String>>,
+}
+
+impl Incumbent {
+    fn cost(&self) -> u64 {
+        self.port_cost.iter().sum()
+    }
+}
+
+fn search(
+    instance: &Instance,
+    seed: u64,
+    thread: usize,
+    max_iterations: Option<u64>,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> (Incumbent, u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut planner = Planner::new(instance);
+    let first_knobs = if thread.is_multiple_of(2) {
+        Knobs::DEFAULT
+    } else {
+        Knobs {
+            window: Some(0),
+            ..Knobs::DEFAULT
+        }
+    };
+    let mut best = planner
+        .plan_suffix(
+            0,
+            vec![EMPTY; instance.n_nodes],
+            &mut rng,
+            Some(first_knobs),
+            &|| false,
+        )
+        .expect("the first plan is never interrupted");
+    let mut iterations = 0u64;
+    let n_ports = instance.n_ports;
+    while max_iterations.is_none_or(|m| iterations < m) && !should_stop() {
+        iterations += 1;
+        let start = rng.random_range(0..n_ports.saturating_sub(1).max(1));
+        let Some(suffix) = planner.plan_suffix(
+            start,
+            best.decks[start].clone(),
+            &mut rng,
+            None,
+            should_stop,
+        ) else {
+            break;
+        };
+        let prefix_cost: u64 = best.port_cost[..start].iter().sum();
+        let prefix_unplaced: usize = best.port_unplaced[..start].iter().map(Vec::len).sum();
+        let new_key = (
+            prefix_unplaced + suffix.unplaced.len(),
+            prefix_cost + suffix.cost(),
+        );
+        if new_key <= (best.unplaced.len(), best.cost()) {
+            best.decks.truncate(start);
+            best.decks.extend(suffix.decks);
+            best.moves.truncate(start);
+            best.moves.extend(suffix.moves);
+            best.port_cost.truncate(start);
+            best.port_cost.extend(suffix.port_cost);
+            best.port_unplaced.truncate(start);
+            best.port_unplaced.extend(suffix.port_unplaced);
+            best.unplaced = best.port_unplaced.iter().flatten().cloned().collect();
+        }
+    }
+    (best, iterations)
+}
+
+/// The greedy, with its scratch buffers.
+struct Planner<'a> {
+    inst: &'a Instance,
+    /// Destination port of each demand.
+    dest: Vec<usize>,
+    slot: Vec<u32>,
+    dist: Vec<usize>,
+    parent: Vec<usize>,
+    queue: VecDeque<usize>,
+    need: Vec<usize>,
+    buckets: Vec<Vec<usize>>,
+    deque01: VecDeque<usize>,
+    cost01: Vec<usize>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(inst: &'a Instance) -> Planner<'a> {
+        let n = inst.n_nodes;
+        Planner {
+            inst,
+            dest: inst.demands.iter().map(|d| d.destination).collect(),
+            slot: vec![EMPTY; n],
+            dist: vec![UNREACHED; n],
+            parent: vec![UNREACHED; n],
+            queue: VecDeque::new(),
+            need: vec![UNREACHED; n],
+            buckets: vec![Vec::new(); inst.n_ports + 1],
+            deque01: VecDeque::new(),
+            cost01: vec![UNREACHED; n],
+        }
+    }
+
+    /// Plans ports `start..P` from `deck`. `fixed` knobs for every port, or
+    /// fresh random ones per port. `None` when stopped.
+    fn plan_suffix(
+        &mut self,
+        start: usize,
+        deck: Vec<u32>,
+        rng: &mut ChaCha8Rng,
+        fixed: Option<Knobs>,
+        should_stop: &dyn Fn() -> bool,
+    ) -> Option<Incumbent> {
+        self.slot = deck;
+        let n_ports = self.inst.n_ports;
+        let mut out = Incumbent {
+            decks: Vec::with_capacity(n_ports - start),
+            moves: Vec::with_capacity(n_ports - start),
+            port_cost: Vec::with_capacity(n_ports - start),
+            unplaced: Vec::new(),
+            port_unplaced: Vec::new(),
+        };
+        for port in start..n_ports {
+            if port > start && should_stop() {
+                return None;
+            }
+            out.decks.push(self.slot.clone());
+            let knobs = fixed.unwrap_or_else(|| Knobs::random(rng));
+            let mut moves = Vec::new();
+            let mut unplaced = Vec::new();
+            self.work_port(port, knobs, rng, &mut moves, &mut unplaced);
+            out.port_cost.push(
+                moves
+                    .iter()
+                    .map(|m: &Move| route_cost(self.inst, &m.route))
+                    .sum(),
+            );
+            out.moves.push(moves);
+            out.port_unplaced.push(unplaced);
+        }
+        out.unplaced = out.port_unplaced.iter().flatten().cloned().collect();
+        Some(out)
+    }
+
+    /// Vehicles boarding after `port` and before `dest` that leave after
+    /// `dest`: they will have to sit behind a vehicle leaving at `dest`.
+    fn boarding_beyond(&self, port: usize, dest: usize) -> usize {
+        self.inst
+            .demands
+            .iter()
+            .filter(|d| port < d.origin && d.origin < dest && d.destination > dest)
+            .map(|d| d.quantity)
+            .sum()
+    }
+
+    fn label(&self, v: usize) -> usize {
+        match self.slot[v] {
+            EMPTY => 0,
+            k => self.dest[k as usize],
+        }
+    }
+
+    /// BFS from the gate through empty slots. `dist[v]` is set for empty
+    /// slots reached and for occupied slots next to them (as end points).
+    /// Returns the number of empty slots reached.
+    fn bfs_from_gate(&mut self) -> usize {
+        self.dist.fill(UNREACHED);
+        self.parent.fill(UNREACHED);
+        self.dist[GATE] = 0;
+        self.queue.clear();
+        self.queue.push_back(GATE);
+        let mut reached = 0;
+        while let Some(u) = self.queue.pop_front() {
+            for &v in &self.inst.adjacent[u] {
+                if v == GATE || self.dist[v] != UNREACHED {
+                    continue;
+                }
+                self.dist[v] = self.dist[u] + 1;
+                self.parent[v] = u;
+                if self.slot[v] == EMPTY {
+                    reached += 1;
+                    self.queue.push_back(v);
+                }
+            }
+        }
+        reached
+    }
+
+    /// Number of empty slots reachable from the gate (no paths kept).
+    fn reachable_empty(&mut self) -> usize {
+        self.bfs_from_gate()
+    }
+
+    /// Path gate→`v` from the last BFS.
+    fn path_from_gate(&self, v: usize) -> Vec<usize> {
+        let mut path = vec![v];
+        let mut u = v;
+        while u != GATE {
+            u = self.parent[u];
+            path.push(u);
+        }
+        path.reverse();
+        path
+    }
+
+    /// Vehicles on board with no path to the gate through slots whose
+    /// vehicles leave no later than they do (empty slots leave at 0).
+    fn blocked_count(&mut self) -> usize {
+        let n_ports = self.inst.n_ports;
+        self.need.fill(UNREACHED);
+        self.need[GATE] = 0;
+        for b in &mut self.buckets {
+            b.clear();
+        }
+        self.buckets[0].push(GATE);
+        for level in 0..=n_ports {
+            while let Some(u) = self.buckets[level].pop() {
+                if self.need[u] != level {
+                    continue;
+                }
+                let through = if u == GATE {
+                    0
+                } else {
+                    level.max(self.label(u))
+                };
+                for &v in &self.inst.adjacent[u] {
+                    if through < self.need[v] {
+                        self.need[v] = through;
+                        self.buckets[through].push(v);
+                    }
+                }
+            }
+        }
+        (1..self.inst.n_nodes)
+            .filter(|&v| self.slot[v] != EMPTY && self.need[v] > self.label(v))
+            .count()
+    }
+
+    /// 0-1 BFS from the gate: entering an occupied slot not in `free_label`
+    /// costs 1; slots whose vehicles leave at `free_label` and empty slots
+    /// cost 0. Fills `cost01` and `parent`.
+    fn zero_one_bfs(&mut self, free_label: Option<usize>) {
+        self.cost01.fill(UNREACHED);
+        self.parent.fill(UNREACHED);
+        self.cost01[GATE] = 0;
+        self.deque01.clear();
+        self.deque01.push_back(GATE);
+        while let Some(u) = self.deque01.pop_front() {
+            let cu = self.cost01[u];
+            for &v in &self.inst.adjacent[u] {
+                if v == GATE {
+                    continue;
+                }
+                let free = self.slot[v] == EMPTY || Some(self.label(v)) == free_label;
+                let c = cu + usize::from(!free);
+                if c < self.cost01[v] {
+                    self.cost01[v] = c;
+                    self.parent[v] = u;
+                    if free {
+                        self.deque01.push_front(v);
+                    } else {
+                        self.deque01.push_back(v);
+                    }
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, route: Vec<usize>, k: u32, moves: &mut Vec<Move>) {
+        moves.push(Move {
+            route,
+            demand: k as usize,
+        });
+    }
+
+    /// Discharges the vehicle at `v` along the last BFS's path.
+    fn unload(&mut self, v: usize, moves: &mut Vec<Move>) -> u32 {
+        let mut route = self.path_from_gate(v);
+        route.reverse();
+        let k = self.slot[v];
+        self.slot[v] = EMPTY;
+        self.record(route, k, moves);
+        k
+    }
+
+    fn work_port(
+        &mut self,
+        port: usize,
+        knobs: Knobs,
+        rng: &mut ChaCha8Rng,
+        moves: &mut Vec<Move>,
+        unplaced: &mut Vec<String>,
+    ) {
+        let n = self.inst.n_nodes;
+        let mut pool: Vec<u32> = Vec::new();
+        let mut relocations_left = 2 * n;
+        // 1. Discharge everything destined here.
+        loop {
+            let mut remaining = 0;
+            self.bfs_from_gate();
+            let mut best: Option<(usize, usize)> = None;
+            for v in 1..n {
+                if self.slot[v] != EMPTY && self.label(v) == port {
+                    remaining += 1;
+                    if self.dist[v] != UNREACHED && best.is_none_or(|(d, _)| self.dist[v] < d) {
+                        best = Some((self.dist[v], v));
+                    }
+                }
+            }
+            if remaining == 0 {
+                break;
+            }
+            if let Some((_, v)) = best {
+                self.unload(v, moves);
+                continue;
+            }
+            // Every one is cut off: clear the first blocker on the cheapest way in.
+            self.zero_one_bfs(Some(port));
+            let target = (1..n)
+                .filter(|&v| self.slot[v] != EMPTY && self.label(v) == port)
+                .min_by_key(|&v| (self.cost01[v], v))
+                .expect("remaining > 0");
+            let mut way = vec![target];
+            let mut u = target;
+            while u != GATE {
+                u = self.parent[u];
+                way.push(u);
+            }
+            way.reverse();
+            let blocker = *way[1..]
+                .iter()
+                .find(|&&v| self.slot[v] != EMPTY)
+                .expect("a cut-off vehicle has a blocker");
+            debug_assert_ne!(self.label(blocker), port);
+            if knobs.relocate
+                && relocations_left > 0
+                && self.try_relocate(blocker, &way, knobs, rng, moves)
+            {
+                relocations_left -= 1;
+                continue;
+            }
+            self.bfs_from_gate();
+            pool.push(self.unload(blocker, moves));
+        }
+        // 2. Make room: the slots reachable from the gate must hold the load.
+        let n_new: usize = self
+            .inst
+            .demands
+            .iter()
+            .filter(|d| d.origin == port)
+            .map(|d| d.quantity)
+            .sum();
+        loop {
+            let reach = self.reachable_empty();
+            if reach >= n_new + pool.len() {
+                break;
+            }
+            self.zero_one_bfs(None);
+            let Some(target) = (1..n)
+                .filter(|&v| {
+                    self.slot[v] == EMPTY && self.cost01[v] != UNREACHED && self.cost01[v] > 0
+                })
+                .min_by_key(|&v| (self.cost01[v], v))
+            else {
+                break; // no more room anywhere: the loading below reports it
+            };
+            let mut u = target;
+            let mut first_blocker = None;
+            while u != GATE {
+                if self.slot[u] != EMPTY {
+                    first_blocker = Some(u);
+                }
+                u = self.parent[u];
+            }
+            let blocker = first_blocker.expect("a cut-off slot has a blocker");
+            self.bfs_from_gate();
+            pool.push(self.unload(blocker, moves));
+        }
+        // 3. Load, latest destination first.
+        for (k, d) in self.inst.demands.iter().enumerate() {
+            if d.origin == port {
+                pool.extend(std::iter::repeat_n(k as u32, d.quantity));
+            }
+        }
+        // Shuffle, then a stable sort: ties in random order.
+        for i in (1..pool.len()).rev() {
+            let j = rng.random_range(0..=i);
+            pool.swap(i, j);
+        }
+        pool.sort_by_key(|&k| std::cmp::Reverse(self.dest[k as usize]));
+        let total = pool.len();
+        for (i, &k) in pool.iter().enumerate() {
+            let after = total - i - 1;
+            let reach = self.bfs_from_gate();
+            let mut reachable: Vec<(usize, usize)> = (1..n)
+                .filter(|&v| self.slot[v] == EMPTY && self.dist[v] != UNREACHED)
+                .map(|v| (self.dist[v], v))
+                .collect();
+            if reachable.is_empty() {
+                unplaced.push(format!(
+                    "demand {k} (to port {}) at port {port}: no empty slot reachable from the gate",
+                    self.dest[k as usize]
+                ));
+                continue;
+            }
+            if knobs.reserve > 0.0 {
+                let later = self.boarding_beyond(port, self.dest[k as usize]);
+                let skip = ((later as f64 * knobs.reserve) as usize)
+                    .min(reachable.len().saturating_sub(after + 1));
+                if skip > 0 {
+                    reachable.sort_unstable_by(|a, b| b.cmp(a));
+                    reachable.drain(..skip);
+                }
+            }
+            if let Some(w) = knobs.window {
+                let keep = (after + 1 + w).min(reachable.len());
+                reachable.sort_unstable();
+                reachable.truncate(keep);
+            }
+            reachable.sort_unstable_by(|a, b| b.cmp(a));
+            let deepest = reachable[0].0;
+            let dist_snapshot: Vec<usize> = reachable.iter().map(|&(d, _)| d).collect();
+            let mut best: Option<(f64, usize)> = None;
+            for (idx, &(d, v)) in reachable.iter().take(knobs.candidates.max(1)).enumerate() {
+                self.slot[v] = k;
+                let cut = if d < deepest {
+                    let r = self.reachable_empty();
+                    if r < after {
+                        self.slot[v] = EMPTY;
+                        continue;
+                    }
+                    reach - 1 - r
+                } else {
+                    0
+                };
+                let blocked = self.blocked_count();
+                self.slot[v] = EMPTY;
+                let noise = if knobs.noise > 0.0 {
+                    rng.random_range(0.0..knobs.noise)
+                } else {
+                    0.0
+                };
+                let score = knobs.block_weight * blocked as f64 + knobs.cut_weight * cut as f64
+                    - dist_snapshot[idx] as f64
+                    + noise;
+                if best.is_none_or(|(s, _)| score < s) {
+                    best = Some((score, v));
+                }
+            }
+            let v = best.map_or(reachable[0].1, |(_, v)| v);
+            self.bfs_from_gate();
+            let route = self.path_from_gate(v);
+            self.slot[v] = k;
+            self.record(route, k, moves);
+        }
+    }
+
+    /// Tries to move `blocker` off `way` to a slot where it blocks no more
+    /// vehicles than if it left the ship, cutting off no empty slot.
+    fn try_relocate(
+        &mut self,
+        blocker: usize,
+        way: &[usize],
+        knobs: Knobs,
+        rng: &mut ChaCha8Rng,
+        moves: &mut Vec<Move>,
+    ) -> bool {
+        let k = self.slot[blocker];
+        // Forward BFS from the blocker through empty slots.
+        self.dist.fill(UNREACHED);
+        self.parent.fill(UNREACHED);
+        self.dist[blocker] = 0;
+        self.queue.clear();
+        self.queue.push_back(blocker);
+        let mut targets = Vec::new();
+        while let Some(u) = self.queue.pop_front() {
+            for &v in &self.inst.forward[u] {
+                if v == GATE || self.dist[v] != UNREACHED || self.slot[v] != EMPTY {
+                    continue;
+                }
+                self.dist[v] = self.dist[u] + 1;
+                self.parent[v] = u;
+                self.queue.push_back(v);
+                if !way.contains(&v) {
+                    targets.push(v);
+                }
+            }
+        }
+        if targets.is_empty() {
+            return false;
+        }
+        let route_dist = self.dist.clone();
+        let route_parent = self.parent.clone();
+        let gate_distance = &self.inst.gate_distance;
+        targets.sort_unstable_by_key(|&v| (std::cmp::Reverse(gate_distance[v]), route_dist[v], v));
+        self.slot[blocker] = EMPTY;
+        let base_blocked = self.blocked_count();
+        let base_reach = self.reachable_empty();
+        let mut best: Option<(f64, usize)> = None;
+        for &w in targets.iter().take(knobs.candidates.max(4)) {
+            self.slot[w] = k;
+            let reach = self.reachable_empty();
+            let blocked = self.blocked_count();
+            self.slot[w] = EMPTY;
+            if blocked > base_blocked || reach + 1 < base_reach {
+                continue;
+            }
+            let noise = if knobs.noise > 0.0 {
+                rng.random_range(0.0..knobs.noise)
+            } else {
+                0.0
+            };
+            let score = route_dist[w] as f64 - self.inst.gate_distance[w] as f64 + noise;
+            if best.is_none_or(|(s, _)| score < s) {
+                best = Some((score, w));
+            }
+        }
+        let Some((_, w)) = best else {
+            self.slot[blocker] = k;
+            return false;
+        };
+        let mut route = vec![w];
+        let mut u = w;
+        while u != blocker {
+            u = route_parent[u];
+            route.push(u);
+        }
+        route.reverse();
+        self.slot[w] = k;
+        self.record(route, k, moves);
+        true
+    }
+}

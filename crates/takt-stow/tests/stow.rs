@@ -1,0 +1,421 @@
+//! takt-stow's integration tests: the planner's plans pass the independent
+//! checker on random deck graphs and demands, the checker rejects hand-made
+//! infeasible plans with the right reason, and the formats round-trip.
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use takt_stow::{Demand, Instance, Move, Params, Solution, ViolationCode, check, solve};
+
+fn never() -> bool {
+    false
+}
+
+fn params(seed: u64, iterations: u64) -> Params {
+    Params {
+        seed,
+        threads: 1,
+        max_iterations: Some(iterations),
+    }
+}
+
+/// A random connected deck: a random tree from the gate (each edge in a
+/// random orientation) plus extra edges.
+fn deck(n: usize, tree: &[(usize, bool)], extra: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    let mut edges = Vec::new();
+    for v in 1..n {
+        let (pick, flip) = tree[v - 1];
+        let u = pick % v;
+        edges.push(if flip { (v, u) } else { (u, v) });
+    }
+    for &(a, b) in extra {
+        let (a, b) = (a % n, b % n);
+        if a != b && !edges.contains(&(a, b)) && !edges.contains(&(b, a)) {
+            edges.push((a, b));
+        }
+    }
+    edges
+}
+
+/// Random demand whose peak on board fits the slots.
+fn demands(n_ports: usize, slots: usize, raw: &[(usize, usize, usize)]) -> Vec<Demand> {
+    let mut out: Vec<Demand> = Vec::new();
+    let mut on_board = vec![0usize; n_ports];
+    for &(a, b, q) in raw {
+        let origin = a % (n_ports - 1);
+        let destination = origin + 1 + b % (n_ports - 1 - origin);
+        let room = (origin..destination)
+            .map(|p| slots - on_board[p])
+            .min()
+            .unwrap_or(0);
+        let quantity = (q % 4 + 1).min(room);
+        if quantity == 0 {
+            continue;
+        }
+        for p in &mut on_board[origin..destination] {
+            *p += quantity;
+        }
+        out.push(Demand {
+            origin,
+            destination,
+            quantity,
+        });
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn every_plan_passes_the_checker(
+        n in 3usize..24,
+        tree in prop::collection::vec((0usize..1000, any::<bool>()), 23),
+        extra in prop::collection::vec((0usize..1000, 0usize..1000), 0..20),
+        n_ports in 2usize..7,
+        raw in prop::collection::vec((0usize..100, 0usize..100, 0usize..100), 1..12),
+        seed in 0u64..1000,
+    ) {
+        let edges = deck(n, &tree, &extra);
+        let demand = demands(n_ports, n - 1, &raw);
+        let instance = Instance::new(n, edges, n_ports, demand, 10, 0).unwrap();
+        let planned = solve(&instance, &params(seed, 15), &never);
+        prop_assert!(planned.unplaced.is_empty(), "unplaced: {:?}", planned.unplaced);
+        let report = check(&instance, &planned.solution);
+        prop_assert!(report.feasible, "violations: {:?}", report.violations);
+        prop_assert_eq!(report.cost, planned.cost);
+        let text = planned.solution.to_json();
+        prop_assert_eq!(Solution::parse(&text).unwrap(), planned.solution);
+    }
+}
+
+/// Gate 0 — 1 — 2 — 3 in a line, with 4 hanging off 1 (edges listed 1→4)
+/// and 5 hanging off 2; one demand 0→2 of one vehicle, one 0→1 of one.
+fn line() -> Instance {
+    Instance::new(
+        6,
+        vec![(0, 1), (1, 2), (2, 3), (1, 4), (2, 5)],
+        3,
+        vec![
+            Demand {
+                origin: 0,
+                destination: 2,
+                quantity: 1,
+            },
+            Demand {
+                origin: 0,
+                destination: 1,
+                quantity: 1,
+            },
+        ],
+        100,
+        0,
+    )
+    .unwrap()
+}
+
+fn mv(route: &[usize], demand: usize) -> Move {
+    Move {
+        route: route.to_vec(),
+        demand,
+    }
+}
+
+fn first_code(instance: &Instance, ports: Vec<Vec<Move>>) -> Option<ViolationCode> {
+    check(instance, &Solution { ports }).first_code()
+}
+
+#[test]
+fn a_correct_hand_made_plan_passes_with_its_cost() {
+    let inst = line();
+    let ports = vec![
+        vec![mv(&[0, 1, 2, 3], 0), mv(&[0, 1, 2], 1)],
+        vec![mv(&[2, 1, 0], 1)],
+        vec![mv(&[3, 2, 1, 0], 0)],
+    ];
+    let report = check(&inst, &Solution { ports });
+    assert!(report.feasible, "{:?}", report.violations);
+    assert_eq!(report.cost, 4 * 100 + 3 + 2 + 2 + 3);
+    assert_eq!(report.n_temporary_unloads, 0);
+}
+
+#[test]
+fn temporary_discharge_and_relocation_are_accepted() {
+    let inst = line();
+    let ports = vec![
+        // The 0→1 vehicle goes deep, the 0→2 one blocks it.
+        vec![mv(&[0, 1, 2, 3], 1), mv(&[0, 1, 2], 0)],
+        vec![
+            mv(&[2, 1, 0], 0),    // temporary discharge
+            mv(&[3, 2, 1, 0], 1), // delivery
+            mv(&[0, 1, 4], 0),    // reload elsewhere
+            mv(&[4, 1, 2, 5], 0), // relocation: 4→1 runs against the listed (1, 4)
+        ],
+        vec![],
+    ];
+    // 4→1 runs against the listed edge (1, 4).
+    assert_eq!(
+        first_code(&inst, ports.clone()),
+        Some(ViolationCode::AgainstEdgeOrientation)
+    );
+    let mut ok = ports;
+    ok[1].pop();
+    ok[2] = vec![mv(&[4, 1, 0], 0)];
+    let report = check(&inst, &Solution { ports: ok });
+    assert!(report.feasible, "{:?}", report.violations);
+    assert_eq!(report.n_temporary_unloads, 1);
+}
+
+#[test]
+fn relocation_along_listed_orientation_is_accepted() {
+    let inst = line();
+    let ports = vec![
+        vec![mv(&[0, 1, 2, 3], 0), mv(&[0, 1], 1)],
+        vec![mv(&[1, 0], 1)],
+        vec![mv(&[3, 2, 1, 0], 0)],
+    ];
+    assert!(check(&inst, &Solution { ports }).feasible);
+    let ports = vec![
+        vec![mv(&[0, 1, 2], 0), mv(&[0, 1], 1)],
+        vec![mv(&[1, 4], 1), mv(&[4, 1, 0], 1)],
+        vec![mv(&[2, 1, 0], 0)],
+    ];
+    let report = check(&inst, &Solution { ports });
+    assert!(report.feasible, "{:?}", report.violations);
+    assert_eq!(report.n_relocations, 1);
+}
+
+#[test]
+fn checker_rejects_a_blocked_path() {
+    let inst = line();
+    let ports = vec![vec![mv(&[0, 1], 0), mv(&[0, 1, 2], 1)], vec![], vec![]];
+    assert_eq!(first_code(&inst, ports), Some(ViolationCode::BlockedPath));
+}
+
+#[test]
+fn checker_rejects_loading_onto_an_occupied_node() {
+    let inst = line();
+    let ports = vec![vec![mv(&[0, 1, 2], 0), mv(&[0, 1, 2], 1)], vec![], vec![]];
+    assert_eq!(first_code(&inst, ports), Some(ViolationCode::NodeOccupied));
+}
+
+#[test]
+fn checker_rejects_wrong_demand_delivered() {
+    let inst = line();
+    // Demand 0 (to port 2) leaves at port 1 and never comes back.
+    let ports = vec![
+        vec![mv(&[0, 1, 2, 3], 1), mv(&[0, 1, 2], 0)],
+        vec![mv(&[2, 1, 0], 0), mv(&[3, 2, 1, 0], 1)],
+        vec![],
+    ];
+    assert_eq!(
+        first_code(&inst, ports),
+        Some(ViolationCode::WrongDemandOnBoard)
+    );
+    // Nothing loaded at all.
+    assert_eq!(
+        first_code(&inst, vec![vec![], vec![], vec![]]),
+        Some(ViolationCode::WrongDemandOnBoard)
+    );
+    // Unloading a vehicle under the wrong demand index.
+    let ports = vec![
+        vec![mv(&[0, 1, 2, 3], 0), mv(&[0, 1, 2], 1)],
+        vec![mv(&[2, 1, 0], 0)],
+        vec![],
+    ];
+    assert_eq!(
+        first_code(&inst, ports),
+        Some(ViolationCode::WrongVehicleAtStart)
+    );
+}
+
+#[test]
+fn checker_rejects_a_non_simple_path() {
+    let inst = line();
+    let ports = vec![vec![mv(&[0, 1, 2, 1], 0)], vec![], vec![]];
+    assert_eq!(first_code(&inst, ports), Some(ViolationCode::NonSimplePath));
+}
+
+#[test]
+fn checker_rejects_a_missing_edge() {
+    let inst = line();
+    let ports = vec![vec![mv(&[0, 2], 0)], vec![], vec![]];
+    assert_eq!(first_code(&inst, ports), Some(ViolationCode::MissingEdge));
+}
+
+#[test]
+fn checker_rejects_relocation_against_edge_orientation() {
+    let inst = line();
+    // 5 hangs off 2 with the edge listed (2, 5): 5→2 is against it.
+    let ports = vec![
+        vec![mv(&[0, 1, 2, 5], 0), mv(&[0, 1, 4], 1)],
+        vec![mv(&[4, 1, 0], 1), mv(&[5, 2, 3], 0)],
+        vec![],
+    ];
+    assert_eq!(
+        first_code(&inst, ports),
+        Some(ViolationCode::AgainstEdgeOrientation)
+    );
+}
+
+#[test]
+fn checker_rejects_other_malformed_routes() {
+    let inst = line();
+    let cases = [
+        (vec![mv(&[0], 0)], ViolationCode::RouteTooShort),
+        (vec![mv(&[0, 9], 0)], ViolationCode::NodeOutOfRange),
+        (vec![mv(&[0, 1], 7)], ViolationCode::UnknownDemand),
+        (vec![mv(&[1, 0], 0)], ViolationCode::NoVehicleAtStart),
+        (vec![mv(&[0, 1, 0], 0)], ViolationCode::NonSimplePath),
+    ];
+    for (port0, code) in cases {
+        assert_eq!(first_code(&inst, vec![port0, vec![], vec![]]), Some(code));
+    }
+    // Loading demand 0 (ports 0→2) at port 2, and a fourth port.
+    let ports = vec![
+        vec![mv(&[0, 1, 2], 0), mv(&[0, 1], 1)],
+        vec![mv(&[1, 0], 1)],
+        vec![mv(&[2, 1, 0], 0), mv(&[0, 1], 0)],
+    ];
+    assert_eq!(
+        first_code(&inst, ports),
+        Some(ViolationCode::DemandNotAtPort)
+    );
+    let ok = vec![
+        vec![mv(&[0, 1, 2], 0), mv(&[0, 1], 1)],
+        vec![mv(&[1, 0], 1)],
+        vec![mv(&[2, 1, 0], 0)],
+        vec![mv(&[0, 1], 0)],
+    ];
+    assert_eq!(first_code(&inst, ok), Some(ViolationCode::UnknownPort));
+}
+
+#[test]
+fn instance_parser_reads_the_challenge_format_and_rejects_bad_files() {
+    let text = r#"{"N": 3, "E": [[0, 1], [1, 2]], "P": 2, "K": [[[0, 1], 2]], "F": 100, "LB": 406,
+                  "grid_graph": {"nodes": []}}"#;
+    let inst = Instance::parse(text).unwrap();
+    assert_eq!(inst.n_nodes, 3);
+    assert_eq!(inst.gate_distance, vec![0, 1, 2]);
+    assert_eq!(inst.demands[0].quantity, 2);
+    assert!(inst.has_forward_edge(1, 2) && !inst.has_forward_edge(2, 1));
+    assert!(
+        Instance::parse(r#"{"N": 3, "E": [[0, 5]], "P": 2, "K": [], "F": 1, "LB": 0}"#).is_err()
+    );
+    assert!(
+        Instance::parse(r#"{"N": 3, "E": [[0, 1]], "P": 2, "K": [[[1, 1], 1]], "F": 1, "LB": 0}"#)
+            .is_err()
+    );
+    assert!(Instance::parse("[]").is_err());
+    let planned = solve(&inst, &params(1, 5), &never);
+    let report = check(&inst, &planned.solution);
+    assert!(report.feasible);
+    // Optimal: the first vehicle to the far slot, both along shortest paths.
+    assert_eq!(report.cost, 406);
+    assert_eq!(report.objective, 0);
+}
+
+#[test]
+fn solution_format_round_trips() {
+    let sol = Solution {
+        ports: vec![vec![mv(&[0, 1, 2], 3)], vec![], vec![mv(&[2, 1, 0], 3)]],
+    };
+    let text = sol.to_json();
+    assert!(text.starts_with("{\"solution\": {"));
+    assert_eq!(Solution::parse(&text).unwrap(), sol);
+    let sol2 =
+        Solution::parse(r#"{"solution": {"1": [[[2, 1, 0], 0]], "0": [[[0, 1, 2], 0]]}}"#).unwrap();
+    assert_eq!(sol2.ports.len(), 2);
+    assert_eq!(sol2.ports[0][0].route, vec![0, 1, 2]);
+    assert!(Solution::parse(r#"{"solution": {"x": []}}"#).is_err());
+}
+
+#[test]
+fn same_seed_same_plan() {
+    let inst = Instance::new(
+        8,
+        vec![
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (1, 4),
+            (4, 5),
+            (5, 6),
+            (6, 7),
+            (3, 7),
+        ],
+        4,
+        vec![
+            Demand {
+                origin: 0,
+                destination: 3,
+                quantity: 2,
+            },
+            Demand {
+                origin: 0,
+                destination: 1,
+                quantity: 2,
+            },
+            Demand {
+                origin: 1,
+                destination: 2,
+                quantity: 3,
+            },
+            Demand {
+                origin: 2,
+                destination: 3,
+                quantity: 2,
+            },
+        ],
+        50,
+        0,
+    )
+    .unwrap();
+    let a = solve(&inst, &params(7, 30), &never);
+    let b = solve(&inst, &params(7, 30), &never);
+    assert_eq!(a.solution, b.solution);
+    assert!(check(&inst, &a.solution).feasible);
+}
+
+fn exercise(name: &str) -> Option<Instance> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/ogc2025/exercise")
+        .join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(Instance::parse(&text).unwrap()),
+        Err(_) => {
+            eprintln!(
+                "skipping: {} not found (benchmark data is not in the repository)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn exercise_problems_solve_feasibly_within_a_short_limit() {
+    for name in ["a-prob1.json", "a-prob2.json", "b-prob2.json"] {
+        let Some(inst) = exercise(name) else { return };
+        let limit = Duration::from_millis(400);
+        let started = Instant::now();
+        let stop = move || started.elapsed() >= limit;
+        let planned = solve(
+            &inst,
+            &Params {
+                seed: 1,
+                threads: 2,
+                max_iterations: None,
+            },
+            &stop,
+        );
+        assert!(
+            started.elapsed() < limit + Duration::from_millis(500),
+            "{name} overran"
+        );
+        let report = check(&inst, &planned.solution);
+        assert!(report.feasible, "{name}: {:?}", report.violations);
+        assert!(report.objective >= 0, "{name}: cost below the lower bound");
+        assert_eq!(report.cost, planned.cost);
+    }
+}

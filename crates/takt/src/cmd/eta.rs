@@ -1,0 +1,292 @@
+//! `takt eta`: P10/P50/P90 ETAs for vehicles, and `takt eval eta`, the
+//! evaluation of ETA predictors against simulated ground truth.
+
+use crate::load::ScenarioArgs;
+use anyhow::{Result, anyhow};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use takt_core::Minute;
+use takt_sim::eval::{EvalOptions, evaluate_eta};
+use takt_sim::forecast::{self, Draws, ForecastOptions};
+use takt_sim::{Fifo, SimOptions, Simulation};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Simulate this many days, then predict (default: the scenario's `days`).
+    #[arg(long)]
+    pub days: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The vehicle to show; without it, a summary of every vehicle in the pipeline.
+    #[arg(long)]
+    pub vin: Option<String>,
+    /// Monte Carlo runs per forecast.
+    #[arg(long, default_value_t = 32)]
+    pub samples: usize,
+    /// Write every vehicle's forecast as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvalCommand {
+    /// Score delivery ETAs by horizon: static lead times, takt, and the oracle.
+    Eta(EvalArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Days during which predictions are made (default: the scenario's `days`).
+    #[arg(long)]
+    pub days: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Monte Carlo runs per forecast, for takt and for the oracle.
+    #[arg(long, default_value_t = 24)]
+    pub samples: usize,
+    /// Hours between prediction instants.
+    #[arg(long, default_value_t = 24)]
+    pub every_hours: i64,
+    /// Days of history before the first prediction.
+    #[arg(long, default_value_t = 14)]
+    pub warmup_days: i64,
+    /// Write the scores as JSON (list `by_horizon`).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (_, net) = crate::load::network(&args.scenario, args.days)?;
+    let mut sim = Simulation::new(
+        net,
+        Box::new(Fifo),
+        SimOptions {
+            seed: args.seed,
+            volume_scale: args.scenario.volume_scale,
+        },
+    );
+    sim.run_to_end();
+    sim.drain_milestones();
+    let only = match &args.vin {
+        Some(vin) => {
+            let vin = takt_core::Vin::parse(vin).map_err(|e| anyhow!("{vin}: {e}"))?;
+            let v = sim
+                .vehicles
+                .iter()
+                .find(|v| v.vin == vin)
+                .ok_or_else(|| anyhow!("{vin}: no such vehicle in this run"))?;
+            if v.delivered_at.is_some_and(|d| d <= sim.now) {
+                println!("{vin} was delivered at {}", v.delivered_at.unwrap());
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(vec![v.id])
+        }
+        None => None,
+    };
+    let learned = Draws::Learned(Arc::new(sim.learned()));
+    let options = ForecastOptions {
+        samples: args.samples,
+        seed: args.seed,
+        ..ForecastOptions::default()
+    };
+    let forecasts = forecast::forecast(&sim, &learned, options, only.as_deref());
+    let net = &sim.net;
+    println!(
+        "ETAs at {} ({} Monte Carlo runs, durations learned from the run so far)\n",
+        sim.now, args.samples
+    );
+    if only.is_some() {
+        let f = &forecasts[0];
+        let v = &sim.vehicles[f.vehicle];
+        println!(
+            "{} {} to {} (promised by {})",
+            v.vin,
+            net.models[v.model].name,
+            net.dealers[v.dealer].name,
+            v.promised_by.local(&net.dealers[v.dealer].tz)
+        );
+        let at = v
+            .steps
+            .last()
+            .map(|s| format!("{} at {}", s.stage, net.locations[s.location].id))
+            .unwrap_or_default();
+        println!("now: {at}\n");
+        println!(
+            "  {:<14} {:<26} {:<26} {:<26}",
+            "stage", "P10", "P50", "P90"
+        );
+        for (stage, q) in &f.stages {
+            let loc = stage_zone(&sim, f.vehicle, *stage);
+            println!(
+                "  {:<14} {:<26} {:<26} {:<26}",
+                stage.name(),
+                q[0].local(&loc),
+                q[1].local(&loc),
+                q[2].local(&loc)
+            );
+        }
+        if let Some(q) = f.delivered {
+            let tz = &net.dealers[v.dealer].tz;
+            println!(
+                "  {:<14} {:<26} {:<26} {:<26}",
+                "delivered",
+                q[0].local(tz),
+                q[1].local(tz),
+                q[2].local(tz)
+            );
+        }
+        println!(
+            "\ndelivered within the horizon in {:.0}% of runs",
+            f.delivered_share * 100.0
+        );
+    } else {
+        let late = forecasts
+            .iter()
+            .filter(|f| {
+                f.delivered
+                    .is_some_and(|q| q[1] > sim.vehicles[f.vehicle].promised_by)
+            })
+            .count();
+        let at_risk = forecasts
+            .iter()
+            .filter(|f| {
+                f.delivered
+                    .is_none_or(|q| q[2] > sim.vehicles[f.vehicle].promised_by)
+            })
+            .count();
+        println!(
+            "{} vehicles in the pipeline; {late} expected late (P50 after the promise), {at_risk} at risk (P90 after the promise)",
+            forecasts.len()
+        );
+    }
+    if let Some(path) = &args.json {
+        let rows: Vec<serde_json::Value> = forecasts
+            .iter()
+            .map(|f| {
+                let v = &sim.vehicles[f.vehicle];
+                serde_json::json!({
+                    "vin": v.vin.to_string(),
+                    "promised_by": v.promised_by,
+                    "stages": f.stages.iter().map(|(s, q)| serde_json::json!({"stage": s.name(), "p10": q[0], "p50": q[1], "p90": q[2]})).collect::<Vec<_>>(),
+                    "delivered": f.delivered.map(|q| serde_json::json!({"p10": q[0], "p50": q[1], "p90": q[2]})),
+                    "delivered_share": f.delivered_share,
+                })
+            })
+            .collect();
+        super::simulate::write_json(
+            path,
+            &serde_json::json!({ "as_of": sim.now, "vehicles": rows }),
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Time zone of the place where a stage starts, for showing local times.
+fn stage_zone(sim: &Simulation, vid: usize, stage: takt_core::Stage) -> jiff::tz::TimeZone {
+    use takt_core::Stage::*;
+    let v = &sim.vehicles[vid];
+    let net = &sim.net;
+    let route = v.route;
+    let loc = match stage {
+        Released | Inland => Some(net.plants[net.models[v.model].plant].location),
+        PortArrival | Processing | Yard | Loading | Voyage => {
+            route.map(|r| net.export_terminals[r.terminal].location)
+        }
+        Discharge | Certification | Delivery => Some(net.dealers[v.dealer].port),
+    };
+    loc.map_or(jiff::tz::TimeZone::UTC, |l| net.locations[l].tz.clone())
+}
+
+pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
+    let EvalCommand::Eta(args) = cmd;
+    let (_, net) = crate::load::network(&args.scenario, args.days)?;
+    let days = net.end.since(net.start) / Minute::DAY;
+    anyhow::ensure!(
+        args.warmup_days < days,
+        "--warmup-days ({}) must be less than the simulated days ({days})",
+        args.warmup_days
+    );
+    anyhow::ensure!(
+        args.every_hours > 0 && args.samples > 0,
+        "--every-hours and --samples must be positive"
+    );
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} predicting {pos}/{len} instants {bar:30} {elapsed}",
+            )
+            .expect("template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let options = EvalOptions {
+        seed: args.seed,
+        volume_scale: args.scenario.volume_scale,
+        every_hours: args.every_hours,
+        warmup_days: args.warmup_days,
+        settle_days: 90,
+        forecast: ForecastOptions {
+            samples: args.samples,
+            seed: args.seed,
+            ..ForecastOptions::default()
+        },
+    };
+    let result = evaluate_eta(net, Box::new(Fifo), options, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    });
+    bar.finish_and_clear();
+    println!(
+        "ETA evaluation: scenario {}, seed {}, {} prediction instants, {} predictions scored ({} censored), {} runs per forecast\n",
+        result.scenario,
+        result.seed,
+        result.prediction_instants,
+        result.n_predictions - result.censored,
+        result.censored,
+        result.samples
+    );
+    println!("delivery ETA error, hours, by days before actual delivery");
+    println!(
+        "  {:<7} {:>7} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>9}",
+        "horizon",
+        "n",
+        "MAE stat",
+        "takt",
+        "oracle",
+        "P90 stat",
+        "takt",
+        "oracle",
+        "cover tk",
+        "cover or"
+    );
+    for b in &result.by_horizon {
+        println!(
+            "  {:<7} {:>7} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1}% {:>8.1}%",
+            b.bucket,
+            b.n_predictions,
+            b.mae_hours.static_,
+            b.mae_hours.takt,
+            b.mae_hours.oracle,
+            b.p90_abs_error_hours.static_,
+            b.p90_abs_error_hours.takt,
+            b.p90_abs_error_hours.oracle,
+            b.coverage_p10_p90 * 100.0,
+            b.oracle_coverage_p10_p90 * 100.0
+        );
+    }
+    if let Some(path) = &args.json {
+        super::simulate::write_json(path, &result)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
