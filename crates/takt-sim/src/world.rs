@@ -321,31 +321,24 @@ impl Simulation {
             }
         }
         let n_classes = net.inland_classes.len();
+        let empty = |count: usize| {
+            vec![
+                Departure {
+                    by_class: vec![0; n_classes],
+                    ..Default::default()
+                };
+                count
+            ]
+        };
         let inland_deps = net
             .inland
             .iter()
-            .map(|s| {
-                vec![
-                    Departure {
-                        by_class: vec![0; n_classes],
-                        ..Default::default()
-                    };
-                    s.departures.len()
-                ]
-            })
+            .map(|s| empty(s.departures.len()))
             .collect();
         let delivery_deps = net
             .import_terminals
             .iter()
-            .map(|t| {
-                vec![
-                    Departure {
-                        by_class: vec![0; n_classes],
-                        ..Default::default()
-                    };
-                    t.delivery_departures.len()
-                ]
-            })
+            .map(|t| empty(t.delivery_departures.len()))
             .collect();
         // Voyage times with delays drawn now, in voyage order.
         let d = net.disruptions.clone();

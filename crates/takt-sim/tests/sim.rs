@@ -227,6 +227,30 @@ fn late_approval_holds_a_model_and_the_plan_shows_the_wait_in_advance() {
         "{}",
         takt_check::check_summary(&report)
     );
+    // The ETAs show the wait too: no Camry's P10 delivery comes before the approval.
+    let draws = takt_sim::forecast::Draws::Learned(std::sync::Arc::new(sim.learned()));
+    let options = takt_sim::forecast::ForecastOptions {
+        samples: 6,
+        seed: 1,
+        horizon_days: 90,
+        threads: 2,
+    };
+    let camry = sim.net.model_index("camry").unwrap();
+    let camrys: Vec<usize> = sim
+        .pipeline()
+        .into_iter()
+        .filter(|&v| sim.vehicles[v].model == camry)
+        .collect();
+    assert!(!camrys.is_empty());
+    for f in takt_sim::forecast::forecast(&sim, &draws, options, Some(&camrys)) {
+        let d = f.delivered.expect("delivered within 90 days");
+        assert!(
+            d[0] >= approval,
+            "{} expected at {:?}, before the approval",
+            sim.vehicles[f.vehicle].vin,
+            d
+        );
+    }
 
     sim.run_to_end();
     let mut all = before;
