@@ -123,13 +123,82 @@ impl Policy for Fifo {
     }
 }
 
+/// Just in time, earliest due date first.
+///
+/// Takes the same voyage as [`Fifo`] (the first that reaches the dealer's
+/// port, safe against a slow inland move), but ships the vehicle on the
+/// latest inland departure that still makes that voyage's cutoff with a
+/// slow (90th percentile) move, so it waits at the plant rather than in the
+/// export yard; serves processing and certification queues by promised
+/// date, and loads a discharge port's vehicles by promised date.
+#[derive(Debug, Clone, Default)]
+pub struct JustInTime;
+
+impl Policy for JustInTime {
+    fn name(&self) -> &str {
+        "jit"
+    }
+
+    fn choose_route(
+        &mut self,
+        _net: &Network,
+        _vehicle: &Vehicle,
+        options: &[RouteOption],
+    ) -> Option<usize> {
+        let safe = options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
+        let eligible = || {
+            options
+                .iter()
+                .enumerate()
+                .filter(move |(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
+        };
+        // The voyage: first to reach the dealer's port, then the cheaper inland service.
+        let (_, best) = eligible().min_by(|(_, a), (_, b)| {
+            a.arrives_japan_at
+                .cmp(&b.arrives_japan_at)
+                .then(a.inland_cost_usd.total_cmp(&b.inland_cost_usd))
+        })?;
+        // Among ways onto that voyage at that cost, the latest safe departure.
+        eligible()
+            .filter(|(_, o)| {
+                o.voyage == best.voyage
+                    && o.call == best.call
+                    && o.inland_cost_usd == best.inland_cost_usd
+            })
+            .max_by_key(|(_, o)| o.departs_at)
+            .map(|(i, _)| i)
+    }
+
+    fn queue_priority(
+        &mut self,
+        _net: &Network,
+        kind: ResourceKind,
+        vehicle: &Vehicle,
+        now: Minute,
+    ) -> i64 {
+        match kind {
+            ResourceKind::Processing | ResourceKind::Certification => vehicle.promised_by.0,
+            _ => now.0,
+        }
+    }
+
+    fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
+        vehicles.sort_by_key(|v| (v.promised_by, v.id));
+    }
+
+    fn clone_box(&self) -> Box<dyn Policy> {
+        Box::new(self.clone())
+    }
+}
+
 /// Looks a policy up by name.
 pub fn by_name(name: &str) -> Option<Box<dyn Policy>> {
     match name {
         "fifo" => Some(Box::new(Fifo)),
+        "jit" => Some(Box::new(JustInTime)),
         _ => None,
     }
 }
 
 /// Names accepted by [`by_name`].
-pub const POLICY_NAMES: &[&str] = &["fifo"];
+pub const POLICY_NAMES: &[&str] = &["fifo", "jit"];

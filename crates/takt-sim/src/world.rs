@@ -293,6 +293,10 @@ fn class_units(by_class: &[u32], per_unit: &[u32]) -> u32 {
         .sum()
 }
 
+/// Slack kept for terminal queues when offering the latest inland
+/// departure that still makes a cutoff (just-in-time shipping).
+pub const JIT_QUEUE_ALLOWANCE_MINUTES: i64 = 24 * 60;
+
 /// Units needed if one more vehicle of `class` boards.
 fn units_with_one_more(by_class: &[u32], class: usize, per_unit: &[u32]) -> u32 {
     let base = class_units(by_class, per_unit);
@@ -878,9 +882,18 @@ impl Simulation {
     }
 
     /// Mean minutes of processing and what precedes it, for routing estimates.
-    fn processing_estimate(&self, model: usize, term: usize) -> i64 {
+    /// When a vehicle arriving at `arrival` would be processed and staged,
+    /// without queues: ramp unloading, then processing in the first shift
+    /// with room for it.
+    fn staged_estimate(&self, model: usize, term: usize, arrival: Minute) -> Minute {
         let t = &self.net.export_terminals[term];
-        t.ramp.minutes_per_vehicle + self.net.models[model].processing_minutes
+        let minutes = self.net.models[model].processing_minutes;
+        let unloaded = arrival.plus(t.ramp.minutes_per_vehicle);
+        let calendar = &self.net.resources[t.processing.resource].calendar;
+        match calendar.earliest_fit(0, unloaded, minutes) {
+            Some(start) => start.plus(minutes),
+            None => Minute(i64::MAX / 4),
+        }
     }
 
     /// The feasible routes for a vehicle now: from its plant, or from the
@@ -932,10 +945,10 @@ impl Simulation {
                     if Some(term) != v.terminal {
                         continue;
                     }
-                    let staged = v
-                        .staged_at
-                        .map(|_| now)
-                        .unwrap_or(now.plus(self.processing_estimate(v.model, term)));
+                    let staged = match v.staged_at {
+                        Some(_) => now,
+                        None => self.staged_estimate(v.model, term, now),
+                    };
                     if staged <= cutoff {
                         out.push(RouteOption {
                             inland: None,
@@ -969,10 +982,12 @@ impl Simulation {
                             k += 1;
                             continue;
                         }
-                        let staged = dep.plus(transit + self.processing_estimate(v.model, term));
+                        let staged = self.staged_estimate(v.model, term, dep.plus(transit));
                         if staged > cutoff {
                             break;
                         }
+                        let staged_p90 =
+                            self.staged_estimate(v.model, term, dep.plus(transit + slow));
                         let by_class = &self.inland_deps[si][k].by_class;
                         if units_with_one_more(by_class, m.inland_class, &svc.vehicles_per_unit)
                             <= svc.units_per_departure
@@ -986,13 +1001,54 @@ impl Simulation {
                                 deck,
                                 cutoff_at: cutoff,
                                 expected_staged_at: staged,
-                                staged_p90_at: staged.plus(slow),
+                                staged_p90_at: staged_p90,
                                 arrives_japan_at,
                                 inland_cost_usd: svc.cost_per_vehicle_usd,
                             });
                             break;
                         }
                         k += 1;
+                    }
+                    // Also the latest departure that still makes the cutoff with a
+                    // slow (90th percentile) move and a day for terminal queues,
+                    // for policies that ship just in time.
+                    let allowance = JIT_QUEUE_ALLOWANCE_MINUTES;
+                    let mut j = svc.departures.partition_point(|&d| {
+                        self.staged_estimate(v.model, term, d.plus(transit + slow))
+                            .plus(allowance)
+                            <= cutoff
+                    });
+                    while j > k {
+                        j -= 1;
+                        let dep = svc.departures[j];
+                        let state = &self.inland_deps[si][j];
+                        if dep < now || state.departed {
+                            break;
+                        }
+                        if units_with_one_more(
+                            &state.by_class,
+                            m.inland_class,
+                            &svc.vehicles_per_unit,
+                        ) <= svc.units_per_departure
+                        {
+                            let staged = self.staged_estimate(v.model, term, dep.plus(transit));
+                            let staged_p90 =
+                                self.staged_estimate(v.model, term, dep.plus(transit + slow));
+                            out.push(RouteOption {
+                                inland: Some((si, j)),
+                                departs_at: Some(dep),
+                                terminal: term,
+                                voyage: vi,
+                                call: c,
+                                deck,
+                                cutoff_at: cutoff,
+                                expected_staged_at: staged,
+                                staged_p90_at: staged_p90,
+                                arrives_japan_at,
+                                inland_cost_usd: svc.cost_per_vehicle_usd,
+                            });
+                            break;
+                        }
                     }
                 }
             }

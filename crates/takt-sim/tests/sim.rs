@@ -542,16 +542,26 @@ fn plan_mid_run_marks_done_and_planned_steps() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
-    /// Whatever the seed and however far the run has got, the simulator's
-    /// plan (history plus projection) passes the independent checker.
+    /// Whatever the seed, the policy and however far the run has got, the
+    /// simulator's plan (history plus projection) passes the independent checker.
     #[test]
-    fn every_plan_passes_the_checker(seed in 0u64..1_000_000, days in 10u32..60, scale in prop::sample::select(vec![0.5, 1.0, 3.0])) {
+    fn every_plan_passes_the_checker(
+        seed in 0u64..1_000_000,
+        days in 10u32..60,
+        scale in prop::sample::select(vec![0.5, 1.0, 3.0]),
+        policy in prop::sample::select(takt_sim::policy::POLICY_NAMES.to_vec()),
+    ) {
         let net = Network::load(BUILTIN_US_JAPAN, CompileOptions { days, volume_scale: scale }).unwrap().1;
-        let mut sim = Simulation::new(net, Box::new(Fifo), SimOptions { seed, volume_scale: scale });
+        let mut sim = Simulation::new(net, takt_sim::policy::by_name(policy).unwrap(), SimOptions { seed, volume_scale: scale });
         sim.run_to_end();
         let plan = sim.plan(true);
         let report = takt_check::check(&sim.net, &plan);
-        prop_assert!(report.is_feasible(), "seed {seed}, {days} days, scale {scale}: {}\n{:?}", takt_check::check_summary(&report), report.violations.iter().take(5).collect::<Vec<_>>());
+        prop_assert!(
+            report.is_feasible(),
+            "{policy}, seed {seed}, {days} days, scale {scale}: {}\n{:?}",
+            takt_check::check_summary(&report),
+            report.violations.iter().take(5).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -751,4 +761,38 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
     assert!(
         first["mae_hours"].get("static").is_some() && first["mae_hours"].get("oracle").is_some()
     );
+}
+
+#[test]
+fn just_in_time_keeps_vehicles_out_of_the_export_yard() {
+    // Same seed and disruptions: the jit policy ships later from the plant,
+    // so vehicles spend less time at the export port and more at the plant.
+    let net = || network(BUILTIN_US_JAPAN, 84);
+    let mut fifo = Simulation::new(
+        net(),
+        Box::new(Fifo),
+        SimOptions {
+            seed: 1,
+            volume_scale: 1.0,
+        },
+    );
+    let mut jit = Simulation::new(
+        net(),
+        Box::new(takt_sim::policy::JustInTime),
+        SimOptions {
+            seed: 1,
+            volume_scale: 1.0,
+        },
+    );
+    fifo.run_to_end();
+    jit.run_to_end();
+    let (f, j) = (Summary::of(&fifo, 1), Summary::of(&jit, 1));
+    assert!(
+        j.port_dwell_hours_mean < 0.8 * f.port_dwell_hours_mean,
+        "{} vs {}",
+        j.port_dwell_hours_mean,
+        f.port_dwell_hours_mean
+    );
+    assert!(j.dwell_hours["released"].p50 > f.dwell_hours["released"].p50);
+    assert_eq!(jit.policy_name(), "jit");
 }

@@ -20,6 +20,9 @@ pub struct Args {
     pub days: u32,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Policy to simulate with (`fifo` or `jit`).
+    #[arg(long, default_value = "fifo")]
+    pub policy: String,
     /// Also check the final plan with the independent checker and time it.
     #[arg(long)]
     pub check: bool,
@@ -38,12 +41,31 @@ struct Figures {
     vehicles_released: usize,
     vehicles_delivered: usize,
     simulate_seconds: f64,
+    /// CPU time (user + system) of the simulation: less sensitive than wall
+    /// time to other work on a shared machine.
+    simulate_cpu_seconds: Option<f64>,
     vehicle_journeys_per_second: f64,
     plan_seconds: f64,
     plan_vehicles: usize,
     check_seconds: Option<f64>,
     check_violations: Option<usize>,
     peak_rss_mib: Option<f64>,
+}
+
+/// CPU seconds (user + system) used by this process so far.
+fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        // SAFETY: getrusage only writes into the zeroed struct we own.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+            return None;
+        }
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+        Some(t(usage.ru_utime) + t(usage.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Peak resident memory of this process, from /proc (Linux only).
@@ -69,8 +91,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let (_, net) = crate::load::network(&scaled, Some(args.days))?;
     let t0 = Instant::now();
-    let sim = super::run_simulation(net.clone(), "fifo", args.seed, scale, |_| Ok(()))?;
+    let cpu0 = cpu_seconds();
+    let sim = super::run_simulation(net.clone(), &args.policy, args.seed, scale, |_| Ok(()))?;
     let simulate_seconds = t0.elapsed().as_secs_f64();
+    let simulate_cpu_seconds = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     let summary = Summary::of(&sim, args.seed);
     let t1 = Instant::now();
     let plan = sim.plan(false);
@@ -96,6 +120,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         vehicles_released: summary.vehicles_released,
         vehicles_delivered: summary.vehicles_delivered,
         simulate_seconds,
+        simulate_cpu_seconds,
         vehicle_journeys_per_second: summary.vehicles_released as f64 / simulate_seconds,
         plan_seconds,
         plan_vehicles: plan.vehicles.len(),
@@ -109,10 +134,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     println!("  vehicles released           {:>10}", f.vehicles_released);
     println!("  vehicles delivered          {:>10}", f.vehicles_delivered);
-    println!(
-        "  simulate                    {:>10.2} s",
-        f.simulate_seconds
-    );
+    println!("  simulate                    {:>10.2} s", f.simulate_seconds);
+    if let Some(cpu) = f.simulate_cpu_seconds {
+        println!("  simulate, CPU time          {:>10.2} s", cpu);
+    }
     println!(
         "  vehicle-journeys per second {:>10.0}",
         f.vehicle_journeys_per_second

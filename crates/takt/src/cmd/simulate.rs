@@ -17,7 +17,8 @@ pub struct Args {
     /// Seed of every random draw; the same seed gives the same events, byte for byte.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Who decides: `fifo` (first in, first out; first voyage with space).
+    /// Who decides: `fifo` (first in, first out; first voyage with space, the status quo) or
+    /// `jit` (the same voyage, shipped just in time from the plant; queues by promised date).
     #[arg(long, default_value = "fifo")]
     pub policy: String,
     /// Output folder for events.jsonl, plan.json and summary.json (created if missing).
