@@ -66,6 +66,28 @@ pub struct EtaEval {
     /// Predictions of vehicles not delivered by the end of the truth run (not scored).
     pub censored: usize,
     pub by_horizon: Vec<BucketScore>,
+    /// The at-risk flag, scored per vehicle, with two thresholds: takt's
+    /// P90 after the promise (early warning) and P50 after it (likely late).
+    pub at_risk: Vec<AtRisk>,
+}
+
+/// A vehicle is flagged at risk at a prediction instant before its promised
+/// date when takt's P90 (or P50) delivery falls after the promise. Scored
+/// per vehicle against what happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AtRisk {
+    pub rule: &'static str,
+    /// Vehicles predicted at least once.
+    pub vehicles: usize,
+    /// Of those, delivered after their promise (or not delivered by the end of the truth run although promised before it).
+    pub late: usize,
+    pub flagged: usize,
+    pub flagged_and_late: usize,
+    pub precision: f64,
+    pub recall: f64,
+    /// How long before the promise the first flag fired, for late vehicles that were flagged.
+    pub hours_ahead_p50: f64,
+    pub hours_ahead_p10: f64,
 }
 
 struct Prediction {
@@ -101,6 +123,8 @@ pub fn evaluate_eta(
         t = t.plus(options.every_hours * 60);
     }
     let mut predictions = Vec::new();
+    // Per vehicle predicted: first instant flagged by the P90 rule and by the P50 rule.
+    let mut predicted: HashMap<usize, [Option<Minute>; 2]> = HashMap::new();
     for (i, &at) in instants.iter().enumerate() {
         sim.run_until(at);
         sim.drain_milestones();
@@ -114,6 +138,14 @@ pub fn evaluate_eta(
         let takt = forecast::forecast(&sim, &learned, fo, Some(&targets));
         let oracle = forecast::forecast(&sim, &Draws::Truth, fo, Some(&targets));
         for ((&vid, tk), or) in targets.iter().zip(&takt).zip(&oracle) {
+            let promised = sim.vehicles[vid].promised_by;
+            let first = predicted.entry(vid).or_insert([None, None]);
+            for (k, quantile) in [(0, 2), (1, 1)] {
+                let flag = at < promised && tk.delivered.is_none_or(|q| q[quantile] > promised);
+                if flag && first[k].is_none() {
+                    first[k] = Some(at);
+                }
+            }
             if let (Some(tq), Some(oq)) = (tk.delivered, or.delivered) {
                 predictions.push(Prediction {
                     vehicle: vid,
@@ -152,6 +184,64 @@ pub fn evaluate_eta(
         c.0 += usize::from(p.takt[0] <= actual && actual <= p.takt[2]);
         c.1 += usize::from(p.oracle[0] <= actual && actual <= p.oracle[2]);
     }
+    let truth_end = sim.now;
+    let at_risk = [
+        "takt P90 delivery after the promised date, before that date",
+        "takt P50 delivery after the promised date, before that date",
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(k, rule)| {
+        let mut late = 0;
+        let mut flagged = 0;
+        let mut hit = 0;
+        let mut ahead = Vec::new();
+        for (&vid, firsts) in &predicted {
+            let v = &sim.vehicles[vid];
+            let was_late = match v.delivered_at {
+                Some(d) => d > v.promised_by,
+                None => v.promised_by < truth_end,
+            };
+            late += usize::from(was_late);
+            if let Some(at) = firsts[k] {
+                flagged += 1;
+                if was_late {
+                    hit += 1;
+                    ahead.push(v.promised_by.since(at) as f64 / 60.0);
+                }
+            }
+        }
+        ahead.sort_by(f64::total_cmp);
+        let q = |p: f64| {
+            if ahead.is_empty() {
+                0.0
+            } else {
+                round2(
+                    ahead[((p * (ahead.len() - 1) as f64).round() as usize).min(ahead.len() - 1)],
+                )
+            }
+        };
+        AtRisk {
+            rule,
+            vehicles: predicted.len(),
+            late,
+            flagged,
+            flagged_and_late: hit,
+            precision: if flagged == 0 {
+                0.0
+            } else {
+                round3(hit as f64 / flagged as f64)
+            },
+            recall: if late == 0 {
+                0.0
+            } else {
+                round3(hit as f64 / late as f64)
+            },
+            hours_ahead_p50: q(0.5),
+            hours_ahead_p10: q(0.1),
+        }
+    })
+    .collect();
     let by_horizon = BUCKETS
         .iter()
         .enumerate()
@@ -210,6 +300,7 @@ pub fn evaluate_eta(
         n_predictions: predictions.len(),
         censored,
         by_horizon,
+        at_risk,
     }
 }
 

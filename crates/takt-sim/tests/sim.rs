@@ -747,6 +747,16 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
         }
         assert!((0.0..=1.0).contains(&b.coverage_p10_p90));
     }
+    assert_eq!(e.at_risk.len(), 2);
+    for r in &e.at_risk {
+        assert!(
+            r.flagged_and_late <= r.flagged.min(r.late) && r.late <= r.vehicles,
+            "{r:?}"
+        );
+        assert!((0.0..=1.0).contains(&r.precision) && (0.0..=1.0).contains(&r.recall));
+    }
+    // The P50 rule flags no more vehicles than the P90 rule.
+    assert!(e.at_risk[1].flagged <= e.at_risk[0].flagged);
     let json = serde_json::to_value(&e).unwrap();
     let first = &json["by_horizon"][0];
     for key in [
