@@ -882,6 +882,13 @@ impl Simulation {
     }
 
     /// Mean minutes of processing and what precedes it, for routing estimates.
+    /// When a vehicle arriving at `arrival` would be staged by a planner's
+    /// standard times: ramp unloading and processing back to back.
+    fn staged_standard(&self, model: usize, term: usize, arrival: Minute) -> Minute {
+        let t = &self.net.export_terminals[term];
+        arrival.plus(t.ramp.minutes_per_vehicle + self.net.models[model].processing_minutes)
+    }
+
     /// When a vehicle arriving at `arrival` would be processed and staged,
     /// without queues: ramp unloading, then processing in the first shift
     /// with room for it.
@@ -947,7 +954,7 @@ impl Simulation {
                     }
                     let staged = match v.staged_at {
                         Some(_) => now,
-                        None => self.staged_estimate(v.model, term, now),
+                        None => self.staged_standard(v.model, term, now),
                     };
                     if staged <= cutoff {
                         out.push(RouteOption {
@@ -982,12 +989,12 @@ impl Simulation {
                             k += 1;
                             continue;
                         }
-                        let staged = self.staged_estimate(v.model, term, dep.plus(transit));
+                        let staged = self.staged_standard(v.model, term, dep.plus(transit));
                         if staged > cutoff {
                             break;
                         }
                         let staged_p90 =
-                            self.staged_estimate(v.model, term, dep.plus(transit + slow));
+                            self.staged_standard(v.model, term, dep.plus(transit + slow));
                         let by_class = &self.inland_deps[si][k].by_class;
                         if units_with_one_more(by_class, m.inland_class, &svc.vehicles_per_unit)
                             <= svc.units_per_departure
@@ -1010,8 +1017,9 @@ impl Simulation {
                         k += 1;
                     }
                     // Also the latest departure that still makes the cutoff with a
-                    // slow (90th percentile) move and a day for terminal queues,
-                    // for policies that ship just in time.
+                    // slow (90th percentile) move, processing in the terminal's
+                    // shifts and a day for its queues, for policies that ship
+                    // just in time.
                     let allowance = JIT_QUEUE_ALLOWANCE_MINUTES;
                     let mut j = svc.departures.partition_point(|&d| {
                         self.staged_estimate(v.model, term, d.plus(transit + slow))
