@@ -311,3 +311,60 @@ fn ocel_export_round_trips_through_process_mining() {
     assert_eq!(shipped, sailed.len());
     assert!(back.object_types.iter().any(|t| t.name == "inland_load"));
 }
+
+/// The scale check: an OCEL export of a simulation of at least one
+/// million events reads back through `process_mining` with every event and
+/// object. Slow (about a minute in release), so it runs only with
+/// `TAKT_SLOW_TESTS=1`; run it with `--release`.
+#[test]
+fn a_million_event_ocel_export_round_trips_through_process_mining() {
+    if std::env::var("TAKT_SLOW_TESTS").as_deref() != Ok("1") {
+        eprintln!("skipped: set TAKT_SLOW_TESTS=1 to run the one-million-event round trip");
+        return;
+    }
+    let (days, scale) = (300, 10.0);
+    let (_, net) = Network::load(
+        BUILTIN_US_JAPAN,
+        CompileOptions {
+            days,
+            volume_scale: scale,
+        },
+    )
+    .unwrap();
+    let mut sim = Simulation::new(
+        net.clone(),
+        Box::new(Fifo),
+        SimOptions {
+            seed: 3,
+            volume_scale: scale,
+        },
+    );
+    sim.run_to_end();
+    let events = sim.drain_milestones();
+    assert!(events.len() >= 1_000_000, "{} events", events.len());
+    let started = std::time::Instant::now();
+    let log = ocel::export(&events, &net);
+    let json = serde_json::to_vec(&log).unwrap();
+    let exported = started.elapsed();
+    let back =
+        process_mining::core::event_data::object_centric::ocel_json::import_ocel_json_slice(&json)
+            .expect("process_mining reads takt's OCEL 2.0 JSON");
+    eprintln!(
+        "{} events, {} objects, {} MB of JSON; export {:.1} s, process_mining import {:.1} s",
+        events.len(),
+        log.objects.len(),
+        json.len() / 1_000_000,
+        exported.as_secs_f64(),
+        (started.elapsed() - exported).as_secs_f64()
+    );
+    assert_eq!(back.events.len(), events.len());
+    assert_eq!(back.objects.len(), log.objects.len());
+    let ids: HashSet<&str> = back.events.iter().map(|e| e.id.as_str()).collect();
+    assert!(events.iter().all(|e| ids.contains(e.event_id.as_str())));
+    let objects: HashSet<&str> = back.objects.iter().map(|o| o.id.as_str()).collect();
+    assert!(back.events.iter().all(|e| {
+        e.relationships
+            .iter()
+            .all(|r| objects.contains(r.object_id.as_str()))
+    }));
+}
