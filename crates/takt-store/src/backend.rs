@@ -10,6 +10,12 @@
 //! - `subject_state`: the state each subject's events derive, rewritten in
 //!   the same transaction as the events that change it.
 //! - `schema_migrations`: the versions applied; migrations run at start-up.
+//!
+//! Migration 2 adds `event_log.record_version` (rows written before it are
+//! version 1) and an index on (tenant, event time). Version 2 records keep
+//! every field of a takt milestone in the vehicle facts (`reported_stage`,
+//! `planned`); version 1 records dropped them from the facts but kept them
+//! in the event's content, and [`decode`] restores them from there.
 
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -23,6 +29,8 @@ pub trait Tx {
         tenant: &TenantId,
         ids: &[String],
     ) -> Result<Vec<LogRow>, BackendError>;
+    /// Every stored row of a tenant, by event time (then storage order).
+    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError>;
     /// Stored rows about a subject.
     fn rows_by_subject(
         &mut self,
@@ -72,11 +80,15 @@ pub trait Backend: Send {
     fn name(&self) -> &'static str;
 }
 
+/// The version of the records this build writes (`event_log.record_version`).
+pub const RECORD_VERSION: i64 = 2;
+
 /// The versioned migrations, in order; (version, name, SQLite SQL, PostgreSQL SQL).
-pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "event log, subjects, state",
-    "CREATE TABLE event_log (
+pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "event log, subjects, state",
+        "CREATE TABLE event_log (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         tenant TEXT NOT NULL,
         event_id TEXT NOT NULL,
@@ -104,7 +116,7 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
         BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;
     CREATE TRIGGER event_log_no_delete BEFORE DELETE ON event_log
         BEGIN SELECT RAISE(ABORT, 'event_log is append-only'); END;",
-    "CREATE TABLE event_log (
+        "CREATE TABLE event_log (
         seq BIGSERIAL PRIMARY KEY,
         tenant TEXT NOT NULL,
         event_id TEXT NOT NULL,
@@ -132,16 +144,33 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
         $$ BEGIN RAISE EXCEPTION 'event_log is append-only'; END $$;
     CREATE TRIGGER event_log_append_only BEFORE UPDATE OR DELETE ON event_log
         FOR EACH ROW EXECUTE FUNCTION takt_append_only();",
-)];
+    ),
+    (
+        2,
+        "record version, event-time index",
+        "ALTER TABLE event_log ADD COLUMN record_version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX event_log_tenant_time ON event_log (tenant, event_time_ms, seq);",
+        "ALTER TABLE event_log ADD COLUMN record_version INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX event_log_tenant_time ON event_log (tenant, event_time_ms, seq);",
+    ),
+];
 
-/// Parses a stored row.
+/// Parses a stored row of a record version (see [`RECORD_VERSION`]).
 pub(crate) fn decode(
     record: &str,
     received_at_ms: i64,
     flags: &str,
+    record_version: i64,
 ) -> Result<LogRow, BackendError> {
-    let event = serde_json::from_str(record)
+    let mut event: crate::model::Event = serde_json::from_str(record)
         .map_err(|e| BackendError::Corrupt(format!("log record: {e}")))?;
+    if record_version < 2 {
+        upgrade_v1(&mut event);
+    } else if record_version > RECORD_VERSION {
+        return Err(BackendError::Corrupt(format!(
+            "record version {record_version} is newer than this build's {RECORD_VERSION}; use a newer takt"
+        )));
+    }
     let flags = serde_json::from_str(flags)
         .map_err(|e| BackendError::Corrupt(format!("log flags: {e}")))?;
     let received_at = jiff::Timestamp::from_millisecond(received_at_ms)
@@ -151,6 +180,22 @@ pub(crate) fn decode(
         received_at,
         flags,
     })
+}
+
+/// Version 1 records left a takt milestone's stage (for extra milestones)
+/// and `planned` out of the vehicle facts; the event's content is the
+/// milestone as submitted, so they are taken from there. EPCIS contents do
+/// not parse as a takt milestone and stay as they are.
+fn upgrade_v1(event: &mut crate::model::Event) {
+    let crate::model::Body::Vehicle(facts) = &mut event.body else {
+        return;
+    };
+    if let Ok(m) = serde_json::from_value::<takt_core::event::Milestone>(event.content.clone())
+        && m.event_id == event.event_id
+    {
+        facts.reported_stage = Some(m.stage);
+        facts.planned = m.planned;
+    }
 }
 
 /// The columns of a row to store: (record, flags).

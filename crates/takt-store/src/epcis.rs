@@ -1275,6 +1275,8 @@ fn to_takt(e: &Map<String, Value>, p: &str, ns: &Namespaces, v: &mut Validator) 
             voyage: ext("voyage"),
             reason,
             item: ext("item"),
+            reported_stage: None,
+            planned: None,
         })
     };
     Some(Event {

@@ -64,6 +64,16 @@ pub struct VehicleFacts {
     /// A certification checklist item done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item: Option<String>,
+    /// The stage the sender filed the milestone under. takt's format
+    /// carries one on every milestone, extras (holds, rolls, ...) included;
+    /// EPCIS does not, and an extra milestone from EPCIS is read back in the
+    /// stage the vehicle was in. Unlike `stage`, it never moves the vehicle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_stage: Option<Stage>,
+    /// For `routed`: the planned instant of each milestone the route fixes
+    /// (takt format), for plan versus actual.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<BTreeMap<String, Minute>>,
 }
 
 /// A resource event: what changed about a vessel, station, gang or rail

@@ -3,7 +3,7 @@
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
 
-use crate::backend::{Backend, MIGRATIONS, Tx, decode, encode};
+use crate::backend::{Backend, MIGRATIONS, RECORD_VERSION, Tx, decode, encode};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -72,7 +72,14 @@ struct PgTx<'a> {
 
 fn rows(raw: Vec<postgres::Row>) -> Result<Vec<LogRow>, BackendError> {
     raw.iter()
-        .map(|r| decode(r.get::<_, &str>(0), r.get(1), r.get::<_, &str>(2)))
+        .map(|r| {
+            decode(
+                r.get::<_, &str>(0),
+                r.get(1),
+                r.get::<_, &str>(2),
+                i64::from(r.get::<_, i32>(3)),
+            )
+        })
         .collect()
 }
 
@@ -83,8 +90,17 @@ impl Tx for PgTx<'_> {
         ids: &[String],
     ) -> Result<Vec<LogRow>, BackendError> {
         let r = self.tx.query(
-            "SELECT record, received_at_ms, flags FROM event_log WHERE tenant = $1 AND event_id = ANY($2) ORDER BY seq",
+            "SELECT record, received_at_ms, flags, record_version FROM event_log WHERE tenant = $1 AND event_id = ANY($2) ORDER BY seq",
             &[&tenant.as_str(), &ids],
+        )?;
+        rows(r)
+    }
+
+    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+        let r = self.tx.query(
+            "SELECT record, received_at_ms, flags, record_version FROM event_log
+             WHERE tenant = $1 ORDER BY event_time_ms, seq",
+            &[&tenant.as_str()],
         )?;
         rows(r)
     }
@@ -95,7 +111,7 @@ impl Tx for PgTx<'_> {
         subject: &str,
     ) -> Result<Vec<LogRow>, BackendError> {
         let r = self.tx.query(
-            "SELECT l.record, l.received_at_ms, l.flags FROM event_subject s
+            "SELECT l.record, l.received_at_ms, l.flags, l.record_version FROM event_subject s
              JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
              WHERE s.tenant = $1 AND s.subject = $2 ORDER BY l.seq",
             &[&tenant.as_str(), &subject],
@@ -111,8 +127,8 @@ impl Tx for PgTx<'_> {
     ) -> Result<(), BackendError> {
         let (record, flags) = encode(row);
         self.tx.execute(
-            "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &tenant.as_str(),
                 &row.event.event_id,
@@ -121,6 +137,7 @@ impl Tx for PgTx<'_> {
                 &row.received_at.as_millisecond(),
                 &flags,
                 &record,
+                &(RECORD_VERSION as i32),
             ],
         )?;
         if !subjects.is_empty() {

@@ -373,6 +373,71 @@ pub fn derive_subject(subject: &str, rows: &[LogRow]) -> Option<serde_json::Valu
     }
 }
 
+/// A tenant's effective vehicle milestones as takt milestones
+/// (`takt_core::event::Milestone`, what analysis reads), in event-time
+/// order (then milestone rank and event id; VINs in the event's order): retracted events are left
+/// out, an event naming several vehicles gives one milestone per VIN, and
+/// EPCIS events that map to no takt milestone (`observed`) are left out.
+///
+/// Every field the store kept comes back: a takt milestone stored from
+/// takt JSON or CSV comes back equal. For EPCIS events, fields they do not
+/// carry are filled from the vehicle: `model` from its other events (the
+/// latest known, else empty), `stage` of an extra milestone (a hold, say)
+/// the stage the vehicle was in at that moment (`released` before any),
+/// `location` and `resource` empty when absent. Times are truncated to the
+/// minute.
+pub fn milestones(tenant: &str, rows: &[LogRow]) -> Vec<takt_core::event::Milestone> {
+    let (live, _) = effective(rows);
+    let mut model: BTreeMap<Vin, &str> = BTreeMap::new();
+    for e in &live {
+        if let Body::Vehicle(v) = &e.body
+            && let Some(m) = &v.model
+        {
+            for vin in &v.vins {
+                model.insert(*vin, m);
+            }
+        }
+    }
+    let mut stage: BTreeMap<Vin, Stage> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in &live {
+        let Body::Vehicle(v) = &e.body else { continue };
+        for vin in &v.vins {
+            if let Some(s) = v.stage {
+                stage.insert(*vin, s);
+            }
+            if v.milestone == "observed" {
+                continue;
+            }
+            out.push(takt_core::event::Milestone {
+                event_id: e.event_id.clone(),
+                vin: vin.to_string(),
+                tenant: tenant.to_string(),
+                model: v
+                    .model
+                    .as_deref()
+                    .or_else(|| model.get(vin).copied())
+                    .unwrap_or_default()
+                    .to_string(),
+                milestone: v.milestone.clone(),
+                stage: v
+                    .reported_stage
+                    .or(v.stage)
+                    .or_else(|| stage.get(vin).copied())
+                    .unwrap_or(Stage::Released),
+                at: takt_core::Minute::from_timestamp(e.at),
+                location: v.location.clone().unwrap_or_default(),
+                resource: v.resource.clone().unwrap_or_default(),
+                voyage: v.voyage.clone(),
+                reason: v.reason.clone(),
+                item: v.item.clone(),
+                planned: v.planned.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// The latest event time among rows (for the out-of-order flag).
 pub fn latest_at(rows: &[LogRow]) -> Option<Timestamp> {
     rows.iter()

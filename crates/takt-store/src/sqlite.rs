@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, both
 //! checked at start-up; migrations run at start-up.
 
-use crate::backend::{Backend, MIGRATIONS, Tx, decode, encode};
+use crate::backend::{Backend, MIGRATIONS, RECORD_VERSION, Tx, decode, encode};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -77,11 +77,11 @@ fn rows(
     stmt: &mut rusqlite::Statement<'_>,
     p: impl rusqlite::Params,
 ) -> Result<Vec<LogRow>, BackendError> {
-    let raw: Vec<(String, i64, String)> = stmt
-        .query_map(p, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    let raw: Vec<(String, i64, String, i64)> = stmt
+        .query_map(p, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
     raw.iter()
-        .map(|(rec, at, flags)| decode(rec, *at, flags))
+        .map(|(rec, at, flags, version)| decode(rec, *at, flags, *version))
         .collect()
 }
 
@@ -92,7 +92,7 @@ impl Tx for SqliteTx<'_> {
         ids: &[String],
     ) -> Result<Vec<LogRow>, BackendError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT record, received_at_ms, flags FROM event_log WHERE tenant = ?1 AND event_id = ?2 ORDER BY seq",
+            "SELECT record, received_at_ms, flags, record_version FROM event_log WHERE tenant = ?1 AND event_id = ?2 ORDER BY seq",
         )?;
         let mut out = Vec::new();
         for id in ids {
@@ -101,13 +101,21 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
+    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT record, received_at_ms, flags, record_version FROM event_log
+             WHERE tenant = ?1 ORDER BY event_time_ms, seq",
+        )?;
+        rows(&mut stmt, params![tenant.as_str()])
+    }
+
     fn rows_by_subject(
         &mut self,
         tenant: &TenantId,
         subject: &str,
     ) -> Result<Vec<LogRow>, BackendError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT l.record, l.received_at_ms, l.flags FROM event_subject s
+            "SELECT l.record, l.received_at_ms, l.flags, l.record_version FROM event_subject s
              JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
              WHERE s.tenant = ?1 AND s.subject = ?2 ORDER BY l.seq",
         )?;
@@ -123,8 +131,8 @@ impl Tx for SqliteTx<'_> {
         let (record, flags) = encode(row);
         self.tx
             .prepare_cached(
-                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
             .execute(params![
                 tenant.as_str(),
@@ -133,7 +141,8 @@ impl Tx for SqliteTx<'_> {
                 row.event.at.as_millisecond(),
                 row.received_at.as_millisecond(),
                 flags,
-                record
+                record,
+                RECORD_VERSION
             ])?;
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES (?1, ?2, ?3, ?4)",

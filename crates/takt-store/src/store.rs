@@ -258,6 +258,20 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// The tenant's effective vehicle milestones, as takt milestones in
+    /// event-time order, for analysis (see [`semantics::milestones`]).
+    pub fn milestones(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<takt_core::event::Milestone>, StoreError> {
+        let rows = {
+            let mut guard = self.lock();
+            let mut tx = guard.begin(tenant, false)?;
+            tx.rows_by_event_time(tenant)?
+        };
+        Ok(semantics::milestones(tenant.as_str(), &rows))
+    }
+
     /// A resource's stored state by key (`ResourceEvent::key`).
     pub fn resource(
         &self,

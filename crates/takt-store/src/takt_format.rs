@@ -344,6 +344,8 @@ fn parse_milestone(i: usize, obj: Map<String, Value>) -> Result<Parsed, Vec<BadI
         voyage: m.voyage,
         reason: m.reason,
         item: m.item,
+        reported_stage: Some(m.stage),
+        planned: m.planned,
     };
     Ok((
         Some(m.tenant),

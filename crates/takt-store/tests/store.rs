@@ -129,6 +129,7 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     tenants_never_see_each_other(&open("tenants"));
     resource_events_derive_latest_by_event_time(&open("resources"));
     simulated_run_replays_and_verifies(&open("sim"));
+    simulated_milestones_read_back_equal(&open("readback"));
     migrations_are_versioned_and_data_survives_reopen(open);
 }
 
@@ -466,15 +467,93 @@ fn simulated_run_replays_and_verifies(store: &Store) {
     assert_eq!(state.milestone.as_deref(), Some("delivered"));
 }
 
+/// A short simulated run (every kind of milestone the simulator writes,
+/// `routed` with its planned instants, holds, checklist items) as
+/// `takt simulate` writes it.
+fn simulated_lines() -> Vec<takt_core::event::Milestone> {
+    let (_, net) = takt_core::network::Network::load(
+        takt_core::scenario::BUILTIN_US_JAPAN,
+        takt_core::network::CompileOptions {
+            days: 28,
+            volume_scale: 0.5,
+        },
+    )
+    .unwrap();
+    let end = net.end;
+    let mut sim = takt_sim::Simulation::new(
+        net,
+        takt_sim::policy::by_name("fifo").unwrap(),
+        takt_sim::SimOptions {
+            seed: 11,
+            volume_scale: 0.5,
+        },
+    );
+    sim.run_until(end);
+    sim.drain_milestones()
+}
+
+fn simulated_milestones_read_back_equal(store: &Store) {
+    let lines = simulated_lines();
+    assert!(
+        lines.iter().any(|m| m.planned.is_some()),
+        "no routed milestone"
+    );
+    assert!(
+        lines.iter().any(
+            |m| takt_core::event::EXTRA_MILESTONES.contains(&m.milestone.as_str())
+                && m.milestone != "routed"
+        ),
+        "no extra milestone besides routed"
+    );
+    let text: String = lines
+        .iter()
+        .map(|m| serde_json::to_string(m).unwrap() + "\n")
+        .collect();
+    let mut evs: Vec<Event> = takt_format::parse_json(&text)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.event)
+        .collect();
+    evs.sort_by(|a, b| (a.at, &a.event_id).cmp(&(b.at, &b.event_id)));
+    let t = tenant("toyota");
+    for chunk in evs.chunks(500) {
+        let received = chunk.iter().map(|e| e.at).max().unwrap();
+        store.append(&t, chunk, received).unwrap();
+    }
+    let back = store.milestones(&t).unwrap();
+    // Event-time order.
+    assert!(back.windows(2).all(|w| w[0].at <= w[1].at));
+    // The same multiset.
+    let key = |m: &takt_core::event::Milestone| serde_json::to_string(m).unwrap();
+    let mut want: Vec<String> = lines.iter().map(key).collect();
+    let mut got: Vec<String> = back.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "milestones differ after a round trip");
+    // Another tenant reads nothing; a retracted event is left out.
+    assert!(store.milestones(&tenant("nissan")).unwrap().is_empty());
+    let mut retract = evs[0].clone();
+    retract.error_declaration = Some(ErrorDeclaration {
+        declaration_time: evs[0].at,
+        reason: Some("did_not_occur".into()),
+        corrective_event_ids: vec![],
+    });
+    store.append(&t, &[retract], evs[0].at).unwrap();
+    let after = store.milestones(&t).unwrap();
+    assert_eq!(after.len(), back.len() - 1);
+    assert!(after.iter().all(|m| m.event_id != evs[0].event_id));
+}
+
 fn migrations_are_versioned_and_data_survives_reopen(open: &dyn Fn(&str) -> Store) {
     let t = tenant("toyota");
     {
         let s = open("reopen");
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(s.schema_version().unwrap(), 2);
         s.append(&t, &events(&journey(VIN_A, "m")), now()).unwrap();
     }
     let s = open("reopen");
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     assert_eq!(s.count(&t).unwrap(), 5);
     assert!(s.verify(&t).unwrap().mismatched.is_empty());
 }
@@ -492,6 +571,68 @@ fn sqlite_backend_suite() {
             .is_err()
     );
     assert!(conn.execute("DELETE FROM event_log", []).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A database written before migration 2 (record version 1: the vehicle
+/// facts without `reported_stage` and `planned`) reads back every field of
+/// its takt milestones after the migration.
+#[test]
+fn version_1_records_read_back_every_field_after_migration_2() {
+    let dir = temp_dir("v1");
+    let path = dir.join("v1.db");
+    let routed = json!({"event_id": "r-1", "vin": VIN_A, "tenant": "toyota", "model": "camry",
+        "milestone": "routed", "stage": "released", "at": "2026-03-02T06:00:00Z",
+        "location": "GEO", "resource": "V12", "planned": {"vessel_departed": "2026-03-12T10:00:00Z"}});
+    let hold = milestone(
+        "h-1",
+        VIN_A,
+        "hold_placed",
+        "port_arrival",
+        "2026-03-05T09:00:00Z",
+        "USLGB",
+    );
+    {
+        let conn = rusqlite_conn(&path);
+        conn.execute_batch("PRAGMA journal_mode=WAL;").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);",
+        )
+        .unwrap();
+        conn.execute_batch(takt_store::backend::MIGRATIONS[0].2)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (1, 'event log, subjects, state', datetime('now'))",
+            [],
+        )
+        .unwrap();
+        for (i, line) in [&routed, &hold].into_iter().enumerate() {
+            let e = events(std::slice::from_ref(line)).remove(0);
+            let mut record = serde_json::to_value(&e).unwrap();
+            let facts = record["body"].as_object_mut().unwrap();
+            facts.remove("reported_stage");
+            facts.remove("planned");
+            conn.execute(
+                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record)
+                 VALUES ('toyota', ?1, 'event', ?2, ?2, '[]', ?3)",
+                rusqlite::params![e.event_id, e.at.as_millisecond() + i as i64, record.to_string()],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO event_subject VALUES ('toyota', ?1, ?2, 'event')",
+                rusqlite::params![format!("vin:{VIN_A}"), e.event_id],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    let back = store.milestones(&tenant("toyota")).unwrap();
+    let want: Vec<takt_core::event::Milestone> = [routed, hold]
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    assert_eq!(back, want);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -54,6 +54,8 @@ enum Command {
     History(cmd::history::Args),
     /// Store a simulated run's events.jsonl as if it arrived live.
     Replay(cmd::replay::Args),
+    /// Serve the HTTP API (event capture, vehicle state) over the event store.
+    Serve(cmd::serve::Args),
 }
 
 /// Dies quietly on a closed pipe (`takt demo | head`), as command-line tools do.
@@ -86,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::History(a) => cmd::history::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(code) => code,

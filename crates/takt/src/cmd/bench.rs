@@ -134,7 +134,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     println!("  vehicles released           {:>10}", f.vehicles_released);
     println!("  vehicles delivered          {:>10}", f.vehicles_delivered);
-    println!("  simulate                    {:>10.2} s", f.simulate_seconds);
+    println!(
+        "  simulate                    {:>10.2} s",
+        f.simulate_seconds
+    );
     if let Some(cpu) = f.simulate_cpu_seconds {
         println!("  simulate, CPU time          {:>10.2} s", cpu);
     }

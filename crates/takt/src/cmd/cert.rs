@@ -16,13 +16,18 @@ pub enum Command {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["events", "db"])))]
 pub struct StatusArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
     /// A `takt simulate` output folder (reads DIR/events.jsonl).
     #[arg(long, value_name = "DIR")]
-    pub events: PathBuf,
-    /// Only this tenant's models and vehicles.
+    pub events: Option<PathBuf>,
+    /// Read the events from the event store instead (a SQLite file path,
+    /// sqlite://PATH or postgres://...); needs --tenant.
+    #[arg(long, value_name = "URL", requires = "tenant")]
+    pub db: Option<String>,
+    /// Only this tenant's models and vehicles (with --db, the tenant whose events are read).
     #[arg(long)]
     pub tenant: Option<String>,
     /// List at most this many vehicles and alerts.
@@ -50,12 +55,26 @@ fn status(args: StatusArgs) -> Result<ExitCode> {
             known.join(", ")
         ));
     }
-    let path = args.events.join("events.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let events = event::parse_jsonl(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let (events, origin) = match (&args.events, &args.db) {
+        (Some(dir), _) => {
+            let path = dir.join("events.jsonl");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let events =
+                event::parse_jsonl(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            (events, path.display().to_string())
+        }
+        (None, Some(db)) => {
+            let tenant = args
+                .tenant
+                .as_deref()
+                .ok_or_else(|| anyhow!("--db needs --tenant"))?;
+            (super::insight::read_store(db, tenant)?, db.clone())
+        }
+        (None, None) => return Err(anyhow!("pass --events DIR or --db URL --tenant T")),
+    };
     let s = cert::status(&net, &events, args.tenant.as_deref())
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("{origin}: {e}"))?;
     println!(
         "certification status as of {} ({} events)\n",
         s.as_of,

@@ -1,6 +1,6 @@
 //! `takt export ocel`: the event log as OCEL 2.0 JSON for process-mining tools.
 
-use super::insight::{read_events, run_network};
+use super::insight::source;
 use crate::load::ScenarioArgs;
 use anyhow::{Context, Result};
 use clap::Subcommand;
@@ -17,13 +17,18 @@ pub enum Command {
 
 /// The event log as OCEL 2.0 JSON, for process-mining tools (pm4py, rust4pm, ...).
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["events", "db"])))]
 pub struct OcelArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
     /// A `takt simulate` output folder (reads DIR/events.jsonl).
     #[arg(long, value_name = "DIR")]
-    pub events: PathBuf,
-    /// Only this tenant's vehicles.
+    pub events: Option<PathBuf>,
+    /// Read the events from the event store instead (a SQLite file path,
+    /// sqlite://PATH or postgres://...); needs --tenant.
+    #[arg(long, value_name = "URL", requires = "tenant")]
+    pub db: Option<String>,
+    /// Only this tenant's vehicles (with --db, the tenant whose events are read).
     #[arg(long)]
     pub tenant: Option<String>,
     /// The OCEL 2.0 JSON file to write.
@@ -38,8 +43,12 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 fn ocel(args: OcelArgs) -> Result<ExitCode> {
-    let (net, _) = run_network(&args.events, &args.scenario)?;
-    let mut events = read_events(&args.events)?;
+    let (net, _, mut events, _) = source(
+        args.events.as_deref(),
+        args.db.as_deref(),
+        args.tenant.as_deref(),
+        &args.scenario,
+    )?;
     if let Some(t) = &args.tenant {
         if net.tenant_index(t).is_none() {
             let known: Vec<&str> = net.tenants.iter().map(|t| t.id.as_str()).collect();

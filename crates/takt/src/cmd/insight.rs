@@ -3,8 +3,9 @@
 //! Reads DIR/events.jsonl (and DIR/summary.json, when present, for the
 //! simulated horizon), compiles the scenario the run used and prints dwell,
 //! the bottleneck ranking, plan versus actual and rolls; writes the full
-//! report as JSON and as a self-contained HTML page on request. The event
-//! store (`--db`, `--tenant` against it) is not read yet.
+//! report as JSON and as a self-contained HTML page on request. With
+//! `--db URL --tenant T` instead of `--events`, it reads the tenant's
+//! milestones from the event store (the scenario's own horizon).
 
 use crate::load::{self, ScenarioArgs};
 use anyhow::{Context, Result, anyhow};
@@ -18,13 +19,18 @@ use takt_insight::{Options, Report, analyze, html};
 
 /// Where time is lost: dwell, bottlenecks, plan versus actual, rolls; JSON and HTML reports.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["events", "db"])))]
 pub struct Args {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
     /// A `takt simulate` output folder (reads DIR/events.jsonl and DIR/summary.json).
     #[arg(long, value_name = "DIR")]
-    pub events: PathBuf,
-    /// Only this tenant's vehicles.
+    pub events: Option<PathBuf>,
+    /// Read the events from the event store instead (a SQLite file path,
+    /// sqlite://PATH or postgres://...); needs --tenant.
+    #[arg(long, value_name = "URL", requires = "tenant")]
+    pub db: Option<String>,
+    /// Only this tenant's vehicles (with --db, the tenant whose events are read).
     #[arg(long)]
     pub tenant: Option<String>,
     /// Only figures for intervals ending at or after this instant (RFC 3339).
@@ -102,9 +108,44 @@ fn instant(s: &Option<String>) -> Result<Option<Minute>> {
         .map_err(|e| anyhow!(e))
 }
 
+/// A tenant's milestones from the event store (`--db URL --tenant T`).
+pub fn read_store(db: &str, tenant: &str) -> Result<Vec<Milestone>> {
+    let tenant = takt_store::TenantId::parse(tenant)?;
+    let store = takt_store::Store::open(db).with_context(|| format!("opening {db}"))?;
+    store
+        .milestones(&tenant)
+        .with_context(|| format!("reading tenant {tenant}'s events from {db}"))
+}
+
+/// The network, the instant the events end (a run's horizon), the events,
+/// and where they came from: `--events DIR` or `--db URL --tenant T`.
+pub fn source(
+    events: Option<&Path>,
+    db: Option<&str>,
+    tenant: Option<&str>,
+    scenario: &ScenarioArgs,
+) -> Result<(Network, Option<Minute>, Vec<Milestone>, String)> {
+    match (events, db) {
+        (Some(dir), _) => {
+            let (net, end) = run_network(dir, scenario)?;
+            Ok((net, end, read_events(dir)?, dir.display().to_string()))
+        }
+        (None, Some(db)) => {
+            let tenant = tenant.ok_or_else(|| anyhow!("--db needs --tenant"))?;
+            let (_, net) = load::network(scenario, None)?;
+            Ok((net, None, read_store(db, tenant)?, db.to_string()))
+        }
+        (None, None) => Err(anyhow!("pass --events DIR or --db URL --tenant T")),
+    }
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (net, end) = run_network(&args.events, &args.scenario)?;
-    let events = read_events(&args.events)?;
+    let (net, end, events, origin) = source(
+        args.events.as_deref(),
+        args.db.as_deref(),
+        args.tenant.as_deref(),
+        &args.scenario,
+    )?;
     if args.late_threshold_hours.is_nan() || args.late_threshold_hours < 0.0 {
         return Err(anyhow!("--late-threshold-hours must be zero or more"));
     }
@@ -116,8 +157,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         as_of: to.or(end),
         late_threshold_minutes: (args.late_threshold_hours * 60.0).round() as i64,
     };
-    let report =
-        analyze(&events, &net, &opts).map_err(|e| anyhow!("{}: {e}", args.events.display()))?;
+    let report = analyze(&events, &net, &opts).map_err(|e| anyhow!("{origin}: {e}"))?;
     print_summary(&report, args.limit);
     if let Some(path) = &args.json {
         super::simulate::write_json(path, &report)?;

@@ -12,6 +12,7 @@ pub mod insight;
 pub mod instance;
 pub mod replay;
 pub mod scenario;
+pub mod serve;
 pub mod simulate;
 pub mod stow;
 pub mod vin;

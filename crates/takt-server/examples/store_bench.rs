@@ -1,0 +1,369 @@
+//! The event store's benchmarks and long crash test, run by
+//! `bench/store/run.sh` (not part of the test suite).
+//!
+//! ```text
+//! store_bench ingest --takt BIN --db URL --events N --batch B
+//!     sustained ingest over HTTP (`takt serve`), via `takt ingest`, and the
+//!     raw limit: plain batched INSERTs of the same log rows, with the same
+//!     durability settings, each on a fresh database; one markdown row each.
+//! store_bench crash --takt BIN --db URL --kills K [--seed S]
+//!     the crash test of the suite with K kills, on any backend.
+//! ```
+//!
+//! `--db` is a SQLite path prefix (`/tmp/x` gives `/tmp/x-http.db`, ...)
+//! or a PostgreSQL server URL without a database
+//! (`postgres://postgres@127.0.0.1:PORT`); each run creates its databases.
+
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use takt_store::{Store, TenantId, takt_format};
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn need(args: &[String], name: &str) -> String {
+    arg(args, name).unwrap_or_else(|| panic!("missing {name}"))
+}
+
+/// Event `i`: 11 journey milestones per vehicle, 20 events a minute from
+/// 60 days before `base_minute`.
+fn event_line(i: usize, base: takt_core::Minute) -> String {
+    let vin = takt_core::Vin::assemble("4T1", "DAACK", 2026, 'U', &format!("{:06}", i / 11))
+        .expect("a valid VIN")
+        .to_string();
+    let (m, stage) = takt_core::event::MILESTONES[i % 11];
+    serde_json::json!({"event_id": format!("ev-{i:08}"), "vin": vin, "tenant": "toyota",
+        "model": "camry", "milestone": m, "stage": stage.name(),
+        "at": base.plus(i as i64 / 20).rfc3339(), "location": "USLGB", "resource": "USLGB/processing"})
+    .to_string()
+}
+
+fn base() -> takt_core::Minute {
+    takt_core::Minute::from_timestamp(jiff::Timestamp::now()).plus(-60 * 24 * 60)
+}
+
+/// A fresh database URL for one run.
+fn fresh_db(db: &str, name: &str) -> String {
+    if db.starts_with("postgres") {
+        let mut c = postgres::Client::connect(&format!("{db}/postgres"), postgres::NoTls)
+            .expect("PostgreSQL server");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            c.batch_execute(&sql).expect("create database");
+        }
+        format!("{db}/{name}")
+    } else {
+        let path = format!("{db}-{name}.db");
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{ext}"));
+        }
+        path
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(takt: &str, db: &str) -> (Server, SocketAddr) {
+    let mut child = Command::new(takt)
+        .args(["serve", "--db", db, "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("takt serve starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped"))
+        .read_line(&mut line)
+        .expect("takt serve prints its address");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no address in `{line}`"));
+    (Server(child), addr)
+}
+
+fn http_post(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.set_nodelay(true).ok()?;
+    let req = format!(
+        "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nX-Takt-Tenant: toyota\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split(' ').nth(1)?.parse().ok()?;
+    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// events/s and p50/p99 of per-batch acknowledgement latency (ms).
+struct Figures {
+    events_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn figures(n: usize, wall: Duration, mut lat: Vec<f64>) -> Figures {
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    Figures {
+        events_per_s: n as f64 / wall.as_secs_f64(),
+        p50_ms: q(0.50),
+        p99_ms: q(0.99),
+    }
+}
+
+fn bench_http(takt: &str, db: &str, batches: &[String], n: usize) -> Figures {
+    let (_server, addr) = start_server(takt, db);
+    let mut lat = Vec::new();
+    let t0 = Instant::now();
+    for b in batches {
+        let t = Instant::now();
+        let (status, body) = http_post(addr, b).expect("the server answers");
+        assert_eq!(status, 200, "{body}");
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    figures(n, t0.elapsed(), lat)
+}
+
+fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path::Path) -> Figures {
+    let files: Vec<String> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let p = dir.join(format!("batch-{i:05}.jsonl"));
+            std::fs::write(&p, b).expect("write batch");
+            p.display().to_string()
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut child = Command::new(takt)
+        .args(["ingest", "--db", db, "--tenant", "toyota"])
+        .args(&files)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("takt ingest starts");
+    // Each document's acknowledgement is its line on standard output; the
+    // first one's latency includes start-up and opening the database.
+    let mut lat = Vec::new();
+    let mut last = t0;
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line.expect("ingest output");
+        assert!(line.contains("accepted"), "{line}");
+        let now = Instant::now();
+        lat.push((now - last).as_secs_f64() * 1e3);
+        last = now;
+    }
+    assert!(child.wait().expect("ingest exits").success());
+    assert_eq!(lat.len(), batches.len());
+    figures(n, t0.elapsed(), lat)
+}
+
+/// The raw limit: the same log rows (tenant, event id, kind, times, flags,
+/// the record as the store writes it) as plain INSERTs, one transaction per
+/// batch, same durability (SQLite WAL + synchronous=FULL; PostgreSQL
+/// synchronous commit); no reads, no derived state, no subject index.
+fn bench_raw(db: &str, batches: &[String], n: usize) -> Figures {
+    let rows: Vec<Vec<(String, i64, String)>> = batches
+        .iter()
+        .map(|b| {
+            takt_format::parse_json(b)
+                .expect("valid batch")
+                .into_iter()
+                .map(|i| {
+                    let e = i.event;
+                    let at = e.at.as_millisecond();
+                    (
+                        e.event_id.clone(),
+                        at,
+                        serde_json::to_string(&e).expect("serializes"),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let schema = "CREATE TABLE raw_log (seq BIGINT, tenant TEXT NOT NULL, event_id TEXT NOT NULL,
+        kind TEXT NOT NULL, event_time_ms BIGINT NOT NULL, received_at_ms BIGINT NOT NULL,
+        flags TEXT NOT NULL, record TEXT NOT NULL, UNIQUE (tenant, event_id, kind))";
+    let mut lat = Vec::new();
+    let t0 = Instant::now();
+    if db.starts_with("postgres") {
+        let mut c = postgres::Client::connect(db, postgres::NoTls).expect("connect");
+        c.batch_execute(schema).expect("schema");
+        for batch in &rows {
+            let t = Instant::now();
+            let mut tx = c.transaction().expect("begin");
+            let stmt = tx
+                .prepare("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES ('toyota', $1, 'event', $2, $2, '[]', $3)")
+                .expect("prepare");
+            for (id, at, rec) in batch {
+                tx.execute(&stmt, &[id, at, rec]).expect("insert");
+            }
+            tx.commit().expect("commit");
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    } else {
+        let mut c = rusqlite::Connection::open(db).expect("open");
+        c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .expect("wal");
+        c.execute_batch("PRAGMA synchronous=FULL").expect("sync");
+        c.execute_batch(schema).expect("schema");
+        for batch in &rows {
+            let t = Instant::now();
+            let tx = c
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .expect("begin");
+            {
+                let mut stmt = tx
+                    .prepare_cached("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES ('toyota', ?1, 'event', ?2, ?2, '[]', ?3)")
+                    .expect("prepare");
+                for (id, at, rec) in batch {
+                    stmt.execute(rusqlite::params![id, at, rec])
+                        .expect("insert");
+                }
+            }
+            tx.commit().expect("commit");
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    figures(n, t0.elapsed(), lat)
+}
+
+fn ingest(args: &[String]) {
+    let takt = need(args, "--takt");
+    let db = need(args, "--db");
+    let n: usize = need(args, "--events").parse().expect("--events N");
+    let b: usize = need(args, "--batch").parse().expect("--batch B");
+    let base = base();
+    let batches: Vec<String> = (0..n)
+        .collect::<Vec<_>>()
+        .chunks(b)
+        .map(|c| c.iter().map(|&i| event_line(i, base) + "\n").collect())
+        .collect();
+    let dir = std::env::temp_dir().join(format!("takt-store-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let backend = if db.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let raw = bench_raw(&fresh_db(&db, "bench_raw"), &batches, n);
+    let http = bench_http(&takt, &fresh_db(&db, "bench_http"), &batches, n);
+    let cli = bench_cli(&takt, &fresh_db(&db, "bench_cli"), &batches, n, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    for (path, f) in [
+        ("raw INSERTs", &raw),
+        ("HTTP (takt serve)", &http),
+        ("takt ingest", &cli),
+    ] {
+        println!(
+            "| {backend} | {path} | {n} | {b} | {:.0} | {:.1} | {:.1} | {:.2} |",
+            f.events_per_s,
+            f.p50_ms,
+            f.p99_ms,
+            f.events_per_s / raw.events_per_s
+        );
+    }
+}
+
+fn crash(args: &[String]) {
+    let takt = need(args, "--takt");
+    let db = fresh_db(&need(args, "--db"), "crash");
+    let kills: usize = need(args, "--kills").parse().expect("--kills K");
+    let mut rng: u64 = arg(args, "--seed").map_or(1, |s| s.parse().expect("--seed S")) | 1;
+    let mut next = move |lo: u64, hi: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        lo + rng % (hi - lo)
+    };
+    const BATCH: usize = 40;
+    let base = base();
+    let addr = std::sync::Arc::new(std::sync::Mutex::new(None::<SocketAddr>));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let t0 = Instant::now();
+    let client = {
+        let (addr, done) = (addr.clone(), done.clone());
+        std::thread::spawn(move || {
+            let (mut acked, mut failed) = (0usize, 0usize);
+            loop {
+                let body: String = (acked..acked + BATCH)
+                    .map(|i| event_line(i, base) + "\n")
+                    .collect();
+                loop {
+                    let Some(a) = *addr.lock().expect("lock") else {
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
+                    };
+                    match http_post(a, &body) {
+                        Some((200, _)) => break,
+                        Some((s, b)) => panic!("unexpected answer {s}: {b}"),
+                        None => failed += 1,
+                    }
+                }
+                acked += BATCH;
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return (acked, failed);
+                }
+            }
+        })
+    };
+    let mut restart_ms = Vec::new();
+    for _ in 0..kills {
+        let t = Instant::now();
+        let (server, a) = start_server(&takt, &db);
+        restart_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        *addr.lock().expect("lock") = Some(a);
+        std::thread::sleep(Duration::from_millis(next(50, 400)));
+        drop(server); // SIGKILL
+        *addr.lock().expect("lock") = None;
+        assert!(!client.is_finished(), "the client stopped");
+    }
+    let (server, a) = start_server(&takt, &db);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    *addr.lock().expect("lock") = Some(a);
+    let (n_acked, failed) = client.join().expect("client");
+    drop(server);
+    let wall = t0.elapsed().as_secs_f64();
+    let store = Store::open(&db).expect("open");
+    let t = TenantId::parse("toyota").expect("tenant");
+    let v = store.verify(&t).expect("integrity check");
+    let exactly_once = v.n_rows as usize == n_acked;
+    restart_ms.sort_by(f64::total_cmp);
+    println!(
+        "| {} | {kills} | {n_acked} | {failed} | {} | {} | ok | {:.0} | {wall:.0} |",
+        store.backend_name(),
+        if exactly_once { "yes" } else { "NO" },
+        if v.mismatched.is_empty() { "yes" } else { "NO" },
+        restart_ms[restart_ms.len() / 2],
+    );
+    assert!(exactly_once && v.mismatched.is_empty());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("ingest") => ingest(&args),
+        Some("crash") => crash(&args),
+        _ => {
+            eprintln!("usage: store_bench ingest|crash ... (see the file's documentation)");
+            std::process::exit(2);
+        }
+    }
+}
