@@ -375,6 +375,8 @@ pub struct Network {
     pub disruptions: scenario::Disruptions,
     /// Weights of the plan objective.
     pub objective: scenario::ObjectiveWeights,
+    /// Thresholds of the insight report.
+    pub insight: scenario::InsightSettings,
 }
 
 impl Network {
@@ -1709,6 +1711,13 @@ impl Compiler {
         self.dist("disruptions.vessel_delay", &d.vessel_delay);
         self.dist("disruptions.station_outage", &d.station_outage);
         self.dist("disruptions.hold", &d.hold);
+        let late = s.insight.late_threshold_hours;
+        if !(late >= 0.0 && late.is_finite()) {
+            self.err(
+                "insight.late_threshold_hours",
+                "must be a number of hours of at least 0",
+            );
+        }
         let o = &s.objective;
         for (field, value) in [
             (
@@ -1758,6 +1767,7 @@ impl Compiler {
             cert_routes,
             disruptions: s.disruptions.clone(),
             objective: s.objective.clone(),
+            insight: s.insight.clone(),
         })
     }
 }

@@ -37,6 +37,28 @@ pub struct Scenario {
     /// Weights of the plan objective; defaults apply when the table is absent.
     #[serde(default)]
     pub objective: ObjectiveWeights,
+    /// Settings of the insight report; defaults apply when the table is absent.
+    #[serde(default)]
+    pub insight: InsightSettings,
+}
+
+/// `[insight]`: thresholds of the insight report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InsightSettings {
+    /// A milestone more than this many hours after (before) the vehicle's
+    /// first plan counts as late (early).
+    pub late_threshold_hours: f64,
+    pub source: String,
+}
+
+impl Default for InsightSettings {
+    fn default() -> Self {
+        InsightSettings {
+            late_threshold_hours: 24.0,
+            source: "assumed: takt's default".to_string(),
+        }
+    }
 }
 
 /// `[objective]`: what each part of a plan's cost weighs, in US dollars.

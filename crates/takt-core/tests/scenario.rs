@@ -206,3 +206,43 @@ fn checklists_follow_the_routes() {
     assert_eq!(tundra.cert.annual_cap, Some(5000));
     assert_eq!(tundra.certification_minutes(40), 70);
 }
+
+#[test]
+fn insight_threshold_and_objective_weights_come_from_the_scenario() {
+    let (_, n) = Network::load(BUILTIN_US_JAPAN, opts()).unwrap();
+    assert_eq!(n.insight.late_threshold_hours, 24.0);
+    assert_eq!(n.objective.lateness_usd_per_vehicle_day, 100.0);
+    let text = BUILTIN_US_JAPAN.replacen(
+        "late_threshold_hours = 24.0",
+        "late_threshold_hours = 6.0",
+        1,
+    );
+    assert_eq!(
+        Network::load(&text, opts())
+            .unwrap()
+            .1
+            .insight
+            .late_threshold_hours,
+        6.0
+    );
+    let text = BUILTIN_US_JAPAN.replacen(
+        "late_threshold_hours = 24.0",
+        "late_threshold_hours = -1.0",
+        1,
+    );
+    assert!(
+        errors_of(&text)
+            .iter()
+            .any(|e| e.contains("insight.late_threshold_hours"))
+    );
+    let text = BUILTIN_US_JAPAN.replacen(
+        "roll_usd_per_vehicle = 250.0",
+        "roll_usd_per_vehicle = -5.0",
+        1,
+    );
+    assert!(
+        errors_of(&text)
+            .iter()
+            .any(|e| e.contains("objective.roll_usd_per_vehicle: must be a number of at least 0"))
+    );
+}

@@ -39,9 +39,10 @@ pub struct Args {
     /// Ignore events at or after this instant (RFC 3339), as if the log stopped there.
     #[arg(long, value_name = "RFC3339")]
     pub to: Option<String>,
-    /// A milestone more than this many hours after (before) the vehicle's first plan is late (early).
-    #[arg(long, default_value_t = 24.0, value_name = "HOURS")]
-    pub late_threshold_hours: f64,
+    /// A milestone more than this many hours after (before) the vehicle's first plan is late
+    /// (early); default: the scenario's `[insight] late_threshold_hours` (24 when absent).
+    #[arg(long, value_name = "HOURS")]
+    pub late_threshold_hours: Option<f64>,
     /// Write the full report as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -146,7 +147,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.tenant.as_deref(),
         &args.scenario,
     )?;
-    if args.late_threshold_hours.is_nan() || args.late_threshold_hours < 0.0 {
+    let late_threshold_hours = args
+        .late_threshold_hours
+        .unwrap_or(net.insight.late_threshold_hours);
+    if late_threshold_hours.is_nan() || late_threshold_hours < 0.0 {
         return Err(anyhow!("--late-threshold-hours must be zero or more"));
     }
     let to = instant(&args.to)?;
@@ -155,7 +159,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         from: instant(&args.from)?,
         to,
         as_of: to.or(end),
-        late_threshold_minutes: (args.late_threshold_hours * 60.0).round() as i64,
+        late_threshold_minutes: (late_threshold_hours * 60.0).round() as i64,
     };
     let report = analyze(&events, &net, &opts).map_err(|e| anyhow!("{origin}: {e}"))?;
     print_summary(&report, args.limit);
