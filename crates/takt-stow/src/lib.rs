@@ -15,11 +15,13 @@
 //! - [`solution`]: the plan ([`Solution`]: per port, the routes in order)
 //!   and its reader and writer.
 //! - [`check`](mod@check): the independent checker, replaying move by move.
-//! - [`plan`]: the planner (construction plus large-neighbourhood search).
+//! - [`plan`]: the planner (a greedy construction, then simulated annealing
+//!   over the whole voyage's occupancy plan).
 //!
 //! The crate is pure: no files, no clock. Time limits come in as a
 //! `should_stop` closure.
 
+mod anneal;
 pub mod check;
 pub mod instance;
 pub mod plan;

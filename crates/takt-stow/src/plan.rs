@@ -1,5 +1,6 @@
-//! The stowage planner: a randomised greedy that works the ports in order,
-//! improved by large-neighbourhood search over port suffixes.
+//! The stowage planner: a randomised greedy that works the ports in order
+//! gives a first feasible plan; simulated annealing over the whole voyage's
+//! occupancy plan (module `anneal`) improves it.
 //!
 //! What makes the problem tick: a vehicle blocks nothing if every vehicle
 //! between it and the gate leaves no later than it does. So the greedy
@@ -22,15 +23,16 @@
 //! A slot's BFS distance from the gate only counts empty slots, so routes
 //! are exact and every move is feasible when made.
 //!
-//! The search keeps, for the incumbent, the deck at the start of every
-//! port. An iteration picks a port, restores the deck there, and replans
-//! that port and all later ones with fresh random knobs (number of
-//! candidate slots, score weights and noise, relocation on or off); the
-//! result replaces the incumbent suffix when it costs no more. Every cost is
-//! exact, the sum of the routes the replay made. Each thread searches with
-//! its own seed; the best plan wins, ties to the lower thread index, so a
-//! run is deterministic for a seed and an iteration count.
+//! The deck after every port of the greedy plan is the annealer's start;
+//! its best plan replaces the greedy one when cheaper. Only when the greedy
+//! cannot place every vehicle (an infeasible instance) does the older
+//! search run instead: it replans port suffixes from the incumbent's deck
+//! with fresh random knobs and keeps a suffix when it costs no more. Each
+//! thread searches with its own seed; the best plan wins, ties to the lower
+//! thread index, so a run is deterministic for a seed and an iteration
+//! count.
 
+use crate::anneal::{Annealer, Occupancy, Schedule, to_solution};
 use crate::check::route_cost;
 use crate::instance::{GATE, Instance};
 use crate::solution::{Move, Solution};
@@ -47,8 +49,9 @@ pub struct Params {
     pub seed: u64,
     /// Threads searching in parallel (at least one).
     pub threads: usize,
-    /// Stop after this many improvement iterations per thread, if given
-    /// (for reproducible runs); otherwise run until `should_stop`.
+    /// Stop after this many improvement iterations per thread (annealing
+    /// moves), if given (for reproducible runs); otherwise run until
+    /// `should_stop`.
     pub max_iterations: Option<u64>,
 }
 
@@ -75,7 +78,7 @@ pub struct Planned {
 }
 
 /// Plans the stowage of `instance`. Returns after `should_stop()` turns true
-/// (checked between port replans) or after `params.max_iterations`; the
+/// (polled every 32 annealing moves) or after `params.max_iterations`; the
 /// first complete plan is always built.
 pub fn solve(
     instance: &Instance,
@@ -217,6 +220,16 @@ fn search(
             &|| false,
         )
         .expect("the first plan is never interrupted");
+    if best.unplaced.is_empty() {
+        return anneal_from(
+            instance,
+            best,
+            &mut rng,
+            thread,
+            max_iterations,
+            should_stop,
+        );
+    }
     let mut iterations = 0u64;
     let n_ports = instance.n_ports;
     while max_iterations.is_none_or(|m| iterations < m) && !should_stop() {
@@ -250,6 +263,43 @@ fn search(
         }
     }
     (best, iterations)
+}
+
+/// Anneals the occupancy plan of a feasible greedy plan; keeps whichever
+/// plan is cheaper.
+fn anneal_from(
+    instance: &Instance,
+    mut greedy: Incumbent,
+    rng: &mut ChaCha8Rng,
+    thread: usize,
+    max_iterations: Option<u64>,
+    should_stop: &(dyn Fn() -> bool + Sync),
+) -> (Incumbent, u64) {
+    let occ = Occupancy::from_solution(
+        instance,
+        &Solution {
+            ports: greedy.moves.clone(),
+        },
+    );
+    let mut annealer = Annealer::new(instance, occ);
+    let schedule = Schedule::for_instance(instance, thread);
+    let iterations = annealer.run(
+        rng,
+        schedule,
+        max_iterations.unwrap_or(u64::MAX),
+        should_stop,
+    );
+    let (solution, cost) = to_solution(instance, &annealer.best);
+    debug_assert_eq!(cost, annealer.best_cost);
+    if cost < greedy.cost() {
+        greedy.port_cost = solution
+            .ports
+            .iter()
+            .map(|moves| moves.iter().map(|m| route_cost(instance, &m.route)).sum())
+            .collect();
+        greedy.moves = solution.ports;
+    }
+    (greedy, iterations)
 }
 
 /// The greedy, with its scratch buffers.

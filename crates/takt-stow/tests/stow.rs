@@ -79,7 +79,7 @@ proptest! {
         let edges = deck(n, &tree, &extra);
         let demand = demands(n_ports, n - 1, &raw);
         let instance = Instance::new(n, edges, n_ports, demand, 10, 0).unwrap();
-        let planned = solve(&instance, &params(seed, 15), &never);
+        let planned = solve(&instance, &params(seed, 400), &never);
         prop_assert!(planned.unplaced.is_empty(), "unplaced: {:?}", planned.unplaced);
         let report = check(&instance, &planned.solution);
         prop_assert!(report.feasible, "violations: {:?}", report.violations);
@@ -87,6 +87,94 @@ proptest! {
         let text = planned.solution.to_json();
         prop_assert_eq!(Solution::parse(&text).unwrap(), planned.solution);
     }
+}
+
+/// A deck of parallel lanes from the gate: `lanes` lanes of `depth` slots
+/// each, lane `l`'s slots chained from the gate, plus cross edges between
+/// neighbouring lanes every other row (listed in random orientations).
+fn lanes_deck(lanes: usize, depth: usize, flips: &[bool]) -> (usize, Vec<(usize, usize)>) {
+    let node = |l: usize, r: usize| 1 + l * depth + r;
+    let mut edges = Vec::new();
+    let mut f = flips.iter().cycle();
+    for l in 0..lanes {
+        edges.push((0, node(l, 0)));
+        for r in 1..depth {
+            let (a, b) = (node(l, r - 1), node(l, r));
+            edges.push(if *f.next().unwrap() { (b, a) } else { (a, b) });
+        }
+        if l + 1 < lanes {
+            for r in (0..depth).step_by(2) {
+                let (a, b) = (node(l, r), node(l + 1, r));
+                edges.push(if *f.next().unwrap() { (b, a) } else { (a, b) });
+            }
+        }
+    }
+    (1 + lanes * depth, edges)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+
+    /// Nearly full lane decks with many ports: blocking is unavoidable, so
+    /// plans need temporary discharges and relocations; every one must
+    /// still pass the checker, with the planner's cost.
+    #[test]
+    fn full_lane_decks_pass_the_checker(
+        lanes in 1usize..5,
+        depth in 2usize..7,
+        flips in prop::collection::vec(any::<bool>(), 1..40),
+        n_ports in 3usize..9,
+        raw in prop::collection::vec((0usize..100, 0usize..100, 0usize..100), 4..30),
+        seed in 0u64..1000,
+    ) {
+        let (n, edges) = lanes_deck(lanes, depth, &flips);
+        let demand = demands(n_ports, n - 1, &raw);
+        let instance = Instance::new(n, edges, n_ports, demand, 20, 0).unwrap();
+        let planned = solve(&instance, &params(seed, 2000), &never);
+        prop_assert!(planned.unplaced.is_empty(), "unplaced: {:?}", planned.unplaced);
+        let report = check(&instance, &planned.solution);
+        prop_assert!(report.feasible, "violations: {:?}", report.violations);
+        prop_assert_eq!(report.cost, planned.cost);
+    }
+}
+
+/// Two lanes from the gate, 1 — 2 and 3 — 4. Two vehicles board at port
+/// 0 (to ports 2 and 3), one at port 1 (to port 3). The port-3 vehicles
+/// must share a lane with the port-1 boarder in front, the port-2 one in
+/// the other lane at the front: nothing is rehandled, and every route is as
+/// short as it can be without blocking (8 edges in all).
+#[test]
+fn the_planner_plans_for_vehicles_boarding_later() {
+    let inst = Instance::new(
+        5,
+        vec![(0, 1), (1, 2), (0, 3), (3, 4)],
+        4,
+        vec![
+            Demand {
+                origin: 0,
+                destination: 2,
+                quantity: 1,
+            },
+            Demand {
+                origin: 0,
+                destination: 3,
+                quantity: 1,
+            },
+            Demand {
+                origin: 1,
+                destination: 3,
+                quantity: 1,
+            },
+        ],
+        100,
+        0,
+    )
+    .unwrap();
+    let planned = solve(&inst, &params(3, 3000), &never);
+    let report = check(&inst, &planned.solution);
+    assert!(report.feasible, "{:?}", report.violations);
+    assert_eq!(report.n_temporary_unloads + report.n_relocations, 0);
+    assert_eq!(report.cost, 6 * 100 + 8);
 }
 
 /// Gate 0 — 1 — 2 — 3 in a line, with 4 hanging off 1 (edges listed 1→4)
