@@ -419,7 +419,8 @@ impl Simulation {
         for m in 0..sim.net.models.len() {
             sim.schedule_next_release(m, start);
         }
-        sim.schedule_outages();
+        let (start, end) = (sim.net.start, sim.net.end);
+        sim.schedule_outages(start, end);
         sim
     }
 
@@ -460,8 +461,14 @@ impl Simulation {
     }
 
     /// Outages of processing stations over the simulated horizon, drawn up front.
-    fn schedule_outages(&mut self) {
-        let per_week = self.net.disruptions.station_outages_per_week;
+    /// Draws processing-station outages in `[from, until)`: a Poisson
+    /// process per processing pool at the rate the draws give (the
+    /// scenario's, or the rate learned from history in a forecast).
+    fn schedule_outages(&mut self, from: Minute, until: Minute) {
+        let per_week = match &self.draws {
+            Draws::Truth => self.net.disruptions.station_outages_per_week,
+            Draws::Learned(l) => l.outage_rate(),
+        };
         if per_week <= 0.0 {
             return;
         }
@@ -470,11 +477,11 @@ impl Simulation {
             if self.pools[p].kind != ResourceKind::Processing {
                 continue;
             }
-            let mut t = self.net.start.0 as f64;
+            let mut t = from.0 as f64;
             loop {
                 let u: f64 = self.rng.random_range(1e-12..1.0);
                 t += -u.ln() * mean_gap;
-                if t >= self.net.end.0 as f64 {
+                if t >= until.0 as f64 {
                     break;
                 }
                 // A station that works in every shift goes down, so an outage
@@ -489,15 +496,18 @@ impl Simulation {
                     continue;
                 }
                 let server = self.rng.random_range(0..always as usize);
-                let minutes =
-                    sample_minutes(&self.net.disruptions.station_outage.clone(), &mut self.rng)
-                        .max(1);
+                let minutes = match &self.draws {
+                    Draws::Learned(l) if !l.outages.is_empty() => {
+                        l.outages[self.rng.random_range(0..l.outages.len())]
+                    }
+                    _ => sample_minutes(&self.net.disruptions.station_outage, &mut self.rng),
+                };
                 self.push(
                     Minute(t as i64),
                     Ev::Outage {
                         pool: p,
                         server,
-                        minutes,
+                        minutes: minutes.max(1),
                     },
                 );
             }
@@ -2251,48 +2261,8 @@ impl Simulation {
         w.retime_future_calls(true);
         w.retime_trains();
         // Station outages to come, at the rate the draws give.
-        let (rate, lengths): (f64, Vec<i64>) = match &w.draws {
-            Draws::Truth => (w.net.disruptions.station_outages_per_week, Vec::new()),
-            Draws::Learned(l) => (l.outage_rate(), l.outages.clone()),
-        };
         let until = now.plus(horizon_days * Minute::DAY);
-        if rate > 0.0 {
-            for p in 0..w.pools.len() {
-                if w.pools[p].kind != ResourceKind::Processing {
-                    continue;
-                }
-                let mut t = now.0 as f64;
-                loop {
-                    let u: f64 = w.rng.random_range(1e-12..1.0);
-                    t += -u.ln() * 7.0 * 1440.0 / rate;
-                    if t >= until.0 as f64 {
-                        break;
-                    }
-                    let server = w.rng.random_range(0..w.pools[p].busy_until.len().max(1));
-                    let minutes = if lengths.is_empty() {
-                        sample_minutes(&w.net.disruptions.station_outage, &mut w.rng)
-                    } else {
-                        lengths[w.rng.random_range(0..lengths.len())]
-                    };
-                    let cal = &w.net.resources[w.pools[p].resource].calendar;
-                    let always = if cal.always_open {
-                        cal.full
-                    } else {
-                        cal.windows.iter().map(|x| x.2).min().unwrap_or(0)
-                    };
-                    if (server as u32) < always {
-                        w.push(
-                            Minute(t as i64),
-                            Ev::Outage {
-                                pool: p,
-                                server,
-                                minutes: minutes.max(1),
-                            },
-                        );
-                    }
-                }
-            }
-        }
+        w.schedule_outages(now, until);
         let mut day = now;
         while day < until {
             day = day.plus(Minute::DAY).min(until);
