@@ -64,12 +64,3 @@ pub const EXTRA_MILESTONES: &[&str] = &[
     "cert_hold_placed",
     "cert_hold_released",
 ];
-
-/// Parses `events.jsonl` text; errors name the line.
-pub fn parse_jsonl(text: &str) -> Result<Vec<Milestone>, String> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect()
-}

@@ -1,12 +1,11 @@
 //! `takt cert status`: certification per model and per vehicle, from an event log.
 
 use crate::load::{self, ScenarioArgs};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use takt_core::cert::{self, Approval};
-use takt_core::event;
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
@@ -56,14 +55,10 @@ fn status(args: StatusArgs) -> Result<ExitCode> {
         ));
     }
     let (events, origin) = match (&args.events, &args.db) {
-        (Some(dir), _) => {
-            let path = dir.join("events.jsonl");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let events =
-                event::parse_jsonl(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-            (events, path.display().to_string())
-        }
+        (Some(dir), _) => (
+            super::insight::read_events(dir)?,
+            dir.join("events.jsonl").display().to_string(),
+        ),
         (None, Some(db)) => {
             let tenant = args
                 .tenant
