@@ -993,6 +993,27 @@ impl Simulation {
                     }
                     let transit = mean_minutes(&svc.transit);
                     let slow = p90_minutes(&svc.transit) - transit;
+                    let room = |k: usize| {
+                        units_with_one_more(
+                            &self.inland_deps[si][k].by_class,
+                            m.inland_class,
+                            &svc.vehicles_per_unit,
+                        ) <= svc.units_per_departure
+                    };
+                    let option = |k: usize, staged: Minute, staged_p90: Minute| RouteOption {
+                        inland: Some((si, k)),
+                        departs_at: Some(svc.departures[k]),
+                        terminal: term,
+                        voyage: vi,
+                        call: c,
+                        deck,
+                        cutoff_at: cutoff,
+                        expected_staged_at: staged,
+                        staged_p90_at: staged_p90,
+                        arrives_japan_at,
+                        inland_cost_usd: svc.cost_per_vehicle_usd,
+                    };
+                    // The first departure with room that makes the cutoff at standard times.
                     let mut k = svc.departures.partition_point(|&d| d < now);
                     while let Some(&dep) = svc.departures.get(k) {
                         if self.inland_deps[si][k].departed {
@@ -1003,25 +1024,12 @@ impl Simulation {
                         if staged > cutoff {
                             break;
                         }
-                        let staged_p90 =
-                            self.staged_standard(v.model, term, dep.plus(transit + slow));
-                        let by_class = &self.inland_deps[si][k].by_class;
-                        if units_with_one_more(by_class, m.inland_class, &svc.vehicles_per_unit)
-                            <= svc.units_per_departure
-                        {
-                            out.push(RouteOption {
-                                inland: Some((si, k)),
-                                departs_at: Some(dep),
-                                terminal: term,
-                                voyage: vi,
-                                call: c,
-                                deck,
-                                cutoff_at: cutoff,
-                                expected_staged_at: staged,
-                                staged_p90_at: staged_p90,
-                                arrives_japan_at,
-                                inland_cost_usd: svc.cost_per_vehicle_usd,
-                            });
+                        if room(k) {
+                            out.push(option(
+                                k,
+                                staged,
+                                self.staged_standard(v.model, term, dep.plus(transit + slow)),
+                            ));
                             break;
                         }
                         k += 1;
@@ -1030,41 +1038,24 @@ impl Simulation {
                     // slow (90th percentile) move, processing in the terminal's
                     // shifts and a day for its queues, for policies that ship
                     // just in time.
-                    let allowance = JIT_QUEUE_ALLOWANCE_MINUTES;
                     let mut j = svc.departures.partition_point(|&d| {
                         self.staged_estimate(v.model, term, d.plus(transit + slow))
-                            .plus(allowance)
+                            .plus(JIT_QUEUE_ALLOWANCE_MINUTES)
                             <= cutoff
                     });
                     while j > k {
                         j -= 1;
                         let dep = svc.departures[j];
-                        let state = &self.inland_deps[si][j];
-                        if dep < now || state.departed {
+                        if dep < now || self.inland_deps[si][j].departed {
                             break;
                         }
-                        if units_with_one_more(
-                            &state.by_class,
-                            m.inland_class,
-                            &svc.vehicles_per_unit,
-                        ) <= svc.units_per_departure
-                        {
+                        if room(j) {
                             let staged = self.staged_estimate(v.model, term, dep.plus(transit));
-                            let staged_p90 =
-                                self.staged_estimate(v.model, term, dep.plus(transit + slow));
-                            out.push(RouteOption {
-                                inland: Some((si, j)),
-                                departs_at: Some(dep),
-                                terminal: term,
-                                voyage: vi,
-                                call: c,
-                                deck,
-                                cutoff_at: cutoff,
-                                expected_staged_at: staged,
-                                staged_p90_at: staged_p90,
-                                arrives_japan_at,
-                                inland_cost_usd: svc.cost_per_vehicle_usd,
-                            });
+                            out.push(option(
+                                j,
+                                staged,
+                                self.staged_estimate(v.model, term, dep.plus(transit + slow)),
+                            ));
                             break;
                         }
                     }
