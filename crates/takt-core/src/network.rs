@@ -349,6 +349,36 @@ pub struct ResourceInfo {
     pub calendar: Calendar,
 }
 
+/// Ids to indices, built once when a network is compiled, so lookups by
+/// id are constant time (plans and event logs name everything by id).
+#[derive(Debug, Clone, Default)]
+pub struct IdIndex {
+    locations: HashMap<String, usize>,
+    resources: HashMap<String, usize>,
+    models: HashMap<String, usize>,
+    tenants: HashMap<String, usize>,
+    dealers: HashMap<String, usize>,
+    voyages: HashMap<String, usize>,
+    inland: HashMap<String, usize>,
+}
+
+impl IdIndex {
+    fn of(net: &Network) -> IdIndex {
+        fn map<'a>(ids: impl Iterator<Item = &'a String>) -> HashMap<String, usize> {
+            ids.enumerate().map(|(i, id)| (id.clone(), i)).collect()
+        }
+        IdIndex {
+            locations: map(net.locations.iter().map(|x| &x.id)),
+            resources: map(net.resources.iter().map(|x| &x.id)),
+            models: map(net.models.iter().map(|x| &x.id)),
+            tenants: map(net.tenants.iter().map(|x| &x.id)),
+            dealers: map(net.dealers.iter().map(|x| &x.id)),
+            voyages: map(net.voyages.iter().map(|x| &x.id)),
+            inland: map(net.inland.iter().map(|x| &x.id)),
+        }
+    }
+}
+
 /// The compiled network.
 #[derive(Debug, Clone)]
 pub struct Network {
@@ -377,29 +407,31 @@ pub struct Network {
     pub objective: scenario::ObjectiveWeights,
     /// Thresholds of the insight report.
     pub insight: scenario::InsightSettings,
+    /// Ids to indices, for the `*_index` lookups.
+    pub index: IdIndex,
 }
 
 impl Network {
     pub fn location_index(&self, id: &str) -> Option<usize> {
-        self.locations.iter().position(|l| l.id == id)
+        self.index.locations.get(id).copied()
     }
     pub fn resource_index(&self, id: &str) -> Option<usize> {
-        self.resources.iter().position(|r| r.id == id)
+        self.index.resources.get(id).copied()
     }
     pub fn model_index(&self, id: &str) -> Option<usize> {
-        self.models.iter().position(|m| m.id == id)
+        self.index.models.get(id).copied()
     }
     pub fn tenant_index(&self, id: &str) -> Option<usize> {
-        self.tenants.iter().position(|t| t.id == id)
+        self.index.tenants.get(id).copied()
     }
     pub fn dealer_index(&self, id: &str) -> Option<usize> {
-        self.dealers.iter().position(|d| d.id == id)
+        self.index.dealers.get(id).copied()
     }
     pub fn voyage_index(&self, id: &str) -> Option<usize> {
-        self.voyages.iter().position(|v| v.id == id)
+        self.index.voyages.get(id).copied()
     }
     pub fn inland_index(&self, id: &str) -> Option<usize> {
-        self.inland.iter().position(|s| s.id == id)
+        self.index.inland.get(id).copied()
     }
     /// Calendar year of an instant in a location's time zone.
     pub fn year_at(&self, location: usize, t: Minute) -> i16 {
@@ -1746,7 +1778,7 @@ impl Compiler {
         if !self.errors.is_empty() {
             return Err(ScenarioErrors(self.errors));
         }
-        Ok(Network {
+        let mut net = Network {
             name: s.scenario.name.clone(),
             start: self.start,
             end: sim_end,
@@ -1768,7 +1800,10 @@ impl Compiler {
             disruptions: s.disruptions.clone(),
             objective: s.objective.clone(),
             insight: s.insight.clone(),
-        })
+            index: IdIndex::default(),
+        };
+        net.index = IdIndex::of(&net);
+        Ok(net)
     }
 }
 

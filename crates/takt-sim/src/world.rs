@@ -730,36 +730,14 @@ impl Simulation {
             }
             Ev::CertRelease { pool, vid } => {
                 self.vehicles[vid].blocked = None;
-                let (loc, res) = (
-                    self.pools[pool].location,
-                    self.net.resources[self.pools[pool].resource].id.clone(),
-                );
-                self.emit(
-                    vid,
-                    "cert_hold_released",
-                    Stage::Certification,
-                    loc,
-                    res,
-                    None,
-                );
+                self.release_cert_hold(vid, pool);
                 self.enqueue(pool, vid);
             }
             Ev::CertCheckCleared { vid } => {
                 let it = self.net.dealers[self.vehicles[vid].dealer].terminal;
                 let pool =
                     self.pool_of_resource[&self.net.import_terminals[it].certification.resource];
-                let (loc, res) = (
-                    self.pools[pool].location,
-                    self.net.resources[self.pools[pool].resource].id.clone(),
-                );
-                self.emit(
-                    vid,
-                    "cert_hold_released",
-                    Stage::Certification,
-                    loc,
-                    res.clone(),
-                    None,
-                );
+                let (loc, res) = self.release_cert_hold(vid, pool);
                 self.emit_checklist(
                     vid,
                     WorkPlace::DestinationPdi,
@@ -1563,6 +1541,22 @@ impl Simulation {
         }
         self.start_pending_outage(pool, server);
         self.dispatch(pool);
+    }
+
+    /// Records the end of a certification hold at a certification pool;
+    /// returns the pool's location and resource id.
+    fn release_cert_hold(&mut self, vid: usize, pool: usize) -> (usize, String) {
+        let loc = self.pools[pool].location;
+        let res = self.net.resources[self.pools[pool].resource].id.clone();
+        self.emit(
+            vid,
+            "cert_hold_released",
+            Stage::Certification,
+            loc,
+            res.clone(),
+            None,
+        );
+        (loc, res)
     }
 
     /// Places a certification hold on a vehicle until `until`.
