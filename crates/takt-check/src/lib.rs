@@ -78,7 +78,10 @@
 //!    discharge; for certification the inspection minutes plus the marking
 //!    minutes when marking is done in Japan
 //!    ([`takt_core::network::ModelInfo::certification_minutes`]); the
-//!    model's `processing_minutes` for processing.
+//!    model's `processing_minutes` for processing. An inland step that has
+//!    not begun at the plan's `created_at` (`start >= created_at`, not
+//!    `done`) lasts at least the service's mean transit (a plan cannot
+//!    count on a fast train); moves already under way keep their times.
 //!    Outages on resources the network does not have are [`wrong_resource`].
 //! 5. **Departure capacity.** Inland steps grouped by (service, departure):
 //!    `sum over inland classes of ceil(n_class / vehicles_per_unit[class])`
@@ -1158,6 +1161,10 @@ impl<'a> Checker<'a> {
                         );
                     }
                     export_terminal = Some(sv.terminal);
+                    // A move that has not begun is planned at the mean transit or longer.
+                    if s.start >= self.plan.created_at && !s.done {
+                        self.expect_service_time(v, s, sv.transit.mean_minutes());
+                    }
                     if self.expect_departure(v, s, &sv.departures)
                         && let Some(d) = s.departure
                     {

@@ -235,6 +235,62 @@ pub enum HoursDist {
     },
 }
 
+/// z-score of the 90th percentile of the standard normal distribution.
+const Z90: f64 = 1.281_551_565_545;
+
+impl HoursDist {
+    /// Log-normal parameters `(mu, sigma)` from a median and a 90th percentile.
+    pub fn lognormal_params(median: f64, p90: f64) -> (f64, f64) {
+        let mu = median.ln();
+        let sigma = ((p90 / median).ln() / Z90).max(1e-9);
+        (mu, sigma)
+    }
+
+    /// The mean duration in whole minutes: what a planner assumes when it
+    /// does not draw (and the least a planned inland move may take).
+    pub fn mean_minutes(&self) -> i64 {
+        let hours = match *self {
+            HoursDist::Fixed { hours } => hours,
+            HoursDist::Lognormal {
+                median_hours,
+                p90_hours,
+            } => {
+                let (mu, sigma) = Self::lognormal_params(median_hours, p90_hours);
+                (mu + sigma * sigma / 2.0).exp()
+            }
+            HoursDist::Triangular {
+                min_hours,
+                mode_hours,
+                max_hours,
+            } => (min_hours + mode_hours + max_hours) / 3.0,
+        };
+        (hours * 60.0).round() as i64
+    }
+
+    /// The 90th percentile in whole minutes.
+    pub fn p90_minutes(&self) -> i64 {
+        let hours = match *self {
+            HoursDist::Fixed { hours } => hours,
+            HoursDist::Lognormal { p90_hours, .. } => p90_hours,
+            HoursDist::Triangular {
+                min_hours,
+                mode_hours,
+                max_hours,
+            } => {
+                // Inverse CDF at 0.9.
+                let (a, b, c) = (min_hours, max_hours, mode_hours);
+                let f = (c - a) / (b - a);
+                if 0.9 < f {
+                    a + (0.9 * (b - a) * (c - a)).sqrt()
+                } else {
+                    b - (0.1 * (b - a) * (b - c)).sqrt()
+                }
+            }
+        };
+        (hours * 60.0).round() as i64
+    }
+}
+
 /// Rail or truck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,16 +4,6 @@ use rand::Rng;
 use rand_distr::{Distribution, LogNormal, Triangular};
 use takt_core::scenario::HoursDist;
 
-/// z-score of the 90th percentile of the standard normal distribution.
-const Z90: f64 = 1.281_551_565_545;
-
-/// Log-normal parameters `(mu, sigma)` from a median and a 90th percentile.
-fn lognormal_params(median: f64, p90: f64) -> (f64, f64) {
-    let mu = median.ln();
-    let sigma = ((p90 / median).ln() / Z90).max(1e-9);
-    (mu, sigma)
-}
-
 /// Draws a duration in whole minutes.
 pub fn sample_minutes<R: Rng + ?Sized>(d: &HoursDist, rng: &mut R) -> i64 {
     let hours = match *d {
@@ -22,7 +12,7 @@ pub fn sample_minutes<R: Rng + ?Sized>(d: &HoursDist, rng: &mut R) -> i64 {
             median_hours,
             p90_hours,
         } => {
-            let (mu, sigma) = lognormal_params(median_hours, p90_hours);
+            let (mu, sigma) = HoursDist::lognormal_params(median_hours, p90_hours);
             LogNormal::new(mu, sigma).expect("validated").sample(rng)
         }
         HoursDist::Triangular {
@@ -38,45 +28,12 @@ pub fn sample_minutes<R: Rng + ?Sized>(d: &HoursDist, rng: &mut R) -> i64 {
 
 /// The mean duration in whole minutes: what a planner assumes when it does not draw.
 pub fn mean_minutes(d: &HoursDist) -> i64 {
-    let hours = match *d {
-        HoursDist::Fixed { hours } => hours,
-        HoursDist::Lognormal {
-            median_hours,
-            p90_hours,
-        } => {
-            let (mu, sigma) = lognormal_params(median_hours, p90_hours);
-            (mu + sigma * sigma / 2.0).exp()
-        }
-        HoursDist::Triangular {
-            min_hours,
-            mode_hours,
-            max_hours,
-        } => (min_hours + mode_hours + max_hours) / 3.0,
-    };
-    (hours * 60.0).round() as i64
+    d.mean_minutes()
 }
 
 /// The 90th percentile in whole minutes.
 pub fn p90_minutes(d: &HoursDist) -> i64 {
-    let hours = match *d {
-        HoursDist::Fixed { hours } => hours,
-        HoursDist::Lognormal { p90_hours, .. } => p90_hours,
-        HoursDist::Triangular {
-            min_hours,
-            mode_hours,
-            max_hours,
-        } => {
-            // Inverse CDF at 0.9.
-            let (a, b, c) = (min_hours, max_hours, mode_hours);
-            let f = (c - a) / (b - a);
-            if 0.9 < f {
-                a + (0.9 * (b - a) * (c - a)).sqrt()
-            } else {
-                b - (0.1 * (b - a) * (b - c)).sqrt()
-            }
-        }
-    };
-    (hours * 60.0).round() as i64
+    d.p90_minutes()
 }
 
 #[cfg(test)]

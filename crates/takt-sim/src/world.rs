@@ -107,6 +107,9 @@ impl Vehicle {
 
 pub use takt_core::event::{MILESTONES, Milestone};
 
+mod restore;
+pub use restore::{Rebook, RestoreError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Release {

@@ -1,0 +1,71 @@
+//! Rebuilding a world from a planning instance.
+
+use takt_core::network::{CompileOptions, Network};
+use takt_core::objective::evaluate;
+use takt_core::scenario::BUILTIN_US_JAPAN;
+use takt_sim::world::Rebook;
+use takt_sim::{Fifo, SimOptions, Simulation};
+
+const OTHER: &str = include_str!("data/other-network.toml");
+
+fn network(text: &str, days: u32, volume_scale: f64) -> Network {
+    Network::load(text, CompileOptions { days, volume_scale })
+        .expect("valid scenario")
+        .1
+}
+
+/// The world rebuilt from an instance plans the instance's vehicles to
+/// delivery, keeps every frozen step, passes the checker, and (with the
+/// same policy and bookings) costs about what the original world's plan
+/// costs: the two differ only where the instance is silent (servers,
+/// delivery-truck bookings).
+fn round_trip(text: &str, seed: u64, day: i64, scale: f64) {
+    let net = network(text, 90, scale);
+    let mut sim = Simulation::new(
+        net.clone(),
+        Box::new(Fifo),
+        SimOptions {
+            seed,
+            volume_scale: scale,
+        },
+    );
+    sim.run_until(net.start.plus(day * takt_core::Minute::DAY));
+    let inst = sim.instance();
+    let original = sim.plan(false);
+    let rebuilt = Simulation::from_instance(net.clone(), &inst, Box::new(Fifo), &Rebook::Keep)
+        .expect("instance rebuilds");
+    let plan = rebuilt.plan(false);
+    assert_eq!(plan.vehicles.len(), inst.vehicles.len());
+    let report = takt_check::check(&net, &plan);
+    assert!(
+        report.is_feasible(),
+        "seed {seed} day {day}: {}\n{:?}",
+        takt_check::check_summary(&report),
+        report.violations.iter().take(5).collect::<Vec<_>>()
+    );
+    for (v, p) in inst.vehicles.iter().zip(&plan.vehicles) {
+        assert_eq!(v.vin, p.vin);
+        for s in v.steps.iter().filter(|s| s.done) {
+            assert!(p.steps.contains(s), "{}: {:?} not kept", v.vin, s.stage);
+        }
+    }
+    let a = evaluate(&net, &original);
+    let b = evaluate(&net, &plan);
+    eprintln!(
+        "seed {seed} day {day}: original {:.0} rebuilt {:.0}",
+        a.total_usd, b.total_usd
+    );
+    eprintln!("{a:?}\n{b:?}");
+    assert_eq!(a.vehicles_unplaced, b.vehicles_unplaced);
+    assert!(
+        (a.total_usd - b.total_usd).abs() <= 0.02 * a.total_usd,
+        "{a:?}\n{b:?}"
+    );
+}
+
+#[test]
+fn a_rebuilt_world_plans_like_the_original() {
+    round_trip(BUILTIN_US_JAPAN, 1, 40, 1.0);
+    round_trip(BUILTIN_US_JAPAN, 7, 25, 2.0);
+    round_trip(OTHER, 3, 30, 1.0);
+}
