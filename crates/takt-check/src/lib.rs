@@ -78,10 +78,12 @@
 //!    discharge; for certification the inspection minutes plus the marking
 //!    minutes when marking is done in Japan
 //!    ([`takt_core::network::ModelInfo::certification_minutes`]); the
-//!    model's `processing_minutes` for processing. An inland step that has
-//!    not begun at the plan's `created_at` (`start >= created_at`, not
-//!    `done`) lasts at least the service's mean transit (a plan cannot
-//!    count on a fast train); moves already under way keep their times.
+//!    model's `processing_minutes` for processing. A *planned* step (one
+//!    that has not begun at the plan's `created_at`: `start >= created_at`
+//!    and not `done`) lasts exactly its service time, and a planned inland
+//!    step exactly the service's mean transit: plans use standard times, so
+//!    waiting cannot hide inside a stretched step. Steps done or under way
+//!    keep the times they took.
 //!    Outages on resources the network does not have are [`wrong_resource`].
 //! 5. **Departure capacity.** Inland steps grouped by (service, departure):
 //!    `sum over inland classes of ceil(n_class / vehicles_per_unit[class])`
@@ -229,7 +231,7 @@ pub enum ViolationCode {
     DeckClass,
     /// Rule 4: more vehicles on a pool than servers at some minute.
     OverCapacity,
-    /// Rule 4: a step shorter than the pool's service time.
+    /// Rule 4: a step shorter than its service time, or a planned step not exactly its standard time.
     ServiceTime,
     /// Rule 5: an inland or delivery departure needs more units (trucks) than it has.
     DepartureCapacity,
@@ -794,8 +796,26 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// A step lasts at least its service time; a planned one (not begun
+    /// when the plan was made) exactly its service time, as planners plan.
     fn expect_service_time(&mut self, v: &VehiclePlan, s: &Step, minutes: i64) {
         let took = s.end.since(s.start);
+        let planned = s.start >= self.plan.created_at && !s.done;
+        if planned && minutes > 0 && took != minutes {
+            self.sink.add(
+                ViolationCode::ServiceTime,
+                Some(&v.vin),
+                Some(&s.resource),
+                Some(s.start),
+                || {
+                    format!(
+                        "planned {} step takes {took} min, not its standard {minutes} min",
+                        s.stage
+                    )
+                },
+            );
+            return;
+        }
         if minutes > 0 && took < minutes {
             self.sink.add(
                 ViolationCode::ServiceTime,
@@ -1161,7 +1181,7 @@ impl<'a> Checker<'a> {
                         );
                     }
                     export_terminal = Some(sv.terminal);
-                    // A move that has not begun is planned at the mean transit or longer.
+                    // A move that has not begun is planned at the mean transit.
                     if s.start >= self.plan.created_at && !s.done {
                         self.expect_service_time(v, s, sv.transit.mean_minutes());
                     }

@@ -460,9 +460,12 @@ fn planned_step_in_the_past_is_reported() {
 #[test]
 fn stage_starting_before_the_previous_ends_is_reported() {
     let mut plan = one();
-    // The ramp (always open) runs one minute into processing.
+    // The ramp (always open) starts a minute late and runs one minute into processing.
     let processing_start = stage_of(&plan, 0, Stage::Processing).start;
-    stage_mut(&mut plan, 0, Stage::PortArrival).end = processing_start.plus(1);
+    let ramp = stage_mut(&mut plan, 0, Stage::PortArrival);
+    let late = processing_start.plus(1).since(ramp.end);
+    ramp.start = ramp.start.plus(late);
+    ramp.end = ramp.end.plus(late);
     assert_only(network(), &plan, &[C::Precedence]);
 }
 
