@@ -24,6 +24,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Write a planning instance: every vehicle's state at a moment, for a sequencer.
     Instance(cmd::instance::Args),
+    /// Plan an instance with takt's sequencer: the best plan within a time limit, with a lower bound.
+    Plan(cmd::plan::Args),
     /// Verify a plan against a scenario, independently of how it was made, and score it.
     Check(cmd::check::Args),
     /// Export or summarize a scenario.
@@ -75,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Instance(a) => cmd::instance::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Scenario(c) => cmd::scenario::run(c),
         Command::Cert(c) => cmd::cert::run(c),

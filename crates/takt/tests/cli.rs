@@ -445,3 +445,94 @@ fn serve_survives_sigkill_with_every_acknowledged_event_stored_once() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn plan_writes_a_feasible_plan_with_its_bound_and_rejects_bad_instances() {
+    let dir = temp_dir("plan");
+    let inst = dir.join("instance.json");
+    let out = takt(&[
+        "instance",
+        "--vehicles",
+        "200",
+        "--seed",
+        "2",
+        "--out",
+        inst.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = dir.join("plan.json");
+    let figures = dir.join("figures.json");
+    let out = takt(&[
+        "plan",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--time-limit",
+        "20",
+        "--iterations",
+        "8",
+        "--out",
+        plan.to_str().unwrap(),
+        "--json",
+        figures.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("lower bound"), "{text}");
+    assert!(text.contains("no violations"), "{text}");
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&figures).unwrap()).unwrap();
+    let (obj, lb) = (
+        f["objective_usd"].as_f64().unwrap(),
+        f["lower_bound_usd"].as_f64().unwrap(),
+    );
+    assert!(lb > 0.0 && lb <= obj, "bound {lb}, objective {obj}");
+    assert!(f["objective_usd"].as_f64().unwrap() <= f["construction_usd"].as_f64().unwrap());
+    // The independent checker agrees.
+    let out = takt(&["check", "--plan", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // An instance of another scenario, a missing file and a bad limit are refused.
+    let other = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../takt-sim/tests/data/other-network.toml"
+    );
+    let out = takt(&[
+        "plan",
+        "--scenario",
+        other,
+        "--instance",
+        inst.to_str().unwrap(),
+        "--out",
+        dir.join("x.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is for scenario `us-japan`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = takt(&[
+        "plan",
+        "--instance",
+        "/nonexistent.json",
+        "--out",
+        "/tmp/x.json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read instance"),
+        "{}",
+        stderr(&out)
+    );
+    let out = takt(&[
+        "plan",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--time-limit",
+        "0",
+        "--out",
+        dir.join("y.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.join("y.json").exists());
+}

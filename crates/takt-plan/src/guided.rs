@@ -1,0 +1,153 @@
+//! The policy a sequencer steers: per-vehicle decisions (genes) that the
+//! world reads at each decision point.
+//!
+//! A [`Gene`] does not name a voyage or a departure outright: it ranks the
+//! options the world offers when the vehicle is routed (the first voyage to
+//! reach the dealer's port, the next one, ...; the cheapest inland service or
+//! the next; the first or the latest safe departure), and shifts the
+//! vehicle's place in processing, certification and loading queues. So every
+//! set of genes decodes to a plan the world has checked against every
+//! capacity, calendar and cutoff, and the search never leaves the feasible
+//! space.
+
+use std::sync::Arc;
+use takt_core::Minute;
+use takt_core::network::{Network, ResourceKind};
+use takt_sim::policy::{Policy, RouteOption};
+use takt_sim::world::Vehicle;
+
+/// The decisions for one vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Gene {
+    /// Keep the voyage space and inland departure the vehicle holds in the
+    /// instance (when it holds any); the other fields apply only when it is
+    /// routed again.
+    pub keep: bool,
+    /// Which voyage: 0 is the first to berth at the dealer's port among the
+    /// options safe against a slow inland move, 1 the next, and so on
+    /// (clamped to the last).
+    pub voyage_rank: u8,
+    /// Which inland service onto that voyage: 0 the cheapest, 1 the next.
+    pub service_rank: u8,
+    /// The latest safe departure of that service (just in time) instead of
+    /// the first with room.
+    pub late: bool,
+    /// Consider every option that makes the cutoff at standard times, not
+    /// only those safe against a slow (90th percentile) inland move.
+    pub tight: bool,
+    /// Hours added to the promised date when the vehicle queues for
+    /// processing or certification and when its discharge port's vehicles
+    /// are ordered for loading: negative is sooner.
+    pub urgency_hours: i16,
+}
+
+impl Gene {
+    /// The status quo: keep what is booked, otherwise the first voyage and departure.
+    pub const KEEP: Gene = Gene {
+        keep: true,
+        voyage_rank: 0,
+        service_rank: 0,
+        late: false,
+        tight: false,
+        urgency_hours: 0,
+    };
+
+    fn key(&self, v: &Vehicle) -> i64 {
+        v.promised_by.0 + self.urgency_hours as i64 * 60
+    }
+}
+
+/// The policy that follows genes; vehicles without one (released after the
+/// genes were made) follow `fallback`.
+#[derive(Debug, Clone)]
+pub struct Guided {
+    pub genes: Arc<Vec<Gene>>,
+    pub fallback: Gene,
+    name: &'static str,
+}
+
+impl Guided {
+    pub fn new(genes: Arc<Vec<Gene>>, fallback: Gene) -> Guided {
+        Guided {
+            genes,
+            fallback,
+            name: "takt",
+        }
+    }
+
+    fn gene(&self, vid: usize) -> Gene {
+        self.genes.get(vid).copied().unwrap_or(self.fallback)
+    }
+}
+
+/// Picks the option a gene ranks: voyage, then service, then departure.
+pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
+    let safe = !gene.tight && options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
+    let eligible = || {
+        options
+            .iter()
+            .enumerate()
+            .filter(move |(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
+    };
+    // Distinct (voyage, call), first to reach Japan first.
+    let mut voyages: Vec<(Minute, Minute, usize, usize)> = eligible()
+        .map(|(_, o)| (o.arrives_japan_at, o.cutoff_at, o.voyage, o.call))
+        .collect();
+    voyages.sort();
+    voyages.dedup();
+    let &(_, _, voyage, call) =
+        voyages.get((gene.voyage_rank as usize).min(voyages.len().checked_sub(1)?))?;
+    let on_voyage = || eligible().filter(move |(_, o)| o.voyage == voyage && o.call == call);
+    // Distinct inland services by cost (none when already at the port).
+    let mut services: Vec<(u64, Option<usize>)> = on_voyage()
+        .map(|(_, o)| (o.inland_cost_usd.to_bits(), o.inland.map(|(s, _)| s)))
+        .collect();
+    services.sort();
+    services.dedup();
+    let service = services[(gene.service_rank as usize).min(services.len() - 1)].1;
+    let candidates = on_voyage().filter(|(_, o)| o.inland.map(|(s, _)| s) == service);
+    if gene.late {
+        candidates.max_by_key(|(i, o)| (o.departs_at, std::cmp::Reverse(*i)))
+    } else {
+        candidates.min_by_key(|(i, o)| (o.departs_at, *i))
+    }
+    .map(|(i, _)| i)
+}
+
+impl Policy for Guided {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn choose_route(
+        &mut self,
+        _net: &Network,
+        vehicle: &Vehicle,
+        options: &[RouteOption],
+    ) -> Option<usize> {
+        pick(self.gene(vehicle.id), options)
+    }
+
+    fn queue_priority(
+        &mut self,
+        _net: &Network,
+        kind: ResourceKind,
+        vehicle: &Vehicle,
+        now: Minute,
+    ) -> i64 {
+        match kind {
+            ResourceKind::Processing | ResourceKind::Certification => {
+                self.gene(vehicle.id).key(vehicle)
+            }
+            _ => now.0,
+        }
+    }
+
+    fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
+        vehicles.sort_by_key(|v| (self.gene(v.id).key(v), v.id));
+    }
+
+    fn clone_box(&self) -> Box<dyn Policy> {
+        Box::new(self.clone())
+    }
+}

@@ -1,0 +1,319 @@
+//! Construction and large-neighbourhood search over genes.
+//!
+//! Every candidate is decoded by the world rebuilt from the instance
+//! ([`takt_sim::Simulation::from_instance`]) and projected to delivery, then
+//! scored by the one objective ([`takt_core::objective::evaluate`]). A move
+//! ruins the decisions of a few related vehicles (those on one voyage, the
+//! late ones, those at one export port, or a random handful) and recreates
+//! them with new ranks, departures and queue urgency; the search accepts a
+//! candidate no worse than the current one plus a threshold that shrinks to
+//! zero as the budget runs out, and keeps the best. One search per thread,
+//! each from its own seed; the best of them wins (ties: the lower thread).
+
+use crate::guided::{Gene, Guided};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use takt_core::instance::Instance;
+use takt_core::network::Network;
+use takt_core::objective::{Objective, evaluate};
+use takt_core::plan::{Plan, Stage};
+use takt_sim::Simulation;
+use takt_sim::world::{Rebook, RestoreError};
+
+/// How long and how wide to search.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    pub seed: u64,
+    /// Independent searches run in parallel (at least 1).
+    pub threads: usize,
+    /// Stop after this many candidates per thread (for runs that must be
+    /// reproducible whatever the machine's speed).
+    pub max_iterations: Option<u64>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            seed: 1,
+            threads: 2,
+            max_iterations: None,
+        }
+    }
+}
+
+/// The result of a search.
+#[derive(Debug, Clone)]
+pub struct Solved {
+    pub plan: Plan,
+    pub objective: Objective,
+    pub genes: Vec<Gene>,
+    /// The best construction (before improvement) and its name.
+    pub construction: Objective,
+    pub construction_name: &'static str,
+    /// Every construction tried, with its objective.
+    pub constructions: Vec<(&'static str, Objective)>,
+    /// Candidates decoded, over all threads.
+    pub iterations: u64,
+    /// Accepted candidates that improved the thread's best.
+    pub improvements: u64,
+}
+
+/// Decodes genes into a plan and its objective.
+pub fn decode(
+    net: &Network,
+    inst: &Instance,
+    genes: &[Gene],
+) -> Result<(Plan, Objective), RestoreError> {
+    let mask = genes.iter().map(|g| !g.keep).collect();
+    let policy = Guided::new(Arc::new(genes.to_vec()), Gene::KEEP);
+    let sim = Simulation::from_instance(net.clone(), inst, Box::new(policy), &Rebook::Free(mask))?;
+    let mut plan = sim.plan(false);
+    plan.policy = "takt".into();
+    let objective = evaluate(net, &plan);
+    Ok((plan, objective))
+}
+
+/// What the search knows of each vehicle in the current plan.
+#[derive(Debug, Clone, Copy)]
+struct Info {
+    voyage: Option<usize>,
+    terminal_location: Option<usize>,
+    late: bool,
+}
+
+fn infos(net: &Network, plan: &Plan) -> Vec<Info> {
+    plan.vehicles
+        .iter()
+        .map(|v| {
+            let voyage = v
+                .voyage
+                .as_deref()
+                .or_else(|| v.step(Stage::Voyage).map(|s| s.resource.as_str()))
+                .and_then(|id| net.voyage_index(id));
+            let terminal_location = v
+                .step(Stage::PortArrival)
+                .and_then(|s| net.location_index(&s.location));
+            let late = v.unplaced.is_some()
+                || v.step(Stage::Delivery)
+                    .is_some_and(|d| d.end > v.promised_by);
+            Info {
+                voyage,
+                terminal_location,
+                late,
+            }
+        })
+        .collect()
+}
+
+/// Constructions tried before the search: the status quo and two full re-routings.
+fn constructions(n: usize) -> Vec<(&'static str, Vec<Gene>)> {
+    let first = Gene {
+        keep: false,
+        ..Gene::KEEP
+    };
+    let late = Gene {
+        late: true,
+        ..first
+    };
+    vec![
+        ("keep bookings", vec![Gene::KEEP; n]),
+        ("reroute by promised date", vec![first; n]),
+        ("reroute just in time", vec![late; n]),
+    ]
+}
+
+struct Search {
+    movable: Vec<usize>,
+    rng: ChaCha8Rng,
+}
+
+impl Search {
+    /// Vehicles whose decisions the next move changes.
+    fn select(&mut self, info: &[Info]) -> Vec<usize> {
+        let n = self.movable.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let k = (n / 40).clamp(3, 60).min(n);
+        let pivot = self.movable[self.rng.random_range(0..n)];
+        let mut out: Vec<usize> = match self.rng.random_range(0..4) {
+            // Vehicles on the pivot's voyage.
+            0 => self
+                .movable
+                .iter()
+                .copied()
+                .filter(|&v| info[v].voyage.is_some() && info[v].voyage == info[pivot].voyage)
+                .collect(),
+            // Late (or unplaced) vehicles.
+            1 => self
+                .movable
+                .iter()
+                .copied()
+                .filter(|&v| info[v].late)
+                .collect(),
+            // Vehicles through the pivot's export port.
+            2 => self
+                .movable
+                .iter()
+                .copied()
+                .filter(|&v| {
+                    info[v].terminal_location.is_some()
+                        && info[v].terminal_location == info[pivot].terminal_location
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        if out.is_empty() {
+            out = (0..k)
+                .map(|_| self.movable[self.rng.random_range(0..n)])
+                .collect();
+        }
+        // A random part of the group.
+        while out.len() > k {
+            let i = self.rng.random_range(0..out.len());
+            out.swap_remove(i);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn mutate(&mut self, genes: &mut [Gene], chosen: &[usize], info: &[Info]) {
+        let kind = self.rng.random_range(0..4);
+        for &v in chosen {
+            let g = &mut genes[v];
+            match kind {
+                // Another voyage, near the current one.
+                0 => {
+                    g.keep = false;
+                    if self.rng.random_bool(0.3) {
+                        g.tight = !g.tight;
+                    }
+                    g.voyage_rank = match g.voyage_rank {
+                        0 => self.rng.random_range(0..2),
+                        r => (r as i32 + self.rng.random_range(-1..=1)).clamp(0, 3) as u8,
+                    };
+                }
+                // Earlier or later inland departure, or the other service.
+                1 => {
+                    g.keep = false;
+                    if self.rng.random_bool(0.25) {
+                        g.service_rank = 1 - g.service_rank.min(1);
+                    } else {
+                        g.late = !g.late;
+                    }
+                }
+                // Queue urgency: sooner for the late, random otherwise.
+                2 => {
+                    let shift = if info[v].late {
+                        -self.rng.random_range(12..96)
+                    } else {
+                        self.rng.random_range(-48..=48)
+                    };
+                    g.urgency_hours = (g.urgency_hours as i32 + shift).clamp(-2000, 2000) as i16;
+                }
+                // Back to the first voyage with a fresh route.
+                _ => {
+                    g.keep = false;
+                    g.voyage_rank = 0;
+                    g.late = self.rng.random_bool(0.5);
+                }
+            }
+        }
+    }
+}
+
+/// Plans an instance: the best of the constructions, improved until
+/// `progress()` reaches 1 (the caller's clock: elapsed over the time
+/// limit) or `params.max_iterations` candidates per thread.
+pub fn solve(
+    net: &Network,
+    inst: &Instance,
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+) -> Result<Solved, RestoreError> {
+    let n = inst.vehicles.len();
+    let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str)> = None;
+    let mut tried = Vec::new();
+    for (name, genes) in constructions(n) {
+        let (plan, obj) = decode(net, inst, &genes)?;
+        tried.push((name, obj.clone()));
+        if best.as_ref().is_none_or(|b| obj.total_usd < b.2.total_usd) {
+            best = Some((genes, plan, obj, name));
+        }
+    }
+    let (genes0, plan0, obj0, name0) = best.expect("three constructions");
+    let construction = obj0.clone();
+    // Vehicles whose decisions can still change: not yet loaded.
+    let movable: Vec<usize> = inst
+        .vehicles
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.steps.iter().all(|s| s.stage < Stage::Loading))
+        .map(|(i, _)| i)
+        .collect();
+    let threads = params.threads.max(1);
+    let results: Vec<(Vec<Gene>, Plan, Objective, u64, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (genes0, plan0, obj0, movable) =
+                    (genes0.clone(), plan0.clone(), obj0.clone(), movable.clone());
+                scope.spawn(move || {
+                    let mut s = Search {
+                        movable,
+                        rng: ChaCha8Rng::seed_from_u64(params.seed.wrapping_add(t as u64 * 0x9e37)),
+                    };
+                    let mut cur = (genes0.clone(), obj0.total_usd, infos(net, &plan0));
+                    let mut best = (genes0, plan0, obj0);
+                    let (mut iters, mut improvements) = (0u64, 0u64);
+                    loop {
+                        let p = match params.max_iterations {
+                            Some(m) => (iters as f64 / m.max(1) as f64).max(progress()),
+                            None => progress(),
+                        };
+                        if p >= 1.0 || s.movable.is_empty() {
+                            break;
+                        }
+                        iters += 1;
+                        let chosen = s.select(&cur.2);
+                        let mut cand = cur.0.clone();
+                        s.mutate(&mut cand, &chosen, &cur.2);
+                        let Ok((plan, obj)) = decode(net, inst, &cand) else {
+                            continue;
+                        };
+                        let threshold = 0.0005 * cur.1.abs() * (1.0 - p);
+                        if obj.total_usd <= cur.1 + threshold {
+                            cur = (cand.clone(), obj.total_usd, infos(net, &plan));
+                            if obj.total_usd < best.2.total_usd - 1e-6 {
+                                improvements += 1;
+                                best = (cand, plan, obj);
+                            }
+                        }
+                    }
+                    (best.0, best.1, best.2, iters, improvements)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("search thread"))
+            .collect()
+    });
+    let iterations = results.iter().map(|r| r.3).sum();
+    let improvements = results.iter().map(|r| r.4).sum();
+    let (genes, plan, objective, _, _) = results
+        .into_iter()
+        .reduce(|a, b| if b.2.total_usd < a.2.total_usd { b } else { a })
+        .expect("at least one thread");
+    Ok(Solved {
+        plan,
+        objective,
+        genes,
+        construction,
+        construction_name: name0,
+        constructions: tried,
+        iterations,
+        improvements,
+    })
+}
