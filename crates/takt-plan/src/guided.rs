@@ -10,7 +10,7 @@
 //! capacity, calendar and cutoff, and the search never leaves the feasible
 //! space.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use takt_core::Minute;
 use takt_core::network::{Network, ResourceKind};
 use takt_sim::policy::{Policy, RouteOption};
@@ -32,6 +32,10 @@ pub struct Gene {
     /// The latest safe departure of that service (just in time) instead of
     /// the first with room.
     pub late: bool,
+    /// With `late`: the latest departure that leaves only a few hours for
+    /// the terminal's queues rather than a day (the planner sees the queues
+    /// in its projection).
+    pub snug: bool,
     /// Consider every option that makes the cutoff at standard times, not
     /// only those safe against a slow (90th percentile) inland move.
     pub tight: bool,
@@ -48,6 +52,7 @@ impl Gene {
         voyage_rank: 0,
         service_rank: 0,
         late: false,
+        snug: false,
         tight: false,
         urgency_hours: 0,
     };
@@ -57,26 +62,44 @@ impl Gene {
     }
 }
 
+/// Where a policy reads its genes: fixed for a decode, shared with a
+/// live planner that rewrites them while the world runs.
+#[derive(Debug, Clone)]
+pub enum Genes {
+    Fixed(Arc<Vec<Gene>>),
+    Shared(Arc<RwLock<Vec<Gene>>>),
+}
+
 /// The policy that follows genes; vehicles without one (released after the
 /// genes were made) follow `fallback`.
 #[derive(Debug, Clone)]
 pub struct Guided {
-    pub genes: Arc<Vec<Gene>>,
+    pub genes: Genes,
     pub fallback: Gene,
-    name: &'static str,
 }
 
 impl Guided {
     pub fn new(genes: Arc<Vec<Gene>>, fallback: Gene) -> Guided {
         Guided {
-            genes,
+            genes: Genes::Fixed(genes),
             fallback,
-            name: "takt",
+        }
+    }
+
+    /// A policy whose genes a live planner updates (`takt simulate --policy takt`).
+    pub fn shared(genes: Arc<RwLock<Vec<Gene>>>, fallback: Gene) -> Guided {
+        Guided {
+            genes: Genes::Shared(genes),
+            fallback,
         }
     }
 
     fn gene(&self, vid: usize) -> Gene {
-        self.genes.get(vid).copied().unwrap_or(self.fallback)
+        let g = match &self.genes {
+            Genes::Fixed(g) => g.get(vid).copied(),
+            Genes::Shared(g) => g.read().expect("genes lock").get(vid).copied(),
+        };
+        g.unwrap_or(self.fallback)
     }
 }
 
@@ -105,7 +128,12 @@ pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
     services.sort();
     services.dedup();
     let service = services[(gene.service_rank as usize).min(services.len() - 1)].1;
-    let candidates = on_voyage().filter(|(_, o)| o.inland.map(|(s, _)| s) == service);
+    let candidates = on_voyage().filter(|(_, o)| {
+        o.inland.map(|(s, _)| s) == service
+            && (gene.snug
+                || o.queue_allowance_minutes
+                    .is_none_or(|a| a >= takt_sim::world::JIT_QUEUE_ALLOWANCE_MINUTES))
+    });
     if gene.late {
         candidates.max_by_key(|(i, o)| (o.departs_at, std::cmp::Reverse(*i)))
     } else {
@@ -116,7 +144,7 @@ pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
 
 impl Policy for Guided {
     fn name(&self) -> &str {
-        self.name
+        "takt"
     }
 
     fn choose_route(

@@ -116,10 +116,12 @@ fn constructions(n: usize) -> Vec<(&'static str, Vec<Gene>)> {
         late: true,
         ..first
     };
+    let snug = Gene { snug: true, ..late };
     vec![
         ("keep bookings", vec![Gene::KEEP; n]),
         ("reroute by promised date", vec![first; n]),
         ("reroute just in time", vec![late; n]),
+        ("reroute just in time, snug", vec![snug; n]),
     ]
 }
 
@@ -198,8 +200,11 @@ impl Search {
                 // Earlier or later inland departure, or the other service.
                 1 => {
                     g.keep = false;
-                    if self.rng.random_bool(0.25) {
+                    let r: f64 = self.rng.random();
+                    if r < 0.25 {
                         g.service_rank = 1 - g.service_rank.min(1);
+                    } else if r < 0.5 {
+                        g.snug = !g.snug;
                     } else {
                         g.late = !g.late;
                     }
@@ -224,27 +229,31 @@ impl Search {
     }
 }
 
-/// Plans an instance: the best of the constructions, improved until
-/// `progress()` reaches 1 (the caller's clock: elapsed over the time
-/// limit) or `params.max_iterations` candidates per thread.
-pub fn solve(
+/// The search's score of a plan: its objective plus a penalty (zero when
+/// planning from scratch; the cost of changes when repairing).
+pub type Penalty<'a> = &'a (dyn Fn(&Plan) -> f64 + Sync);
+
+/// What [`improve`] returns.
+pub struct Improved {
+    pub genes: Vec<Gene>,
+    pub plan: Plan,
+    pub objective: Objective,
+    /// Objective plus penalty.
+    pub score: f64,
+    pub iterations: u64,
+    pub improvements: u64,
+}
+
+/// Large-neighbourhood search from `start` (genes, their plan and
+/// objective), minimizing objective plus `penalty`.
+pub fn improve(
     net: &Network,
     inst: &Instance,
+    start: (Vec<Gene>, Plan, Objective),
     params: &Params,
     progress: &(dyn Fn() -> f64 + Sync),
-) -> Result<Solved, RestoreError> {
-    let n = inst.vehicles.len();
-    let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str)> = None;
-    let mut tried = Vec::new();
-    for (name, genes) in constructions(n) {
-        let (plan, obj) = decode(net, inst, &genes)?;
-        tried.push((name, obj.clone()));
-        if best.as_ref().is_none_or(|b| obj.total_usd < b.2.total_usd) {
-            best = Some((genes, plan, obj, name));
-        }
-    }
-    let (genes0, plan0, obj0, name0) = best.expect("three constructions");
-    let construction = obj0.clone();
+    penalty: Penalty,
+) -> Improved {
     // Vehicles whose decisions can still change: not yet loaded.
     let movable: Vec<usize> = inst
         .vehicles
@@ -254,44 +263,60 @@ pub fn solve(
         .map(|(i, _)| i)
         .collect();
     let threads = params.threads.max(1);
-    let results: Vec<(Vec<Gene>, Plan, Objective, u64, u64)> = std::thread::scope(|scope| {
+    let score0 = start.2.total_usd + penalty(&start.1);
+    let results: Vec<Improved> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (genes0, plan0, obj0, movable) =
-                    (genes0.clone(), plan0.clone(), obj0.clone(), movable.clone());
+                let (genes0, plan0, obj0, movable) = (
+                    start.0.clone(),
+                    start.1.clone(),
+                    start.2.clone(),
+                    movable.clone(),
+                );
                 scope.spawn(move || {
                     let mut s = Search {
                         movable,
                         rng: ChaCha8Rng::seed_from_u64(params.seed.wrapping_add(t as u64 * 0x9e37)),
                     };
-                    let mut cur = (genes0.clone(), obj0.total_usd, infos(net, &plan0));
-                    let mut best = (genes0, plan0, obj0);
-                    let (mut iters, mut improvements) = (0u64, 0u64);
+                    let mut cur = (genes0.clone(), score0, infos(net, &plan0));
+                    let mut best = Improved {
+                        genes: genes0,
+                        plan: plan0,
+                        objective: obj0,
+                        score: score0,
+                        iterations: 0,
+                        improvements: 0,
+                    };
                     loop {
                         let p = match params.max_iterations {
-                            Some(m) => (iters as f64 / m.max(1) as f64).max(progress()),
+                            Some(0) => 1.0,
+                            Some(m) => (best.iterations as f64 / m as f64).max(progress()),
                             None => progress(),
                         };
                         if p >= 1.0 || s.movable.is_empty() {
                             break;
                         }
-                        iters += 1;
+                        best.iterations += 1;
                         let chosen = s.select(&cur.2);
                         let mut cand = cur.0.clone();
                         s.mutate(&mut cand, &chosen, &cur.2);
                         let Ok((plan, obj)) = decode(net, inst, &cand) else {
                             continue;
                         };
+                        let score = obj.total_usd + penalty(&plan);
                         let threshold = 0.0005 * cur.1.abs() * (1.0 - p);
-                        if obj.total_usd <= cur.1 + threshold {
-                            cur = (cand.clone(), obj.total_usd, infos(net, &plan));
-                            if obj.total_usd < best.2.total_usd - 1e-6 {
-                                improvements += 1;
-                                best = (cand, plan, obj);
+                        if score <= cur.1 + threshold {
+                            cur = (cand.clone(), score, infos(net, &plan));
+                            if score < best.score - 1e-6 {
+                                best.improvements += 1;
+                                best.genes = cand;
+                                best.plan = plan;
+                                best.objective = obj;
+                                best.score = score;
                             }
                         }
                     }
-                    (best.0, best.1, best.2, iters, improvements)
+                    best
                 })
             })
             .collect();
@@ -300,20 +325,59 @@ pub fn solve(
             .map(|h| h.join().expect("search thread"))
             .collect()
     });
-    let iterations = results.iter().map(|r| r.3).sum();
-    let improvements = results.iter().map(|r| r.4).sum();
-    let (genes, plan, objective, _, _) = results
+    let iterations = results.iter().map(|r| r.iterations).sum();
+    let improvements = results.iter().map(|r| r.improvements).sum();
+    let mut best = results
         .into_iter()
-        .reduce(|a, b| if b.2.total_usd < a.2.total_usd { b } else { a })
+        .reduce(|a, b| if b.score < a.score { b } else { a })
         .expect("at least one thread");
+    best.iterations = iterations;
+    best.improvements = improvements;
+    best
+}
+
+/// Plans an instance: the best of the constructions, improved until
+/// `progress()` reaches 1 (the caller's clock: elapsed over the time
+/// limit) or `params.max_iterations` candidates per thread.
+pub fn solve(
+    net: &Network,
+    inst: &Instance,
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+) -> Result<Solved, RestoreError> {
+    solve_with(net, inst, params, progress, &|_| 0.0)
+}
+
+/// [`solve`], minimizing the objective plus `penalty` (constructions too).
+pub fn solve_with(
+    net: &Network,
+    inst: &Instance,
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+    penalty: Penalty,
+) -> Result<Solved, RestoreError> {
+    let n = inst.vehicles.len();
+    let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str, f64)> = None;
+    let mut tried = Vec::new();
+    for (name, genes) in constructions(n) {
+        let (plan, obj) = decode(net, inst, &genes)?;
+        tried.push((name, obj.clone()));
+        let score = obj.total_usd + penalty(&plan);
+        if best.as_ref().is_none_or(|b| score < b.4) {
+            best = Some((genes, plan, obj, name, score));
+        }
+    }
+    let (genes0, plan0, obj0, name0, _) = best.expect("constructions");
+    let construction = obj0.clone();
+    let out = improve(net, inst, (genes0, plan0, obj0), params, progress, penalty);
     Ok(Solved {
-        plan,
-        objective,
-        genes,
+        plan: out.plan,
+        objective: out.objective,
+        genes: out.genes,
         construction,
         construction_name: name0,
         constructions: tried,
-        iterations,
-        improvements,
+        iterations: out.iterations,
+        improvements: out.improvements,
     })
 }

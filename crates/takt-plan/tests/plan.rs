@@ -76,3 +76,310 @@ fn sequencer_improves_on_construction_and_stays_feasible() {
 fn longer_search() {
     solve_and_check(BUILTIN_US_JAPAN, 56, 1, 2.174, 400);
 }
+
+mod repair {
+    use super::*;
+    use takt_core::Minute;
+    use takt_core::plan::Stage;
+    use takt_plan::Gene;
+    use takt_plan::repair::{Disruption, repair};
+
+    fn repaired_is_feasible(
+        net: &Network,
+        inst: &Instance,
+        d: Disruption,
+    ) -> takt_plan::repair::Repaired {
+        let genes = vec![Gene::KEEP; inst.vehicles.len()];
+        let params = Params {
+            seed: 1,
+            threads: 1,
+            max_iterations: Some(10),
+        };
+        let t = std::time::Instant::now();
+        let r = repair(net, inst, &genes, &d, &params, &|| 0.0).unwrap();
+        let report = takt_check::check(net, &r.plan);
+        assert!(
+            report.is_feasible(),
+            "{d:?}: {}\n{:?}",
+            takt_check::check_summary(&report),
+            report.violations.iter().take(3).collect::<Vec<_>>()
+        );
+        eprintln!(
+            "{d:?}: before {:.0}, kept {:.0}, repaired {:.0}; {} voyages changed, {} deliveries moved, {} retimed, in {:.1?}",
+            r.before_objective.total_usd,
+            r.kept_objective.total_usd,
+            r.objective.total_usd,
+            r.diff.voyage_changed.len(),
+            r.diff.delivery_moved.len(),
+            r.diff.vehicles_retimed,
+            t.elapsed()
+        );
+        assert!(
+            r.objective.total_usd
+                <= r.kept_objective.total_usd
+                    + 1e-6
+                    + 50.0 * r.diff.voyage_changed.len() as f64
+                    + 0.5 * r.diff.delivery_moved.iter().map(|x| x.1.abs()).sum::<f64>()
+        );
+        r
+    }
+
+    #[test]
+    fn every_kind_of_event_gives_a_feasible_plan_and_says_what_changed() {
+        let (net, inst) = instance(BUILTIN_US_JAPAN, 40, 1, 1.0);
+        let now = inst.now;
+        let find = |stage: Stage| {
+            inst.vehicles
+                .iter()
+                .find(|v| v.steps.last().is_some_and(|s| s.stage == stage && !s.done))
+                .map(|v| v.vin.clone())
+                .unwrap_or_else(|| panic!("a vehicle in {stage}"))
+        };
+        // A train arrives a day late.
+        let late = find(Stage::Inland);
+        let r = repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::ArrivedLate {
+                vin: late.clone(),
+                hours: 24.0,
+            },
+        );
+        let v = r.instance.vehicles.iter().find(|v| v.vin == late).unwrap();
+        let was = inst.vehicles.iter().find(|v| v.vin == late).unwrap();
+        assert_eq!(
+            v.steps.last().unwrap().end,
+            was.steps.last().unwrap().end.plus(24 * 60)
+        );
+        // A processing station down for two hours from now: the plan knows it.
+        let r = repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::StationDown {
+                resource: "USLGB/processing".into(),
+                from: now,
+                hours: 2.0,
+                servers: 1,
+            },
+        );
+        assert!(
+            r.plan
+                .outages
+                .iter()
+                .any(|o| o.resource == "USLGB/processing" && o.from == now)
+        );
+        // The same announced for tomorrow.
+        let r = repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::StationDown {
+                resource: "USLGB/processing".into(),
+                from: now.plus(Minute::DAY),
+                hours: 2.0,
+                servers: 1,
+            },
+        );
+        assert!(
+            r.plan
+                .outages
+                .iter()
+                .any(|o| o.resource == "USLGB/processing" && o.from >= now.plus(Minute::DAY))
+        );
+        // A gang missing for a shift.
+        repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::GangShort {
+                resource: "USLGB/loading".into(),
+                from: now,
+                hours: 8.0,
+                gangs: 1,
+            },
+        );
+        // A vessel 18 hours late: vehicles aboard berth later.
+        let at_sea = inst
+            .vehicles
+            .iter()
+            .find(|v| v.steps.last().is_some_and(|s| s.stage == Stage::Voyage))
+            .unwrap();
+        let voyage = at_sea.steps.last().unwrap().resource.clone();
+        let r = repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::VesselMoved {
+                voyage,
+                hours: 18.0,
+                from_port: None,
+            },
+        );
+        let after = r
+            .plan
+            .vehicles
+            .iter()
+            .find(|v| v.vin == at_sea.vin)
+            .unwrap();
+        let before = r
+            .before
+            .vehicles
+            .iter()
+            .find(|v| v.vin == at_sea.vin)
+            .unwrap();
+        assert!(
+            after.step(Stage::Discharge).unwrap().start
+                >= before.step(Stage::Discharge).unwrap().start.plus(17 * 60)
+        );
+        // A hold on a staged vehicle for two days, then released.
+        let staged = find(Stage::Yard);
+        let r = repaired_is_feasible(
+            &net,
+            &inst,
+            Disruption::HoldPlaced {
+                vin: staged.clone(),
+                reason: "damage".into(),
+                hours: 48.0,
+            },
+        );
+        let held = r.plan.vehicles.iter().find(|v| v.vin == staged).unwrap();
+        assert!(
+            held.step(Stage::Loading)
+                .is_none_or(|s| s.start >= now.plus(48 * 60))
+        );
+        let r2 = repaired_is_feasible(
+            &net,
+            &r.instance,
+            Disruption::HoldReleased {
+                vin: staged.clone(),
+            },
+        );
+        assert!(
+            r2.instance
+                .vehicles
+                .iter()
+                .find(|v| v.vin == staged)
+                .unwrap()
+                .holds
+                .iter()
+                .all(|h| h.to <= now)
+        );
+        // Bad events are refused with a reason, nothing applied.
+        let genes = vec![Gene::KEEP; inst.vehicles.len()];
+        let params = Params {
+            seed: 1,
+            threads: 1,
+            max_iterations: Some(1),
+        };
+        for bad in [
+            Disruption::ArrivedLate {
+                vin: staged.clone(),
+                hours: 3.0,
+            },
+            Disruption::StationDown {
+                resource: "nowhere".into(),
+                from: now,
+                hours: 2.0,
+                servers: 1,
+            },
+            Disruption::GangShort {
+                resource: "USLGB/processing".into(),
+                from: now,
+                hours: 8.0,
+                gangs: 1,
+            },
+            Disruption::HoldReleased { vin: late.clone() },
+            Disruption::VesselMoved {
+                voyage: "nope".into(),
+                hours: 1.0,
+                from_port: None,
+            },
+        ] {
+            let e = repair(&net, &inst, &genes, &bad, &params, &|| 0.0).unwrap_err();
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
+
+#[test]
+#[ignore = "measurement: cargo test -p takt-plan --release decode_cost -- --ignored --nocapture"]
+fn decode_cost() {
+    let (net, inst) = instance(BUILTIN_US_JAPAN, 56, 1, 2.174);
+    let t = std::time::Instant::now();
+    for _ in 0..10 {
+        std::hint::black_box(net.clone());
+    }
+    eprintln!("network clone {:?}", t.elapsed() / 10);
+    let t = std::time::Instant::now();
+    let mut sims = Vec::new();
+    for _ in 0..10 {
+        sims.push(
+            Simulation::from_instance(
+                net.clone(),
+                &inst,
+                Box::new(Fifo),
+                &takt_sim::world::Rebook::Keep,
+            )
+            .unwrap(),
+        );
+    }
+    eprintln!("from_instance {:?}", t.elapsed() / 10);
+    let t = std::time::Instant::now();
+    for s in &sims {
+        std::hint::black_box(s.plan(false));
+    }
+    eprintln!("plan {:?}", t.elapsed() / 10);
+    let t = std::time::Instant::now();
+    for s in &sims {
+        std::hint::black_box(s.clone());
+    }
+    eprintln!("sim clone {:?}", t.elapsed() / 10);
+}
+
+/// The sequencer in the loop: deterministic for a seed, every vehicle
+/// planned feasibly, and the world's rules still hold after re-routing.
+#[test]
+fn live_replanning_is_deterministic_and_feasible() {
+    use takt_plan::live::Live;
+    let run = || {
+        let net = Network::load(
+            BUILTIN_US_JAPAN,
+            CompileOptions {
+                days: 28,
+                volume_scale: 1.0,
+            },
+        )
+        .unwrap()
+        .1;
+        let mut live = Live::new(Params {
+            seed: 3,
+            threads: 2,
+            max_iterations: Some(3),
+        });
+        let mut sim = Simulation::new(
+            net,
+            live.policy(),
+            SimOptions {
+                seed: 3,
+                volume_scale: 1.0,
+            },
+        );
+        let start = sim.net.start;
+        let mut events = Vec::new();
+        for day in 1..=28 {
+            sim.run_until(start.plus(day * takt_core::Minute::DAY));
+            live.replan(&mut sim).unwrap();
+            events.extend(sim.drain_milestones());
+        }
+        (sim, live, events)
+    };
+    let (sim, live, a) = run();
+    let (_, _, b) = run();
+    assert_eq!(a, b, "same seed, same events");
+    assert_eq!(live.replans, 28);
+    assert!(a.iter().any(|m| m.milestone == "delivered"));
+    let plan = sim.plan(true);
+    let report = takt_check::check(&sim.net, &plan);
+    assert!(
+        report.is_feasible(),
+        "{}",
+        takt_check::check_summary(&report)
+    );
+}

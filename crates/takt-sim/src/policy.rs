@@ -34,6 +34,10 @@ pub struct RouteOption {
     /// Scheduled berthing at the dealer's port in Japan.
     pub arrives_japan_at: Minute,
     pub inland_cost_usd: f64,
+    /// For a latest-departure (just-in-time) option: the time left for the
+    /// terminal's queues before the cutoff; `None` for the first departure
+    /// with room.
+    pub queue_allowance_minutes: Option<i64>,
 }
 
 /// Decisions the world delegates.
@@ -146,11 +150,13 @@ impl Policy for JustInTime {
         options: &[RouteOption],
     ) -> Option<usize> {
         let safe = options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
+        // A dispatching rule keeps a day for the terminal's queues.
         let eligible = || {
-            options
-                .iter()
-                .enumerate()
-                .filter(move |(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
+            options.iter().enumerate().filter(move |(_, o)| {
+                (!safe || o.staged_p90_at <= o.cutoff_at)
+                    && o.queue_allowance_minutes
+                        .is_none_or(|a| a >= crate::world::JIT_QUEUE_ALLOWANCE_MINUTES)
+            })
         };
         // The voyage: first to reach the dealer's port, then the cheaper inland service.
         let (_, best) = eligible().min_by(|(_, a), (_, b)| {

@@ -157,6 +157,14 @@ enum Ev {
         pool: usize,
         server: usize,
         minutes: i64,
+        /// Announced (planned maintenance, a gang known to be missing):
+        /// part of what a projection knows, unlike outages still to be drawn.
+        known: bool,
+    },
+    /// A vehicle on hold when a server could take it queues again when the hold ends.
+    Requeue {
+        pool: usize,
+        vid: usize,
     },
     Reroute {
         vid: usize,
@@ -279,6 +287,10 @@ pub struct Simulation {
     draws: Draws,
     /// Whether milestones are recorded (not in projections and forecasts).
     record: bool,
+    /// Voyage times and arrivals of moves under way are what was announced
+    /// (a world rebuilt from an instance): projections keep them rather
+    /// than re-deriving them from the schedule and mean transit times.
+    calls_known: bool,
 }
 
 struct PolicyBox(Box<dyn Policy>);
@@ -299,6 +311,10 @@ fn class_units(by_class: &[u32], per_unit: &[u32]) -> u32 {
 /// Slack kept for terminal queues when offering the latest inland
 /// departure that still makes a cutoff (just-in-time shipping).
 pub const JIT_QUEUE_ALLOWANCE_MINUTES: i64 = 24 * 60;
+
+/// The smaller queue allowance offered to a planner that projects the
+/// terminal's queues itself (and re-plans when they grow).
+pub const SNUG_QUEUE_ALLOWANCE_MINUTES: i64 = 4 * 60;
 
 /// Units needed if one more vehicle of `class` boards.
 fn units_with_one_more(by_class: &[u32], class: usize, per_unit: &[u32]) -> u32 {
@@ -416,6 +432,7 @@ impl Simulation {
             release_carry: vec![0.0; n_models],
             draws: Draws::Truth,
             record: true,
+            calls_known: false,
             net,
         };
         sim.schedule_voyage_events(start);
@@ -511,6 +528,7 @@ impl Simulation {
                         pool: p,
                         server,
                         minutes: minutes.max(1),
+                        known: false,
                     },
                 );
             }
@@ -765,12 +783,14 @@ impl Simulation {
                 pool,
                 server,
                 minutes,
+                ..
             } => {
                 self.pools[pool].pending_outage[server] += minutes;
                 self.counters.station_outages += 1;
                 self.start_pending_outage(pool, server);
             }
             Ev::Reroute { vid } => self.route_vehicle(vid),
+            Ev::Requeue { pool, vid } => self.enqueue(pool, vid),
         }
     }
 
@@ -960,6 +980,7 @@ impl Simulation {
                             staged_p90_at: staged,
                             arrives_japan_at,
                             inland_cost_usd: 0.0,
+                            queue_allowance_minutes: None,
                         });
                     }
                     continue;
@@ -993,6 +1014,7 @@ impl Simulation {
                         staged_p90_at: staged_p90,
                         arrives_japan_at,
                         inland_cost_usd: svc.cost_per_vehicle_usd,
+                        queue_allowance_minutes: None,
                     };
                     // The first departure with room that makes the cutoff at standard times.
                     let mut k = svc.departures.partition_point(|&d| d < now);
@@ -1017,33 +1039,94 @@ impl Simulation {
                     }
                     // Also the latest departure that still makes the cutoff with a
                     // slow (90th percentile) move, processing in the terminal's
-                    // shifts and a day for its queues, for policies that ship
-                    // just in time.
-                    let mut j = svc.departures.partition_point(|&d| {
-                        self.staged_estimate(v.model, term, d.plus(transit + slow))
-                            .plus(JIT_QUEUE_ALLOWANCE_MINUTES)
-                            <= cutoff
-                    });
-                    while j > k {
-                        j -= 1;
-                        let dep = svc.departures[j];
-                        if dep < now || self.inland_deps[si][j].departed {
-                            break;
+                    // shifts and an allowance for its queues, for policies that
+                    // ship just in time: a day (`JIT_QUEUE_ALLOWANCE_MINUTES`),
+                    // and a few hours for a planner that sees the queues
+                    // (`SNUG_QUEUE_ALLOWANCE_MINUTES`).
+                    let mut seen = k;
+                    for allowance in [JIT_QUEUE_ALLOWANCE_MINUTES, SNUG_QUEUE_ALLOWANCE_MINUTES] {
+                        let mut j = svc.departures.partition_point(|&d| {
+                            self.staged_estimate(v.model, term, d.plus(transit + slow))
+                                .plus(allowance)
+                                <= cutoff
+                        });
+                        if j <= seen {
+                            continue;
                         }
-                        if room(j) {
-                            let staged = self.staged_estimate(v.model, term, dep.plus(transit));
-                            out.push(option(
-                                j,
-                                staged,
-                                self.staged_estimate(v.model, term, dep.plus(transit + slow)),
-                            ));
-                            break;
+                        let floor = seen;
+                        while j > floor {
+                            j -= 1;
+                            let dep = svc.departures[j];
+                            if dep < now || self.inland_deps[si][j].departed {
+                                break;
+                            }
+                            if room(j) {
+                                let staged = self.staged_estimate(v.model, term, dep.plus(transit));
+                                let mut o = option(
+                                    j,
+                                    staged,
+                                    self.staged_estimate(v.model, term, dep.plus(transit + slow)),
+                                );
+                                o.queue_allowance_minutes = Some(allowance);
+                                out.push(o);
+                                seen = j;
+                                break;
+                            }
                         }
                     }
                 }
             }
         }
         out
+    }
+
+    /// Routes vehicles again under the policy's current decisions (a
+    /// sequencer's re-plan): first every booking is released (voyage space,
+    /// and the inland departure of a vehicle still at the plant), then the
+    /// vehicles are routed in the order given. Vehicles already loaded, on
+    /// a departed train, queued for loading or without a route are left as
+    /// they are. Returns how many were routed again.
+    pub fn reroute(&mut self, vids: &[usize]) -> usize {
+        let mut freed = Vec::new();
+        for &vid in vids {
+            let v = &self.vehicles[vid];
+            let Some(r) = v.route else { continue };
+            let loading_queue = v
+                .queued
+                .is_some_and(|(pool, _)| self.pools[pool].kind == ResourceKind::Loading);
+            let at_plant = v.last_stage() == Some(Stage::Released);
+            let departed = at_plant
+                && r.inland
+                    .is_some_and(|(si, k)| self.inland_deps[si][k].departed);
+            if v.loaded || loading_queue || departed || v.delivered_at.is_some() {
+                continue;
+            }
+            let (tenant, model) = (v.tenant, v.model);
+            let rt43 = self.net.models[model].rt43;
+            self.voyages[r.voyage].space_left[tenant][r.deck] += rt43;
+            self.voyages[r.voyage].assigned[r.call].retain(|&x| x != vid);
+            if at_plant && let Some((si, k)) = r.inland {
+                let class = self.net.models[model].inland_class;
+                let dep = &mut self.inland_deps[si][k];
+                dep.by_class[class] -= 1;
+                dep.vehicles.retain(|&x| x != vid);
+            }
+            let v = &mut self.vehicles[vid];
+            v.route = None;
+            if at_plant {
+                v.terminal = None;
+            }
+            freed.push((vid, if at_plant { None } else { r.inland }));
+        }
+        for &(vid, inland) in &freed {
+            self.route_vehicle(vid);
+            if let Some(r) = &mut self.vehicles[vid].route
+                && r.inland.is_none()
+            {
+                r.inland = inland;
+            }
+        }
+        freed.len()
     }
 
     fn route_vehicle(&mut self, vid: usize) {
@@ -1270,6 +1353,23 @@ impl Simulation {
             let minutes = self.service_minutes(pool, vid);
             let kind = self.pools[pool].kind;
             let now = self.now;
+            // A vehicle on hold starts nothing: it queues again when the hold
+            // ends, except for loading, where its place in the stow order is
+            // gone (it is rolled at departure unless loaded by then).
+            if let Some(until) = self.vehicles[vid]
+                .holds
+                .iter()
+                .filter(|h| h.from < now && now < h.to)
+                .map(|h| h.to)
+                .max()
+            {
+                self.pools[pool].queue.pop();
+                self.vehicles[vid].queued = None;
+                if kind != ResourceKind::Loading {
+                    self.push(until, Ev::Requeue { pool, vid });
+                }
+                continue;
+            }
             match kind {
                 // Processing needs a yard slot for afterwards; loading frees one and dispatches again.
                 ResourceKind::Processing => {
@@ -2005,7 +2105,10 @@ impl Simulation {
         let mut kept = BinaryHeap::new();
         for Reverse((at, seq, ev)) in std::mem::take(&mut self.events) {
             let drop = ev.is_voyage()
-                || matches!(ev, Ev::Outage { .. } | Ev::InlandArrival { .. })
+                || matches!(
+                    ev,
+                    Ev::Outage { known: false, .. } | Ev::InlandArrival { .. }
+                )
                 || (releases && matches!(ev, Ev::Release { .. }));
             if !drop {
                 kept.push(Reverse((at, seq, ev)));
@@ -2019,6 +2122,9 @@ impl Simulation {
     fn retime_future_calls(&mut self, with_delays: bool) {
         let now = self.now;
         for v in 0..self.net.voyages.len() {
+            if !with_delays && self.calls_known {
+                continue;
+            }
             let known = self.known_voyage_times(v);
             if !with_delays {
                 self.voyages[v].calls = known;
@@ -2070,7 +2176,10 @@ impl Simulation {
                     continue;
                 }
                 let departed = self.net.inland[svc].departures[dep];
-                let planned = if self.nominal {
+                let planned = if self.nominal && self.calls_known {
+                    // Rebuilt from an instance: the arrival it announced.
+                    arrival.max(now)
+                } else if self.nominal {
                     departed
                         .plus(mean_minutes(&self.net.inland[svc].transit))
                         .max(now)

@@ -26,6 +26,8 @@ enum Command {
     Instance(cmd::instance::Args),
     /// Plan an instance with takt's sequencer: the best plan within a time limit, with a lower bound.
     Plan(cmd::plan::Args),
+    /// Repair a plan after one event (late arrival, station or gang out, vessel moved, hold): what changed.
+    Repair(cmd::repair::Args),
     /// Verify a plan against a scenario, independently of how it was made, and score it.
     Check(cmd::check::Args),
     /// Export or summarize a scenario.
@@ -78,6 +80,7 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Instance(a) => cmd::instance::run(a),
         Command::Plan(a) => cmd::plan::run(a),
+        Command::Repair(a) => cmd::repair::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Scenario(c) => cmd::scenario::run(c),
         Command::Cert(c) => cmd::cert::run(c),

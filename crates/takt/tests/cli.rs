@@ -536,3 +536,131 @@ fn plan_writes_a_feasible_plan_with_its_bound_and_rejects_bad_instances() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.join("y.json").exists());
 }
+
+#[test]
+fn repair_reports_what_changed_and_refuses_bad_events() {
+    let dir = temp_dir("repair");
+    let inst = dir.join("instance.json");
+    let out = takt(&[
+        "instance",
+        "--vehicles",
+        "200",
+        "--seed",
+        "3",
+        "--out",
+        inst.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let i: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inst).unwrap()).unwrap();
+    let now = i["now"].as_str().unwrap().to_string();
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        format!(r#"{{"kind": "station_down", "resource": "USLGB/processing", "from": "{now}", "hours": 2}}"#),
+    )
+    .unwrap();
+    let plan = dir.join("repaired.json");
+    let after = dir.join("after.json");
+    let out = takt(&[
+        "repair",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--iterations",
+        "2",
+        "--out",
+        plan.to_str().unwrap(),
+        "--instance-out",
+        after.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("changed:") && text.contains("no violations"),
+        "{text}"
+    );
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&after).unwrap()).unwrap();
+    assert!(
+        a["outages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["resource"] == "USLGB/processing" && o["from"] == now.as_str())
+    );
+    let out = takt(&["check", "--plan", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    // An unknown vehicle: refused, nothing written.
+    std::fs::write(
+        &event,
+        r#"{"kind": "hold_released", "vin": "1HGCM82633A004352"}"#,
+    )
+    .unwrap();
+    let none = dir.join("none.json");
+    let out = takt(&[
+        "repair",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--out",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no vehicle 1HGCM82633A004352"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!none.exists());
+    // Not an event at all.
+    std::fs::write(&event, r#"{"kind": "meteor"}"#).unwrap();
+    let out = takt(&[
+        "repair",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--out",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a takt repair event"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn simulate_with_the_takt_policy_replans_daily() {
+    let dir = temp_dir("takt-policy");
+    let out = takt(&[
+        "simulate",
+        "--policy",
+        "takt",
+        "--days",
+        "14",
+        "--seed",
+        "4",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["policy"], "takt");
+    let out = takt(&["check", "--plan", dir.join("plan.json").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let out = takt(&[
+        "simulate",
+        "--policy",
+        "nope",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("fifo, jit, takt"), "{}", stderr(&out));
+}

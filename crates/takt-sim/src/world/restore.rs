@@ -87,6 +87,7 @@ impl Simulation {
         sim.counters = Default::default();
         sim.nominal = true;
         sim.record = false;
+        sim.calls_known = true;
         sim.now = now;
         sim.restore_voyages(inst)?;
         for (svc, deps) in sim.net.inland.iter().zip(&mut sim.inland_deps) {
@@ -359,8 +360,24 @@ impl Simulation {
                     message: "not a pool with servers".into(),
                 });
             };
+            if o.from > now {
+                // Announced for later: it starts when the server is next free.
+                let minutes = o.to.since(o.from).max(1);
+                for server in 0..(o.servers as usize).min(self.pools[pool].busy_until.len()) {
+                    self.push(
+                        o.from,
+                        Ev::Outage {
+                            pool,
+                            server,
+                            minutes,
+                            known: true,
+                        },
+                    );
+                }
+                continue;
+            }
             self.outages.push(o.clone());
-            if o.to <= now || o.from > now {
+            if o.to <= now {
                 continue;
             }
             let p = &mut self.pools[pool];

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod insight;
 pub mod instance;
 pub mod plan;
+pub mod repair;
 pub mod replay;
 pub mod scenario;
 pub mod serve;
@@ -25,6 +26,9 @@ use takt_core::Minute;
 use takt_core::network::Network;
 use takt_sim::{Milestone, SimOptions, Simulation, policy};
 
+/// Candidates per thread at each daily re-plan of the `takt` policy.
+pub const REPLAN_CANDIDATES: u64 = 12;
+
 /// Runs a simulation day by day, handing milestones to `sink` as they
 /// come, with a progress bar when standard error is a terminal.
 pub fn run_simulation(
@@ -34,12 +38,23 @@ pub fn run_simulation(
     volume_scale: f64,
     mut sink: impl FnMut(Vec<Milestone>) -> Result<()>,
 ) -> Result<Simulation> {
-    let policy = policy::by_name(policy_name).ok_or_else(|| {
-        anyhow!(
-            "unknown policy `{policy_name}`; known: {}",
-            policy::POLICY_NAMES.join(", ")
-        )
-    })?;
+    // `takt`: the sequencer re-plans once a simulated day.
+    let mut live = (policy_name == "takt").then(|| {
+        takt_plan::live::Live::new(takt_plan::Params {
+            seed,
+            threads: 2,
+            max_iterations: Some(REPLAN_CANDIDATES),
+        })
+    });
+    let policy = match &live {
+        Some(l) => l.policy(),
+        None => policy::by_name(policy_name).ok_or_else(|| {
+            anyhow!(
+                "unknown policy `{policy_name}`; known: {}, takt",
+                policy::POLICY_NAMES.join(", ")
+            )
+        })?,
+    };
     let days = net.end.since(net.start) / Minute::DAY;
     let mut sim = Simulation::new(net, policy, SimOptions { seed, volume_scale });
     let bar = if std::io::stderr().is_terminal() {
@@ -55,6 +70,10 @@ pub fn run_simulation(
     let start = sim.net.start;
     for day in 1..=days {
         sim.run_until(start.plus(day * Minute::DAY));
+        if let Some(l) = &mut live {
+            l.replan(&mut sim)
+                .map_err(|e| anyhow!("re-planning on day {day}: {e}"))?;
+        }
         sink(sim.drain_milestones())?;
         bar.set_position(day as u64);
         bar.set_message(format!("{} vehicles", sim.vehicles.len()));

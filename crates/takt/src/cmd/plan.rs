@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use takt_core::Minute;
 use takt_core::instance::Instance;
+use takt_core::network::Network;
 use takt_plan::{Params, bound};
 
 #[derive(clap::Args, Debug)]
@@ -63,27 +64,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot read instance {}", args.instance.display()))?;
     let inst: Instance = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a takt instance", args.instance.display()))?;
-    let sargs = crate::load::ScenarioArgs {
-        scenario: args.scenario.clone(),
-        volume_scale: inst.volume_scale,
-    };
-    // The network covers the simulated days up to the instance's moment.
-    let (scenario, _) = crate::load::network(&sargs, Some(1))?;
-    let start = Minute::parse_rfc3339(&scenario.scenario.start).map_err(anyhow::Error::msg)?;
-    let days = (inst.now.since(start) / Minute::DAY + 1).max(1) as u32;
-    let (_, net) = crate::load::network(&sargs, Some(days))?;
-    if net.name != inst.scenario {
-        bail!(
-            "the instance is for scenario `{}`, but {} is `{}` (pass --scenario FILE)",
-            inst.scenario,
-            args.scenario
-                .as_ref()
-                .map_or("the built-in scenario".to_string(), |p| p
-                    .display()
-                    .to_string()),
-            net.name
-        );
-    }
+    let net = network_for(args.scenario.as_ref(), &inst)?;
     let lb = bound::lower_bound(&net, &inst);
     let limit = Duration::from_secs_f64(args.time_limit);
     let bar = if std::io::stderr().is_terminal() {
@@ -188,4 +169,28 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The network an instance was made on: its scenario at its volume scale,
+/// covering the simulated days up to its moment.
+pub fn network_for(scenario: Option<&PathBuf>, inst: &Instance) -> Result<Network> {
+    let sargs = crate::load::ScenarioArgs {
+        scenario: scenario.cloned(),
+        volume_scale: inst.volume_scale,
+    };
+    let (s, _) = crate::load::network(&sargs, Some(1))?;
+    let start = Minute::parse_rfc3339(&s.scenario.start).map_err(anyhow::Error::msg)?;
+    let days = (inst.now.since(start) / Minute::DAY + 1).max(1) as u32;
+    let (_, net) = crate::load::network(&sargs, Some(days))?;
+    if net.name != inst.scenario {
+        bail!(
+            "the instance is for scenario `{}`, but {} is `{}` (pass --scenario FILE)",
+            inst.scenario,
+            scenario.map_or("the built-in scenario".to_string(), |p| p
+                .display()
+                .to_string()),
+            net.name
+        );
+    }
+    Ok(net)
 }

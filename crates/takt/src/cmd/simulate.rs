@@ -18,7 +18,9 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Who decides: `fifo` (first in, first out; first voyage with space, the status quo) or
-    /// `jit` (the same voyage, shipped just in time from the plant; queues by promised date).
+    /// `jit` (the same voyage, shipped just in time from the plant; queues by promised date) or
+    /// `takt` (the sequencer re-plans the pipeline once a simulated day and routes again
+    /// whoever its plan moves; see docs/sequencer.md).
     #[arg(long, default_value = "fifo")]
     pub policy: String,
     /// Output folder for events.jsonl, plan.json and summary.json (created if missing).

@@ -1,0 +1,112 @@
+//! `takt repair`: one event in, a repaired plan out, and what changed.
+
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use takt_core::instance::Instance;
+use takt_plan::repair::{Disruption, repair};
+use takt_plan::{Gene, Params};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Scenario file the instance was made from (TOML); the built-in `us-japan` when omitted.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Planning instance (JSON, see docs/instance.md): the state the current plan was made for.
+    #[arg(long, value_name = "FILE")]
+    pub instance: PathBuf,
+    /// The event (JSON, see docs/sequencer.md), e.g.
+    /// `{"kind": "station_down", "resource": "USLGB/processing", "from": "2026-04-27T00:00:00Z", "hours": 2}`.
+    #[arg(long, value_name = "FILE")]
+    pub event: PathBuf,
+    /// Time for the search after the first repaired plan.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Stop after this many candidates per thread as well.
+    #[arg(long)]
+    pub iterations: Option<u64>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Repaired plan to write (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write the instance with the event applied, to chain repairs.
+    #[arg(long, value_name = "FILE")]
+    pub instance_out: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.time_limit.is_nan() || args.time_limit < 0.0 {
+        bail!("--time-limit must be a number of seconds, at least 0");
+    }
+    let text = std::fs::read_to_string(&args.instance)
+        .with_context(|| format!("cannot read instance {}", args.instance.display()))?;
+    let inst: Instance = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a takt instance", args.instance.display()))?;
+    let text = std::fs::read_to_string(&args.event)
+        .with_context(|| format!("cannot read event {}", args.event.display()))?;
+    let event: Disruption = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a takt repair event", args.event.display()))?;
+    let net = super::plan::network_for(args.scenario.as_ref(), &inst)?;
+    let started = Instant::now();
+    let limit = Duration::from_secs_f64(args.time_limit);
+    let progress = || started.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-6);
+    let params = Params {
+        seed: args.seed,
+        threads: 2,
+        max_iterations: args.iterations,
+    };
+    let genes = vec![Gene::KEEP; inst.vehicles.len()];
+    let r = repair(&net, &inst, &genes, &event, &params, &progress)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.event.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = takt_check::check(&net, &r.plan);
+    crate::cmd::simulate::write_json(&args.out, &r.plan)?;
+    if let Some(p) = &args.instance_out {
+        crate::cmd::simulate::write_json(p, &r.instance)?;
+    }
+    println!("event: {}", serde_json::to_string(&event)?);
+    println!(
+        "objective before {:.2} USD; same decisions after the event {:.2} USD; repaired {:.2} USD ({} candidates, {:.0} ms)",
+        r.before_objective.total_usd,
+        r.kept_objective.total_usd,
+        r.objective.total_usd,
+        r.iterations,
+        seconds * 1000.0
+    );
+    let d = &r.diff;
+    println!(
+        "changed: {} vehicles to another voyage, {} deliveries moved by an hour or more, {} vehicles retimed, {} newly unplaced",
+        d.voyage_changed.len(),
+        d.delivery_moved.len(),
+        d.vehicles_retimed,
+        d.newly_unplaced.len()
+    );
+    for vin in d.voyage_changed.iter().take(10) {
+        let voyage = |p: &takt_core::plan::Plan| {
+            p.vehicles
+                .iter()
+                .find(|v| &v.vin == vin)
+                .and_then(|v| v.step(takt_core::Stage::Voyage).map(|s| s.resource.clone()))
+                .unwrap_or_else(|| "none".into())
+        };
+        println!(
+            "  {vin}: voyage {} -> {}",
+            voyage(&r.before),
+            voyage(&r.plan)
+        );
+    }
+    let mut moved = d.delivery_moved.clone();
+    moved.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+    for (vin, h) in moved.iter().take(10) {
+        println!("  {vin}: delivery {h:+.1} h");
+    }
+    println!("checker: {}", takt_check::check_summary(&report));
+    println!("plan written to {}", args.out.display());
+    Ok(if report.is_feasible() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
