@@ -287,20 +287,26 @@ pub fn improve(
                         iterations: 0,
                         improvements: 0,
                     };
+                    // Progress one candidate takes (the longest seen), so the
+                    // search stops before a candidate would overrun the limit.
+                    let mut step = 0.0f64;
                     loop {
                         let p = match params.max_iterations {
                             Some(0) => 1.0,
                             Some(m) => (best.iterations as f64 / m as f64).max(progress()),
                             None => progress(),
                         };
-                        if p >= 1.0 || s.movable.is_empty() {
+                        if p + step >= 1.0 || s.movable.is_empty() {
                             break;
                         }
+                        let before = progress();
                         best.iterations += 1;
                         let chosen = s.select(&cur.2);
                         let mut cand = cur.0.clone();
                         s.mutate(&mut cand, &chosen, &cur.2);
-                        let Ok((plan, obj)) = decode(net, inst, &cand) else {
+                        let decoded = decode(net, inst, &cand);
+                        step = step.max(progress() - before);
+                        let Ok((plan, obj)) = decoded else {
                             continue;
                         };
                         let score = obj.total_usd + penalty(&plan);
