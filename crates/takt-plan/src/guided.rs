@@ -178,4 +178,8 @@ impl Policy for Guided {
     fn clone_box(&self) -> Box<dyn Policy> {
         Box::new(self.clone())
     }
+
+    fn wants_snug(&self) -> bool {
+        true
+    }
 }

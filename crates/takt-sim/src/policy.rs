@@ -69,6 +69,13 @@ pub trait Policy: Send + Sync {
 
     /// A copy for planning ahead (the world projects the plan with a clone).
     fn clone_box(&self) -> Box<dyn Policy>;
+
+    /// Whether the world should also offer the just-in-time departure that
+    /// leaves only a few hours for the terminal's queues (for a planner that
+    /// projects them); the others are not offered it.
+    fn wants_snug(&self) -> bool {
+        false
+    }
 }
 
 /// First in, first out at every stage; first voyage with space.

@@ -1044,7 +1044,12 @@ impl Simulation {
                     // and a few hours for a planner that sees the queues
                     // (`SNUG_QUEUE_ALLOWANCE_MINUTES`).
                     let mut seen = k;
-                    for allowance in [JIT_QUEUE_ALLOWANCE_MINUTES, SNUG_QUEUE_ALLOWANCE_MINUTES] {
+                    let allowances: &[i64] = if self.policy.0.wants_snug() {
+                        &[JIT_QUEUE_ALLOWANCE_MINUTES, SNUG_QUEUE_ALLOWANCE_MINUTES]
+                    } else {
+                        &[JIT_QUEUE_ALLOWANCE_MINUTES]
+                    };
+                    for &allowance in allowances {
                         let mut j = svc.departures.partition_point(|&d| {
                             self.staged_estimate(v.model, term, d.plus(transit + slow))
                                 .plus(allowance)
