@@ -1999,7 +1999,22 @@ impl Simulation {
                     let open_stay = matches!(s.stage, Stage::Released | Stage::Yard)
                         && s.end == s.start
                         && v.steps.last() == Some(s);
-                    let end = if open_stay { now } else { s.end };
+                    // A move under way ends when it is expected to, as known
+                    // now: a train at its mean transit (or now, if later), a
+                    // vessel at the berth known now (delays to come are not
+                    // known), never at what the world has already drawn.
+                    let under_way = v.steps.last() == Some(s) && s.end > now;
+                    let end = match (s.stage, s.res, v.route) {
+                        _ if open_stay => now,
+                        (Stage::Inland, Res::Inland(svc), _) if under_way => s
+                            .start
+                            .plus(mean_minutes(&self.net.inland[svc].transit))
+                            .max(now),
+                        (Stage::Voyage, _, Some(r)) if under_way => {
+                            self.known_voyage_times(r.voyage)[r.discharge_call].0
+                        }
+                        _ => s.end,
+                    };
                     plan::Step {
                         stage: s.stage,
                         location: self.net.locations[s.location].id.clone(),
@@ -2008,7 +2023,7 @@ impl Simulation {
                         end,
                         departure: s.departure,
                         deck_class: s.deck.map(|d| self.net.deck_classes[d].id.clone()),
-                        done: !open_stay && s.end <= now,
+                        done: !open_stay && !under_way && s.end <= now,
                     }
                 })
                 .collect();

@@ -24,6 +24,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Write a planning instance: every vehicle's state at a moment, for a sequencer.
     Instance(cmd::instance::Args),
+    /// Write the compiled network as JSON, for solvers outside takt (docs/network-json.md).
+    Network(cmd::network::Args),
     /// Plan an instance with takt's sequencer: the best plan within a time limit, with a lower bound.
     Plan(cmd::plan::Args),
     /// Repair a plan after one event (late arrival, station or gang out, vessel moved, hold): what changed.
@@ -79,6 +81,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Instance(a) => cmd::instance::run(a),
+        Command::Network(a) => cmd::network::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Repair(a) => cmd::repair::run(a),
         Command::Check(a) => cmd::check::run(a),

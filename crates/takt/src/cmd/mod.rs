@@ -10,6 +10,7 @@ pub mod history;
 pub mod ingest;
 pub mod insight;
 pub mod instance;
+pub mod network;
 pub mod plan;
 pub mod repair;
 pub mod replay;
