@@ -82,6 +82,20 @@ impl Occupancy {
         }
     }
 
+    /// The same table backwards in time (interval `i` becomes
+    /// `intervals - 1 - i`): the plan of the reversed voyage.
+    pub(crate) fn reversed(&self) -> Occupancy {
+        let mut cells = Vec::with_capacity(self.cells.len());
+        for i in (0..self.intervals).rev() {
+            cells.extend_from_slice(&self.cells[i * self.n..(i + 1) * self.n]);
+        }
+        Occupancy {
+            n: self.n,
+            intervals: self.intervals,
+            cells,
+        }
+    }
+
     #[inline]
     fn get(&self, interval: usize, v: usize) -> u32 {
         self.cells[interval * self.n + v]
@@ -116,6 +130,29 @@ impl Occupancy {
         }
     }
 
+    /// Whether the vehicle in `v` during interval `i` was there during
+    /// `i - 1` too (it stays put through port `i`).
+    #[inline]
+    fn stays(&self, v: usize, i: usize) -> bool {
+        let c = self.get(i, v);
+        c != EMPTY && self.get(i - 1, v) == c
+    }
+
+    /// The smallest run of intervals around `i` over which swapping `v`
+    /// and `w` moves whole stays: no vehicle of either slot is split
+    /// between the two (a Kempe chain of the two slots over time).
+    fn chain(&self, v: usize, w: usize, i: usize) -> (usize, usize) {
+        let mut a = i;
+        while a > 0 && (self.stays(v, a) || self.stays(w, a)) {
+            a -= 1;
+        }
+        let mut b = i;
+        while b + 1 < self.intervals && (self.stays(v, b + 1) || self.stays(w, b + 1)) {
+            b += 1;
+        }
+        (a, b)
+    }
+
     /// The maximal run of intervals around `i` in which `v` holds the same.
     fn run(&self, v: usize, i: usize) -> (usize, usize) {
         let c = self.get(i, v);
@@ -139,6 +176,7 @@ pub(crate) struct Evaluator<'a> {
     want: Vec<bool>,
     blocked: Vec<bool>,
     moving: Vec<bool>,
+    pending: Vec<bool>,
     dist2: Vec<usize>,
     parent2: Vec<usize>,
     /// Relocation candidates at the current port: (from, to, demand).
@@ -148,6 +186,7 @@ pub(crate) struct Evaluator<'a> {
     cost01: Vec<usize>,
     queue: VecDeque<usize>,
     worked: Vec<usize>,
+    targets: Vec<(usize, usize)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -160,6 +199,7 @@ impl<'a> Evaluator<'a> {
             want: vec![false; n],
             blocked: vec![false; n],
             moving: vec![false; n],
+            pending: vec![false; n],
             dist2: vec![UNREACHED; n],
             parent2: vec![UNREACHED; n],
             pairs: Vec::new(),
@@ -168,6 +208,7 @@ impl<'a> Evaluator<'a> {
             cost01: vec![UNREACHED; n],
             queue: VecDeque::new(),
             worked: Vec::new(),
+            targets: Vec::new(),
         }
     }
 
@@ -246,24 +287,47 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            let target = self
-                .worked
-                .iter()
-                .copied()
-                .filter(|&v| self.dist[v] == UNREACHED)
-                .min_by_key(|&v| (self.cost01[v], v))
-                .expect("some worked slot is unreachable");
-            if self.cost01[target] == UNREACHED {
-                return false;
-            }
-            let mut u = target;
-            while u != GATE {
-                if self.through[u] {
-                    self.through[u] = false;
-                    self.rehandled[u] = true;
-                    self.worked.push(u);
+            // Open the cheapest paths, cheapest first, to every worked slot
+            // still cut off; a slot reached through an earlier opening is
+            // skipped (`dist` marks what is reachable, exact distances come
+            // from the next BFS).
+            self.targets.clear();
+            for &v in &self.worked {
+                if self.dist[v] == UNREACHED {
+                    if self.cost01[v] == UNREACHED {
+                        return false;
+                    }
+                    self.targets.push((self.cost01[v], v));
                 }
-                u = self.parent[u];
+            }
+            self.targets.sort_unstable();
+            for t in 0..self.targets.len() {
+                let target = self.targets[t].1;
+                if self.dist[target] != UNREACHED {
+                    continue;
+                }
+                let mut u = target;
+                self.queue.clear();
+                while u != GATE {
+                    if self.through[u] {
+                        self.through[u] = false;
+                        self.rehandled[u] = true;
+                        self.worked.push(u);
+                    }
+                    if self.dist[u] == UNREACHED {
+                        self.dist[u] = 0;
+                        self.queue.push_back(u);
+                    }
+                    u = self.parent[u];
+                }
+                while let Some(x) = self.queue.pop_front() {
+                    for &y in &self.inst.adjacent[x] {
+                        if self.dist[y] == UNREACHED && !self.through[y] {
+                            self.dist[y] = 0;
+                            self.queue.push_back(y);
+                        }
+                    }
+                }
             }
         }
     }
@@ -286,6 +350,18 @@ impl<'a> Evaluator<'a> {
             }
         }
         cost
+    }
+
+    /// The through vehicles the last costed port discharged temporarily
+    /// (their slots).
+    fn blockers_into(&self, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(
+            self.worked
+                .iter()
+                .filter(|&&v| self.rehandled[v])
+                .map(|&v| v as u32),
+        );
     }
 
     /// Exact cost of port `p` (the cheaper of the plain plan and the one
@@ -315,10 +391,8 @@ impl<'a> Evaluator<'a> {
                     best = Some(c);
                     break;
                 }
-                Err(Some(i)) => {
-                    self.pairs.remove(i);
-                }
-                Err(None) => {
+                Err(true) => {}
+                Err(false) => {
                     self.pairs.clear();
                 }
             }
@@ -415,23 +489,24 @@ impl<'a> Evaluator<'a> {
     /// relocating vehicle moves along listed edge orientations through
     /// empty slots to its new slot; (3) every other vehicle is loaded,
     /// farthest first, avoiding the through slots and the relocated
-    /// vehicles. `Err(Some(i))`: pair `i` cannot be relocated;
-    /// `Err(None)`: the plan fails otherwise.
+    /// vehicles. `Err(true)`: some pairs could not be relocated and were
+    /// dropped (try again); `Err(false)`: the plan fails otherwise.
     fn relocation_pass(
         &mut self,
         occ: &Occupancy,
         p: usize,
         mut emit: Option<&mut Vec<Move>>,
-    ) -> Result<u64, Option<usize>> {
+    ) -> Result<u64, bool> {
         let f = self.inst.fixed_cost;
         let mut cost = 0;
-        // (1) discharge
+        // `blocked`: slots holding a vehicle that stays on board now (through
+        // slots, relocating vehicles not yet moved, relocated ones);
+        // `pending`: slots whose vehicle still has to be driven off.
         self.blocked.copy_from_slice(&self.through);
         for &(a, _, _) in &self.pairs {
             self.blocked[a] = true;
             self.moving[a] = true;
         }
-        self.bfs_avoiding();
         let mut off: Vec<(usize, usize, u32)> = Vec::new();
         for &v in &self.worked {
             if self.moving[v] {
@@ -439,40 +514,51 @@ impl<'a> Evaluator<'a> {
             }
             let k = occ.before(p, v);
             if k != EMPTY {
-                off.push((self.dist2[v], v, k));
+                self.pending[v] = true;
+                off.push((0, v, k));
             }
         }
         for &(a, _, _) in &self.pairs {
             self.moving[a] = false;
         }
-        if off.iter().any(|o| o.0 == UNREACHED) {
-            return Err(None);
-        }
-        off.sort_unstable();
-        for &(d, v, k) in &off {
-            cost += f + d as u64;
-            if let Some(out) = emit.as_deref_mut() {
-                let mut route = self.route2(v);
-                route.reverse();
-                out.push(Move {
-                    route,
-                    demand: k as usize,
-                });
-            }
-        }
-        // (2) relocate: occupied now are the through slots and the pending
-        // relocating vehicles (`blocked`).
         let mut done = vec![false; self.pairs.len()];
         let mut left = self.pairs.len();
-        while left > 0 {
+        let result = loop {
+            // (1) discharge, nearest first, every vehicle that can leave
+            // around the blocked slots: a shortest path only passes slots
+            // nearer the gate, emptied before it.
             let mut progress = false;
+            if !off.is_empty() {
+                self.bfs_avoiding();
+                for o in off.iter_mut() {
+                    o.0 = self.dist2[o.1];
+                }
+                off.sort_unstable();
+                let reachable = off.partition_point(|o| o.0 != UNREACHED);
+                for &(d, v, k) in &off[..reachable] {
+                    cost += f + d as u64;
+                    self.pending[v] = false;
+                    if let Some(out) = emit.as_deref_mut() {
+                        let mut route = self.route2(v);
+                        route.reverse();
+                        out.push(Move {
+                            route,
+                            demand: k as usize,
+                        });
+                    }
+                }
+                progress |= reachable > 0;
+                off.drain(..reachable);
+            }
+            // (2) relocate, through empty slots along listed edge
+            // orientations, every vehicle whose new slot is empty now.
             for (i, is_done) in done.iter_mut().enumerate() {
                 if *is_done {
                     continue;
                 }
                 let (a, b, k) = self.pairs[i];
-                if self.blocked[b] {
-                    continue; // its vehicle has not moved yet
+                if self.blocked[b] || self.pending[b] {
+                    continue; // its vehicle has not left yet
                 }
                 // Directed BFS from a through empty slots.
                 self.dist2.fill(UNREACHED);
@@ -481,7 +567,11 @@ impl<'a> Evaluator<'a> {
                 self.queue.push_back(a);
                 'bfs: while let Some(u) = self.queue.pop_front() {
                     for &v in &self.inst.forward[u] {
-                        if v == GATE || self.dist2[v] != UNREACHED || self.blocked[v] {
+                        if v == GATE
+                            || self.dist2[v] != UNREACHED
+                            || self.blocked[v]
+                            || self.pending[v]
+                        {
                             continue;
                         }
                         self.dist2[v] = self.dist2[u] + 1;
@@ -493,7 +583,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 if self.dist2[b] == UNREACHED {
-                    return Err(Some(i));
+                    continue;
                 }
                 cost += f + self.dist2[b] as u64;
                 if let Some(out) = emit.as_deref_mut() {
@@ -515,11 +605,28 @@ impl<'a> Evaluator<'a> {
                 left -= 1;
                 progress = true;
             }
-            if !progress {
-                let i = (0..self.pairs.len()).find(|&i| !done[i]).unwrap_or(0);
-                return Err(Some(i));
+            if off.is_empty() && left == 0 {
+                break Ok(());
             }
+            if !progress {
+                // Drop the pairs that cannot move now (their vehicles are
+                // discharged and reloaded instead) and let the caller retry.
+                break if left > 0 {
+                    let mut i = 0;
+                    self.pairs.retain(|_| {
+                        i += 1;
+                        done[i - 1]
+                    });
+                    Err(true)
+                } else {
+                    Err(false)
+                };
+            }
+        };
+        for &(_, v, _) in &off {
+            self.pending[v] = false;
         }
+        result?;
         // (3) load
         self.bfs_avoiding();
         let mut on: Vec<(usize, usize, u32)> = Vec::new();
@@ -543,7 +650,7 @@ impl<'a> Evaluator<'a> {
             self.moving[b] = false;
         }
         if on.iter().any(|o| o.0 == UNREACHED) {
-            return Err(None);
+            return Err(false);
         }
         on.sort_unstable_by(|x, y| y.cmp(x));
         for &(d, v, k) in &on {
@@ -610,6 +717,12 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// Exact cost of a table (every port's routes).
+pub(crate) fn table_cost(inst: &Instance, occ: &Occupancy) -> u64 {
+    let mut ev = Evaluator::new(inst);
+    (0..inst.n_ports).map(|p| ev.port_cost(occ, p)).sum()
+}
+
 /// Writes the plan's routes.
 pub(crate) fn to_solution(inst: &Instance, occ: &Occupancy) -> (Solution, u64) {
     let mut ev = Evaluator::new(inst);
@@ -620,6 +733,21 @@ pub(crate) fn to_solution(inst: &Instance, occ: &Occupancy) -> (Solution, u64) {
         .map(|m| route_cost(inst, &m.route))
         .sum();
     (Solution { ports }, cost)
+}
+
+/// Where, as fractions of the budget, the annealing restarts from the best
+/// plan (the last segment is the longest, so the final cooling is slow).
+const SEGMENTS: [f64; 4] = [0.1, 0.3, 0.6, 1.0];
+
+/// How long the search may run.
+pub(crate) struct Budget<'b> {
+    /// Annealing moves allowed (per thread), if counted.
+    pub iterations: Option<u64>,
+    /// Fraction of the time budget used; the search stops at 1.
+    pub progress: &'b (dyn Fn() -> f64 + Sync),
+    /// Whether `progress` measures time (rises steadily) rather than
+    /// jumping from 0 to 1 when told to stop.
+    pub timed: bool,
 }
 
 /// Annealing knobs.
@@ -656,12 +784,23 @@ pub(crate) struct Annealer<'a> {
     pub best: Occupancy,
     pub best_cost: u64,
     scratch: Vec<u64>,
+    /// Per port, the slots of through vehicles discharged temporarily
+    /// (targets of the blocker move).
+    blockers: Vec<Vec<u32>>,
+    scratch_blockers: Vec<Vec<u32>>,
 }
 
 impl<'a> Annealer<'a> {
     pub(crate) fn new(inst: &'a Instance, occ: Occupancy) -> Annealer<'a> {
         let mut ev = Evaluator::new(inst);
-        let port_cost: Vec<u64> = (0..inst.n_ports).map(|p| ev.port_cost(&occ, p)).collect();
+        let mut blockers = vec![Vec::new(); inst.n_ports];
+        let port_cost: Vec<u64> = (0..inst.n_ports)
+            .map(|p| {
+                let c = ev.port_cost(&occ, p);
+                ev.blockers_into(&mut blockers[p]);
+                c
+            })
+            .collect();
         let cost = port_cost.iter().sum();
         Annealer {
             inst,
@@ -672,35 +811,75 @@ impl<'a> Annealer<'a> {
             cost,
             best_cost: cost,
             scratch: Vec::new(),
+            scratch_blockers: vec![Vec::new(); inst.n_ports],
+            blockers,
         }
     }
 
-    /// Runs up to `iterations` moves (polling `should_stop` every few);
+    /// Runs moves until the budget is spent (polling it every 32 moves);
     /// returns the number made.
+    ///
+    /// When the budget's size is known (a move count, or a clock giving
+    /// the fraction of the time used), the run is cut into segments of
+    /// [`SEGMENTS`] (fractions of the budget), each cooling geometrically
+    /// from `t_start` to `t_end` and starting from the best plan so far
+    /// (offered to `exchange` first, which may hand back a better one,
+    /// another thread's). Otherwise cycles of `schedule.cycle` moves,
+    /// doubling, do the same.
     pub(crate) fn run(
         &mut self,
         rng: &mut ChaCha8Rng,
         schedule: Schedule,
-        iterations: u64,
-        should_stop: &dyn Fn() -> bool,
+        budget: &Budget<'_>,
+        exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
     ) -> u64 {
         let n = self.inst.n_nodes;
         let intervals = self.occ.intervals;
+        let iterations = budget.iterations.unwrap_or(u64::MAX);
         if intervals == 0 || n < 3 {
             return 0;
         }
         let mut done = 0u64;
         let ratio = (schedule.t_end / schedule.t_start).ln();
+        if budget.iterations.is_some() || budget.timed {
+            let mut segment = 0;
+            let mut temp = schedule.t_start;
+            while done < iterations {
+                if done.is_multiple_of(32) {
+                    let clock = (budget.progress)();
+                    if clock >= 1.0 {
+                        break;
+                    }
+                    let f = match budget.iterations {
+                        Some(m) => (done as f64 / m as f64).max(clock),
+                        None => clock,
+                    };
+                    let s = SEGMENTS
+                        .partition_point(|&b| b <= f)
+                        .min(SEGMENTS.len() - 1);
+                    if s != segment {
+                        segment = s;
+                        self.restart(exchange);
+                    }
+                    let (s0, s1) = (if s == 0 { 0.0 } else { SEGMENTS[s - 1] }, SEGMENTS[s]);
+                    let x = ((f - s0) / (s1 - s0)).clamp(0.0, 1.0);
+                    temp = schedule.t_start * (ratio * x).exp();
+                }
+                done += 1;
+                self.step(rng, temp);
+            }
+            return done;
+        }
         // Cycles double in length: whatever the time limit, the last
         // complete cycle had at least a third of the run.
         let mut cycle = schedule.cycle;
         let mut phase = 0u64;
         while done < iterations {
-            if done.is_multiple_of(32) && should_stop() {
+            if done.is_multiple_of(32) && (budget.progress)() >= 1.0 {
                 break;
             }
             if phase == cycle {
-                self.restore_best();
+                self.restart(exchange);
                 phase = 0;
                 cycle = cycle.saturating_mul(2);
             }
@@ -712,17 +891,78 @@ impl<'a> Annealer<'a> {
         done
     }
 
+    /// Back to the best plan, or to a better one `exchange` offers.
+    fn restart(&mut self, exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>) {
+        if let Some(better) = exchange(&self.best, self.best_cost) {
+            self.best = better;
+            self.best_cost = u64::MAX;
+            self.cost = 0;
+        }
+        self.restore_best();
+        self.best_cost = self.cost;
+    }
+
     fn restore_best(&mut self) {
         if self.cost != self.best_cost {
             self.occ.clone_from(&self.best);
             for p in 0..self.inst.n_ports {
                 self.port_cost[p] = self.ev.port_cost(&self.occ, p);
+                self.ev.blockers_into(&mut self.blockers[p]);
             }
             self.cost = self.port_cost.iter().sum();
         }
     }
 
     fn step(&mut self, rng: &mut ChaCha8Rng, temp: f64) {
+        let proposal = if rng.random_range(0..8) == 0 {
+            self.propose_blocker(rng)
+        } else {
+            self.propose(rng)
+        };
+        if let Some((v, w, a, b)) = proposal {
+            self.try_swap(rng, temp, v, w, a, b);
+        }
+    }
+
+    /// Moves a through vehicle that some port discharges temporarily (a
+    /// blocker) to an empty slot: for its whole stay, or from that port on.
+    fn propose_blocker(&self, rng: &mut ChaCha8Rng) -> Option<(usize, usize, usize, usize)> {
+        let n = self.inst.n_nodes;
+        let ports = self.inst.n_ports;
+        let mut p = rng.random_range(1..ports);
+        let mut tries = 0;
+        while self.blockers[p].is_empty() {
+            tries += 1;
+            if tries > 8 {
+                return None;
+            }
+            p = rng.random_range(1..ports);
+        }
+        let list = &self.blockers[p];
+        let v = list[rng.random_range(0..list.len())] as usize;
+        // The vehicle stands in v through port p: intervals p - 1 and p.
+        if p >= self.occ.intervals {
+            return None;
+        }
+        let mut w = rng.random_range(1..n);
+        for _ in 0..16 {
+            if self.occ.get(p, w) == EMPTY && w != v {
+                break;
+            }
+            w = rng.random_range(1..n);
+        }
+        if w == v || self.occ.get(p, w) != EMPTY {
+            return None;
+        }
+        let (a, b) = self.occ.chain(v, w, p);
+        if rng.random_bool(0.5) {
+            Some((v, w, a, b))
+        } else {
+            Some((v, w, p, b))
+        }
+    }
+
+    fn propose(&self, rng: &mut ChaCha8Rng) -> Option<(usize, usize, usize, usize)> {
         let n = self.inst.n_nodes;
         let intervals = self.occ.intervals;
         let i = rng.random_range(0..intervals);
@@ -754,19 +994,32 @@ impl<'a> Annealer<'a> {
             }
         };
         if w == GATE || w == v || self.occ.get(i, v) == self.occ.get(i, w) {
-            return;
+            return None;
         }
         let (mut a, mut b) = self.occ.run(v, i);
-        match rng.random_range(0..10) {
-            0..=5 => {}
-            6..=7 => {
+        match rng.random_range(0..12) {
+            0..=4 => {}
+            5..=6 => {
                 let (c, d) = self.occ.run(w, i);
                 a = a.min(c);
                 b = b.max(d);
             }
-            8 => a = i,
-            _ => b = i,
+            7 => a = i,
+            8 => b = i,
+            _ => (a, b) = self.occ.chain(v, w, i),
         }
+        Some((v, w, a, b))
+    }
+
+    fn try_swap(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        temp: f64,
+        v: usize,
+        w: usize,
+        a: usize,
+        b: usize,
+    ) {
         self.occ.swap_range(v, w, a, b);
         let last_port = (b + 1).min(self.inst.n_ports - 1);
         self.scratch.clear();
@@ -776,10 +1029,15 @@ impl<'a> Annealer<'a> {
             // Inside the run, two slots that both hold a vehicle staying put
             // leave the port's through and worked slots as they were.
             let both_through = p > a && p <= b && self.occ.through(p, v) && self.occ.through(p, w);
+            let j = p - a;
             let c = if both_through {
+                let (src, dst) = (&self.blockers[p], &mut self.scratch_blockers[j]);
+                dst.clone_from(src);
                 self.port_cost[p]
             } else {
-                self.ev.port_cost(&self.occ, p)
+                let c = self.ev.port_cost(&self.occ, p);
+                self.ev.blockers_into(&mut self.scratch_blockers[j]);
+                c
             };
             self.scratch.push(c);
             new_sum += c;
@@ -790,6 +1048,7 @@ impl<'a> Annealer<'a> {
         if accept {
             for (j, p) in (a..=last_port).enumerate() {
                 self.port_cost[p] = self.scratch[j];
+                std::mem::swap(&mut self.blockers[p], &mut self.scratch_blockers[j]);
             }
             self.cost = self.cost + new_sum - old_sum;
             if self.cost < self.best_cost {

@@ -18,8 +18,9 @@
 //! - [`plan`]: the planner (a greedy construction, then simulated annealing
 //!   over the whole voyage's occupancy plan).
 //!
-//! The crate is pure: no files, no clock. Time limits come in as a
-//! `should_stop` closure.
+//! The crate is pure: no files, no clock. Time limits come in as a closure:
+//! `should_stop` ([`solve`]) or `progress`, the fraction of the budget used
+//! ([`solve_within`]).
 
 mod anneal;
 pub mod check;
@@ -29,5 +30,5 @@ pub mod solution;
 
 pub use check::{Report, Violation, ViolationCode, check};
 pub use instance::{Demand, Instance, ParseError};
-pub use plan::{Params, solve};
+pub use plan::{Params, Planned, solve, solve_within};
 pub use solution::{Move, Solution, SolutionError};

@@ -32,13 +32,14 @@
 //! thread index, so a run is deterministic for a seed and an iteration
 //! count.
 
-use crate::anneal::{Annealer, Occupancy, Schedule, to_solution};
+use crate::anneal::{Annealer, Budget, Occupancy, Schedule, table_cost, to_solution};
 use crate::check::route_cost;
-use crate::instance::{GATE, Instance};
+use crate::instance::{Demand, GATE, Instance};
 use crate::solution::{Move, Solution};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
+use std::sync::Mutex;
 
 const EMPTY: u32 = u32::MAX;
 const UNREACHED: usize = usize::MAX;
@@ -85,7 +86,37 @@ pub fn solve(
     params: &Params,
     should_stop: &(dyn Fn() -> bool + Sync),
 ) -> Planned {
+    let progress = || if should_stop() { 1.0 } else { 0.0 };
+    run(instance, params, &progress, false)
+}
+
+/// Plans the stowage of `instance` within a time budget: `progress()` is
+/// the fraction of it used so far (from the start of the run), and the
+/// search returns once it reaches 1. Knowing how much time is left, the
+/// annealing paces its cooling to end with the budget, and the threads
+/// hand each other their best plans when they restart (so, unlike
+/// [`solve`] with `max_iterations`, a run is not reproducible).
+pub fn solve_within(
+    instance: &Instance,
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+) -> Planned {
+    run(instance, params, progress, true)
+}
+
+fn run(
+    instance: &Instance,
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+    timed: bool,
+) -> Planned {
     let threads = params.threads.max(1);
+    let shared: Mutex<Option<(u64, Occupancy)>> = Mutex::new(None);
+    let budget = Budget {
+        iterations: params.max_iterations,
+        progress,
+        timed,
+    };
     let results: Vec<(Incumbent, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -93,8 +124,26 @@ pub fn solve(
                     .seed
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                     .wrapping_add(t as u64);
-                let max_iterations = params.max_iterations;
-                scope.spawn(move || search(instance, seed, t, max_iterations, should_stop))
+                let (budget, shared) = (&budget, &shared);
+                scope.spawn(move || {
+                    // Only timed runs share: in counted runs the threads
+                    // would meet at moments that depend on the machine.
+                    let mut exchange = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
+                        if !timed || threads < 2 {
+                            return None;
+                        }
+                        let mut slot = shared.lock().unwrap_or_else(|e| e.into_inner());
+                        match slot.as_ref() {
+                            Some((c, occ)) if *c < cost => Some(occ.clone()),
+                            Some((c, _)) if *c == cost => None,
+                            _ => {
+                                *slot = Some((cost, best.clone()));
+                                None
+                            }
+                        }
+                    };
+                    search(instance, seed, t, budget, &mut exchange)
+                })
             })
             .collect();
         handles
@@ -198,9 +247,11 @@ fn search(
     instance: &Instance,
     seed: u64,
     thread: usize,
-    max_iterations: Option<u64>,
-    should_stop: &(dyn Fn() -> bool + Sync),
+    budget: &Budget<'_>,
+    exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
 ) -> (Incumbent, u64) {
+    let max_iterations = budget.iterations;
+    let should_stop = || (budget.progress)() >= 1.0;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut planner = Planner::new(instance);
     let first_knobs = if thread.is_multiple_of(2) {
@@ -221,14 +272,77 @@ fn search(
         )
         .expect("the first plan is never interrupted");
     if best.unplaced.is_empty() {
-        return anneal_from(
+        // More starts while they are cheap (a few in counted runs, up to
+        // 3 % of the budget in timed ones), with random knobs, forwards and
+        // backwards in time (on the voyage reversed, loading and discharge
+        // swap roles, so deep slots go to the vehicles that board early
+        // rather than to those that leave late). The annealing starts from
+        // the cheapest table, costed by the annealer's own rules.
+        let mut start = Occupancy::from_solution(
             instance,
-            best,
-            &mut rng,
-            thread,
-            max_iterations,
-            should_stop,
+            &Solution {
+                ports: best.moves.clone(),
+            },
         );
+        let mut start_cost = table_cost(instance, &start);
+        let reversed = reversed_instance(instance);
+        let mut back = Planner::new(&reversed);
+        let mut tries = 0;
+        while if budget.timed {
+            tries < 128 && (budget.progress)() < 0.03
+        } else {
+            tries < 4
+        } {
+            let backwards = tries % 2 == 0;
+            let knobs = (tries == 0).then_some(first_knobs);
+            tries += 1;
+            let plan = if backwards {
+                back.plan_suffix(
+                    0,
+                    vec![EMPTY; instance.n_nodes],
+                    &mut rng,
+                    knobs,
+                    &should_stop,
+                )
+            } else {
+                planner.plan_suffix(
+                    0,
+                    vec![EMPTY; instance.n_nodes],
+                    &mut rng,
+                    knobs,
+                    &should_stop,
+                )
+            };
+            let Some(plan) = plan else { break };
+            if !plan.unplaced.is_empty() {
+                continue;
+            }
+            let table = if backwards {
+                Occupancy::from_solution(
+                    &reversed,
+                    &Solution {
+                        ports: plan.moves.clone(),
+                    },
+                )
+                .reversed()
+            } else {
+                Occupancy::from_solution(
+                    instance,
+                    &Solution {
+                        ports: plan.moves.clone(),
+                    },
+                )
+            };
+            let cost = table_cost(instance, &table);
+            if !backwards && plan.cost() < best.cost() {
+                best = plan;
+            }
+            if cost < start_cost {
+                start = table;
+                start_cost = cost;
+            }
+        }
+        return anneal_from(instance, best, start, &mut rng, thread, budget, exchange);
     }
     let mut iterations = 0u64;
     let n_ports = instance.n_ports;
@@ -240,7 +354,7 @@ fn search(
             best.decks[start].clone(),
             &mut rng,
             None,
-            should_stop,
+            &should_stop,
         ) else {
             break;
         };
@@ -265,30 +379,20 @@ fn search(
     (best, iterations)
 }
 
-/// Anneals the occupancy plan of a feasible greedy plan; keeps whichever
-/// plan is cheaper.
+/// Anneals `occ` (a table at least as cheap as the greedy plan's); keeps
+/// whichever of the annealed plan and the greedy one is cheaper.
 fn anneal_from(
     instance: &Instance,
     mut greedy: Incumbent,
+    occ: Occupancy,
     rng: &mut ChaCha8Rng,
     thread: usize,
-    max_iterations: Option<u64>,
-    should_stop: &(dyn Fn() -> bool + Sync),
+    budget: &Budget<'_>,
+    exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
 ) -> (Incumbent, u64) {
-    let occ = Occupancy::from_solution(
-        instance,
-        &Solution {
-            ports: greedy.moves.clone(),
-        },
-    );
     let mut annealer = Annealer::new(instance, occ);
     let schedule = Schedule::for_instance(instance, thread);
-    let iterations = annealer.run(
-        rng,
-        schedule,
-        max_iterations.unwrap_or(u64::MAX),
-        should_stop,
-    );
+    let iterations = annealer.run(rng, schedule, budget, exchange);
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);
     if cost < greedy.cost() {
@@ -300,6 +404,30 @@ fn anneal_from(
         greedy.moves = solution.ports;
     }
     (greedy, iterations)
+}
+
+/// The same voyage backwards: ports `P - 1 - p`, demand `(o, d)` becoming
+/// `(P - 1 - d, P - 1 - o)` (demand indices kept).
+fn reversed_instance(instance: &Instance) -> Instance {
+    let last = instance.n_ports - 1;
+    let demands = instance
+        .demands
+        .iter()
+        .map(|d| Demand {
+            origin: last - d.destination,
+            destination: last - d.origin,
+            quantity: d.quantity,
+        })
+        .collect();
+    Instance::new(
+        instance.n_nodes,
+        instance.edges.clone(),
+        instance.n_ports,
+        demands,
+        instance.fixed_cost,
+        instance.lower_bound,
+    )
+    .expect("the reversed voyage is a valid instance")
 }
 
 /// The greedy, with its scratch buffers.

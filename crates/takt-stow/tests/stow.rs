@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use takt_stow::{Demand, Instance, Move, Params, Solution, ViolationCode, check, solve};
+use takt_stow::{
+    Demand, Instance, Move, Params, Solution, ViolationCode, check, solve, solve_within,
+};
 
 fn never() -> bool {
     false
@@ -505,5 +507,205 @@ fn exercise_problems_solve_feasibly_within_a_short_limit() {
         assert!(report.feasible, "{name}: {:?}", report.violations);
         assert!(report.objective >= 0, "{name}: cost below the lower bound");
         assert_eq!(report.cost, planned.cost);
+    }
+}
+
+/// The deck (demand per node) after every port of a plan the checker
+/// accepted.
+fn decks_after_ports(instance: &Instance, solution: &Solution) -> Vec<Vec<Option<usize>>> {
+    let mut deck = vec![None; instance.n_nodes];
+    let mut out = Vec::new();
+    for moves in &solution.ports {
+        for m in moves {
+            let (first, last) = (m.route[0], *m.route.last().unwrap());
+            if first != 0 {
+                deck[first] = None;
+            }
+            if last != 0 {
+                deck[last] = Some(m.demand);
+            }
+        }
+        out.push(deck.clone());
+    }
+    out
+}
+
+/// A shortest path from the gate to `v` in the whole deck graph.
+fn path_from_gate(instance: &Instance, v: usize) -> Vec<usize> {
+    let mut parent = vec![usize::MAX; instance.n_nodes];
+    parent[0] = 0;
+    let mut queue = std::collections::VecDeque::from([0]);
+    while let Some(u) = queue.pop_front() {
+        for &w in &instance.adjacent[u] {
+            if parent[w] == usize::MAX {
+                parent[w] = u;
+                queue.push_back(w);
+            }
+        }
+    }
+    let mut path = vec![v];
+    let mut u = v;
+    while u != 0 {
+        u = parent[u];
+        path.push(u);
+    }
+    path.reverse();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// A feasible plan made infeasible by hand, one rule at a time: the
+    /// checker stops at the broken move with that rule's code (worked out
+    /// here from the deck at that moment, independently of the checker).
+    #[test]
+    fn the_checker_names_the_rule_a_broken_plan_breaks(
+        lanes in 1usize..4,
+        depth in 2usize..5,
+        flips in prop::collection::vec(any::<bool>(), 1..30),
+        n_ports in 3usize..7,
+        raw in prop::collection::vec((0usize..100, 0usize..100, 0usize..100), 2..16),
+        seed in 0u64..1000,
+        rule in 0usize..9,
+        pick in 0usize..1000,
+    ) {
+        let (n, edges) = lanes_deck(lanes, depth, &flips);
+        let demand = demands(n_ports, n - 1, &raw);
+        prop_assume!(!demand.is_empty());
+        let k_count = demand.len();
+        let instance = Instance::new(n, edges, n_ports, demand, 10, 0).unwrap();
+        let planned = solve(&instance, &params(seed, 300), &never);
+        prop_assert!(check(&instance, &planned.solution).feasible);
+        let decks = decks_after_ports(&instance, &planned.solution);
+        let mut ports = planned.solution.ports.clone();
+        let last_port = n_ports - 1;
+        // A port after which something is on board (there is one: demand
+        // is not empty), and a node holding a vehicle then.
+        let busy: Vec<usize> = (0..last_port)
+            .filter(|&p| decks[p].iter().any(Option::is_some))
+            .collect();
+        let p = busy[pick % busy.len()];
+        let full: Vec<usize> = (1..n).filter(|&v| decks[p][v].is_some()).collect();
+        let empty: Vec<usize> = (1..n).filter(|&v| decks[p][v].is_none()).collect();
+        let v = full[pick % full.len()];
+        let blocked = |route: &[usize], deck: &[Option<usize>]| {
+            route[1..route.len() - 1].iter().any(|&u| deck[u].is_some())
+        };
+        let expected = match rule {
+            0 => {
+                // The last unload of the voyage left out: a vehicle stays.
+                ports[last_port].pop();
+                ViolationCode::WrongDemandOnBoard
+            }
+            1 => {
+                // A load onto a node that holds a vehicle.
+                let route = path_from_gate(&instance, v);
+                let k = (0..k_count)
+                    .find(|&k| instance.demands[k].origin <= p && p < instance.demands[k].destination)
+                    .unwrap();
+                let code = if blocked(&route, &decks[p]) {
+                    ViolationCode::BlockedPath
+                } else {
+                    ViolationCode::NodeOccupied
+                };
+                ports[p].push(Move { route, demand: k });
+                code
+            }
+            2 => {
+                // An unload, at the start of the next port, from an empty
+                // node (or one whose way out is blocked).
+                prop_assume!(!empty.is_empty());
+                let e = empty[pick % empty.len()];
+                let mut route = path_from_gate(&instance, e);
+                route.reverse();
+                let code = if blocked(&route, &decks[p]) {
+                    ViolationCode::BlockedPath
+                } else {
+                    ViolationCode::NoVehicleAtStart
+                };
+                ports[p + 1].insert(0, Move { route, demand: 0 });
+                code
+            }
+            3 => {
+                // An unload naming another demand than the vehicle's.
+                prop_assume!(k_count > 1);
+                let mut route = path_from_gate(&instance, v);
+                route.reverse();
+                let k = (decks[p][v].unwrap() + 1) % k_count;
+                let code = if blocked(&route, &decks[p]) {
+                    ViolationCode::BlockedPath
+                } else {
+                    ViolationCode::WrongVehicleAtStart
+                };
+                ports[p + 1].insert(0, Move { route, demand: k });
+                code
+            }
+            4 => {
+                // A load at the last port, outside every demand's voyage.
+                ports[last_port].push(Move { route: vec![0, 1], demand: pick % k_count });
+                ViolationCode::DemandNotAtPort
+            }
+            5 => {
+                // A relocation against an edge's listed orientation, or
+                // along a pair of nodes without an edge.
+                let back = instance.edges.iter().find(|&&(a, b)| a != 0 && b == v);
+                let route = match back {
+                    Some(&(a, _)) => vec![v, a],
+                    None => vec![v, (1..n).find(|&u| u != v && !instance.has_edge(u, v)).unwrap_or(v)],
+                };
+                prop_assume!(route[0] != route[1]);
+                let code = if instance.has_edge(route[0], route[1]) {
+                    ViolationCode::AgainstEdgeOrientation
+                } else {
+                    ViolationCode::MissingEdge
+                };
+                ports[p].push(Move { route, demand: decks[p][v].unwrap() });
+                code
+            }
+            6 => {
+                // A route that comes back to the gate.
+                ports[p].push(Move { route: vec![0, 1, 0], demand: 0 });
+                ViolationCode::NonSimplePath
+            }
+            7 => {
+                ports[p].push(Move { route: vec![0, 1], demand: k_count });
+                ViolationCode::UnknownDemand
+            }
+            _ => {
+                ports[p].push(Move { route: vec![0, n], demand: 0 });
+                ViolationCode::NodeOutOfRange
+            }
+        };
+        let report = check(&instance, &Solution { ports });
+        prop_assert!(!report.feasible);
+        prop_assert_eq!(report.first_code(), Some(expected), "{:?}", report.violations);
+    }
+}
+
+#[test]
+fn timed_runs_on_two_threads_pass_the_checker_and_end_in_time() {
+    for name in ["a-prob3.json", "b-prob5.json"] {
+        let Some(inst) = exercise(name) else { return };
+        let limit = Duration::from_millis(800);
+        let started = Instant::now();
+        let progress = move || started.elapsed().as_secs_f64() / limit.as_secs_f64();
+        let planned = solve_within(
+            &inst,
+            &Params {
+                seed: 5,
+                threads: 2,
+                max_iterations: None,
+            },
+            &progress,
+        );
+        assert!(
+            started.elapsed() < limit + Duration::from_millis(500),
+            "{name} overran"
+        );
+        let report = check(&inst, &planned.solution);
+        assert!(report.feasible, "{name}: {:?}", report.violations);
+        assert_eq!(report.cost, planned.cost);
+        assert!(planned.iterations > 0, "{name}: no search happened");
     }
 }

@@ -72,14 +72,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let instance = read_instance(&instance_path)?;
     // Keep a margin for joining the threads, checking and writing the file.
     let margin = (time_limit * 0.03).clamp(0.05, 0.5);
-    let deadline = started + Duration::from_secs_f64((time_limit - margin).max(0.0));
-    let should_stop = move || Instant::now() >= deadline;
+    let budget = Duration::from_secs_f64((time_limit - margin).max(0.0));
+    let deadline = started + budget;
+    // The fraction of the budget used: the planner paces its search by it
+    // and stops at 1.
+    let progress = move || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if budget.is_zero() {
+            1.0
+        } else {
+            1.0 - left.as_secs_f64() / budget.as_secs_f64()
+        }
+    };
     let params = Params {
         seed: args.seed,
         threads: args.threads.max(1),
         max_iterations: None,
     };
-    let planned = takt_stow::solve(&instance, &params, &should_stop);
+    let planned = takt_stow::solve_within(&instance, &params, &progress);
     let report = check(&instance, &planned.solution);
     std::fs::write(&out, planned.solution.to_json())
         .with_context(|| format!("cannot write {}", out.display()))?;
