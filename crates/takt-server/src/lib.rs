@@ -1,59 +1,79 @@
-//! takt's HTTP API over the event store (`takt serve`).
+//! takt's HTTP API and live dashboard (`takt serve`, `takt demo`).
 //!
-//! - `POST /v1/events`: a batch of takt JSON Lines (or a JSON array) of
-//!   milestones and resource events.
-//! - `POST /epcis/capture`: one GS1 EPCIS 2.0 capture document (or one event
-//!   with its own `@context`).
-//! - `GET /v1/vehicles/{vin}`: a vehicle's state and history.
+//! - Capture: `POST /v1/events` (takt JSON Lines or a JSON array),
+//!   `POST /epcis/capture` (one GS1 EPCIS 2.0 capture document).
+//! - Reads over the event store: `GET /v1/vehicles/{vin}` (state and
+//!   history), `GET /v1/insight`.
+//! - Reads over the live view ([`live::Live`]: network, plan, ETAs, alerts):
+//!   vehicles (search, plan, ETA), terminal schedules, voyages, alerts,
+//!   the network; `GET /v1/stream` (server-sent events) tells when events
+//!   arrive and the plan changes; `POST /v1/replan` asks for a new plan.
+//! - Admin: tokens and the audit log.
+//! - `GET /openapi.json` (OpenAPI 3.1, [`openapi::document`]) and the
+//!   dashboard at `/` ([`dashboard`]), neither behind a token.
 //!
 //! [`app`] builds the router from an [`AppState`], so tests call it without
-//! a socket; [`run`] serves it. Every handler takes the tenant from the
-//! request context through the [`Tenant`] extractor (for now the
-//! `X-Takt-Tenant` header; bearer tokens replace it without touching the
-//! handlers). A batch is answered only after it is committed durably (the
-//! store's transaction with `synchronous=FULL` or PostgreSQL's synchronous
-//! commit); store calls run on tokio's blocking pool. Errors are
-//! `application/problem+json` ([`problem`]). See `docs/api.md`.
+//! a socket; [`run`] serves it. Every `/v1` and `/epcis` route sits behind
+//! [`auth::authenticate`]: a bearer token gives the request its tenant and
+//! role (the [`auth::Caller`] extractor; handlers read the tenant nowhere
+//! else), a bucket per token limits the rate (429), and every mutating call
+//! is written to the audit log. In front of everything, at most
+//! `max_in_flight` requests run at once; more answer 503 `overloaded` at
+//! once rather than queue without bound. A batch is answered only after it
+//! is committed durably; store calls run on tokio's blocking pool. Errors
+//! are `application/problem+json` ([`problem`]). See `docs/api.md`.
 
+pub mod admin;
+pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod live;
+pub mod openapi;
 pub mod problem;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use jiff::Timestamp;
+use live::{Change, LiveHandle};
 use problem::{Problem, ProblemCode};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use takt_core::Vin;
+use takt_store::auth::{AuthStore, Role};
 use takt_store::store::ItemReport;
 use takt_store::{Answer, BadItem, Code, Event, Rejected, Store, StoreError, TenantId};
 use takt_store::{epcis, takt_format};
+use tokio::sync::Semaphore;
 
-/// The header that names the request's tenant (until authentication
-/// replaces it with the token's tenant).
-pub const TENANT_HEADER: &str = "x-takt-tenant";
+pub use auth::{Caller, RateLimit};
 
-/// Request limits; beyond them the answer is 413.
+/// Request limits; beyond them the answer is 413 (body, batch) or 503
+/// (requests in flight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
     /// Most events in one batch or capture document.
     pub max_batch_events: usize,
+    /// Most requests handled at once; more answer 503 `overloaded`.
+    pub max_in_flight: usize,
 }
 
 impl Default for Limits {
     /// 16 MiB and 10,000 events: a day of one terminal's scans in one
-    /// request, small enough that one transaction stays short.
+    /// request, small enough that one transaction stays short; 256
+    /// requests in flight.
     fn default() -> Self {
         Limits {
             max_body_bytes: 16 << 20,
             max_batch_events: 10_000,
+            max_in_flight: 256,
         }
     }
 }
@@ -66,23 +86,73 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<Store>,
+    /// A second connection for long reads (insight, vehicle history), so
+    /// they never hold up appends; the same store unless `with_reader`.
+    reader: Arc<Store>,
+    /// The connection insight reads the whole log with (`with_analyst`).
+    analyst: Arc<Store>,
+    auth: Arc<AuthStore>,
+    live: Arc<LiveHandle>,
     limits: Limits,
     clock: Clock,
+    rate_limit: RateLimit,
+    buckets: Arc<auth::Buckets>,
+    tokens: Arc<auth::TokenCache>,
+    insight: Arc<admin::InsightCache>,
+    insight_running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    in_flight: Arc<Semaphore>,
+    planner_attached: bool,
 }
 
 impl AppState {
-    /// A store with the default limits and the system clock.
-    pub fn new(store: Store) -> AppState {
+    /// A store, its tokens and a live view, with the default limits, rate
+    /// limit and the system clock.
+    pub fn new(store: Store, auth: AuthStore, live: Arc<LiveHandle>) -> AppState {
+        let limits = Limits::default();
+        let store = Arc::new(store);
         AppState {
-            store: Arc::new(store),
-            limits: Limits::default(),
+            reader: store.clone(),
+            analyst: store.clone(),
+            store,
+            auth: Arc::new(auth),
+            live,
+            limits,
             clock: Arc::new(Timestamp::now),
+            rate_limit: RateLimit::default(),
+            buckets: Arc::default(),
+            tokens: Arc::default(),
+            insight: Arc::default(),
+            insight_running: Arc::default(),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            planner_attached: false,
         }
     }
 
     /// The same state with other limits.
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.limits = limits;
+        self.in_flight = Arc::new(Semaphore::new(limits.max_in_flight.max(1)));
+        self
+    }
+
+    /// The same state reading with a second connection to the same
+    /// database (SQLite WAL and PostgreSQL let it read while the first
+    /// writes).
+    pub fn with_reader(mut self, reader: Store) -> AppState {
+        self.reader = Arc::new(reader);
+        self
+    }
+
+    /// The same state reading whole logs for insight with a connection of
+    /// its own, so that a long analysis never holds up vehicle reads.
+    pub fn with_analyst(mut self, analyst: Store) -> AppState {
+        self.analyst = Arc::new(analyst);
+        self
+    }
+
+    /// The same state with another rate limit per token.
+    pub fn with_rate_limit(mut self, rate: RateLimit) -> AppState {
+        self.rate_limit = rate;
         self
     }
 
@@ -92,63 +162,108 @@ impl AppState {
         self
     }
 
+    /// Says that a planner (a driver that publishes plans and honours
+    /// re-plan requests) is attached.
+    pub fn with_planner(mut self) -> AppState {
+        self.planner_attached = true;
+        self
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
+
+    /// The live view.
+    pub fn live(&self) -> &Arc<LiveHandle> {
+        &self.live
+    }
 }
 
-/// The request's tenant. Today from the `X-Takt-Tenant` header; a request
-/// without one answers 401 `tenant_required`, a malformed one 400
-/// `invalid_tenant`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant(pub TenantId);
+/// 503 `storage_unavailable`.
+pub(crate) fn unavailable(cause: &str) -> Problem {
+    Problem::new(
+        ProblemCode::StorageUnavailable,
+        "",
+        format!("the database failed ({cause}); retry later"),
+    )
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Tenant {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Tenant, Problem> {
-        let Some(value) = parts.headers.get(TENANT_HEADER) else {
-            return Err(Problem::new(
-                ProblemCode::TenantRequired,
+async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match state.in_flight.clone().try_acquire_owned() {
+        Ok(permit) => {
+            let r = next.run(req).await;
+            drop(permit);
+            r
+        }
+        Err(_) => {
+            let mut p = Problem::new(
+                ProblemCode::Overloaded,
                 "",
-                "send the header `X-Takt-Tenant: TENANT` naming the tenant the request is for",
-            ));
-        };
-        let text = value.to_str().map_err(|_| {
-            Problem::new(
-                ProblemCode::InvalidTenant,
-                "",
-                "the `X-Takt-Tenant` header is not text; send a tenant id",
-            )
-        })?;
-        TenantId::parse(text)
-            .map(Tenant)
-            .map_err(|e| Problem::new(ProblemCode::InvalidTenant, "", e.to_string()))
+                format!(
+                    "more than {} requests in flight; retry after 1 s (nothing of this request was done)",
+                    state.limits.max_in_flight
+                ),
+            );
+            p.retry_after = std::num::NonZeroU32::new(1);
+            p.into_response()
+        }
     }
 }
 
 /// The router: every route, with problem answers for unknown routes and
 /// methods.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let api = Router::new()
         .route("/v1/events", post(post_events))
         .route("/epcis/capture", post(post_capture))
+        .route("/v1/vehicles", get(api::list_vehicles))
         .route("/v1/vehicles/{vin}", get(get_vehicle))
+        .route("/v1/vehicles/{vin}/plan", get(api::vehicle_plan))
+        .route("/v1/vehicles/{vin}/eta", get(api::vehicle_eta))
+        .route(
+            "/v1/terminals/{location}/schedule",
+            get(api::terminal_schedule),
+        )
+        .route("/v1/voyages", get(api::list_voyages))
+        .route("/v1/voyages/{voyage}", get(api::get_voyage))
+        .route("/v1/alerts", get(api::list_alerts))
+        .route("/v1/network", get(api::get_network))
+        .route("/v1/insight", get(admin::insight))
+        .route("/v1/stream", get(admin::stream))
+        .route("/v1/replan", post(api::replan))
+        .route(
+            "/v1/tokens",
+            get(admin::list_tokens).post(admin::create_token),
+        )
+        .route("/v1/tokens/{id}", delete(admin::revoke_token))
+        .route("/v1/audit", get(admin::audit_log))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .merge(api)
+        .merge(dashboard::routes())
+        .route("/openapi.json", get(openapi::serve))
         .fallback(|| async {
             Problem::new(
                 ProblemCode::NotFound,
                 "",
-                "no such route; the routes are POST /v1/events, POST /epcis/capture and GET /v1/vehicles/{vin} (docs/api.md)",
+                "no such route; GET /openapi.json lists them (docs/api.md)",
             )
         })
         .method_not_allowed_fallback(|| async {
             Problem::new(
                 ProblemCode::MethodNotAllowed,
                 "",
-                "this route takes another method: POST /v1/events, POST /epcis/capture, GET /v1/vehicles/{vin}",
+                "this route takes another method; GET /openapi.json lists them",
             )
         })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_in_flight,
+        ))
         .with_state(state)
 }
 
@@ -162,7 +277,7 @@ struct Accepted {
     items: Vec<ItemReport>,
 }
 
-fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
+pub(crate) fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
     let body = serde_json::to_vec(value).expect("an answer serializes");
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
@@ -173,7 +288,11 @@ fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
 }
 
 /// Reads the body as UTF-8 text within the byte limit.
-async fn read_body(limits: Limits, headers: &HeaderMap, body: Body) -> Result<String, Problem> {
+pub(crate) async fn read_body(
+    limits: Limits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, Problem> {
     let too_large = || {
         Problem::new(
             ProblemCode::BodyTooLarge,
@@ -239,16 +358,32 @@ async fn append(
             )
         })?;
     match result {
-        Ok(report) => Ok(json_response(
-            StatusCode::OK,
-            &Accepted {
+        Ok(report) => {
+            let accepted = Accepted {
                 tenant: tenant.to_string(),
                 n_stored: report.count(Answer::Stored),
                 n_retracted: report.count(Answer::Retracted),
                 n_duplicate: report.count(Answer::Duplicate),
                 items: report.items,
-            },
-        )),
+            };
+            if accepted.n_stored + accepted.n_retracted > 0 {
+                state.live.notify(Change::Events {
+                    tenant: tenant.to_string(),
+                    n_stored: accepted.n_stored,
+                    n_retracted: accepted.n_retracted,
+                });
+            }
+            let detail = auth::AuditDetail(format!(
+                "{} events: {} stored, {} retracted, {} duplicate",
+                accepted.items.len(),
+                accepted.n_stored,
+                accepted.n_retracted,
+                accepted.n_duplicate
+            ));
+            let mut r = json_response(StatusCode::OK, &accepted);
+            r.extensions_mut().insert(detail);
+            Ok(r)
+        }
         Err(StoreError::Rejected(r)) => Err(Problem::rejected(r, locate)),
         Err(StoreError::Backend(e)) => Err(storage_problem(&e)),
     }
@@ -264,14 +399,21 @@ fn storage_problem(e: &takt_store::BackendError) -> Problem {
     )
 }
 
-/// `POST /v1/events`: takt JSON Lines or a JSON array; items that name a
-/// tenant must name the request's.
-async fn post_events(
+/// Capture takt events: JSON Lines (one milestone or resource event per
+/// line) or one JSON array of them, stored all or nothing under the token's
+/// tenant; answered after commit (planner role).
+#[utoipa::path(post, path = "/v1/events", tag = "capture",
+    request_body(content = String, description = "takt JSON Lines, or a JSON array of takt events (docs/store.md)", content_type = "application/x-ndjson"),
+    responses((status = 200, body = openapi::AcceptedDoc), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn post_events(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
+    caller.require(Role::Planner)?;
+    let tenant = caller.tenant;
     let text = read_body(state.limits, &headers, body).await?;
     // Pointers of takt items are relative to the item; in the body the item
     // is `/INDEX` (the array element, or the line among non-empty lines).
@@ -283,6 +425,13 @@ async fn post_events(
         };
         format!("/{}{field}", b.index)
     };
+    if text.trim().is_empty() {
+        return Err(Problem::new(
+            ProblemCode::Syntax,
+            "",
+            "the body is empty; send takt JSON Lines or a JSON array of events",
+        ));
+    }
     let items = takt_format::parse_json(&text).map_err(|r| Problem::rejected(r, locate))?;
     check_batch_size(state.limits, items.len())?;
     let mismatched: Vec<BadItem> = items
@@ -307,14 +456,20 @@ async fn post_events(
     append(&state, tenant, events, locate).await
 }
 
-/// `POST /epcis/capture`: one EPCIS 2.0 capture document, stored all or
-/// nothing under the request's tenant.
-async fn post_capture(
+/// Capture one GS1 EPCIS 2.0 capture document (or one event with its own
+/// `@context`), stored all or nothing under the token's tenant (planner role).
+#[utoipa::path(post, path = "/epcis/capture", tag = "capture",
+    request_body(content = Object, description = "GS1 EPCIS 2.0 JSON-LD capture document (docs/epcis.md)", content_type = "application/json"),
+    responses((status = 200, body = openapi::AcceptedDoc), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn post_capture(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
+    caller.require(Role::Planner)?;
+    let tenant = caller.tenant;
     let text = read_body(state.limits, &headers, body).await?;
     // The validator's pointers are absolute in the document; the store's
     // (time policy, conflicts) are relative to the event.
@@ -341,13 +496,18 @@ async fn post_capture(
     append(&state, tenant, events, locate).await
 }
 
-/// `GET /v1/vehicles/{vin}`: state and history. Another tenant's vehicle
-/// answers exactly as an unknown one.
-async fn get_vehicle(
+/// A vehicle's state and history from the event store. Another tenant's
+/// vehicle answers exactly as an unknown one.
+#[utoipa::path(get, path = "/v1/vehicles/{vin}", tag = "vehicles",
+    params(("vin" = String, Path, description = "17-character VIN", pattern = "^[A-HJ-NPR-Z0-9]{17}$")),
+    responses((status = 200, body = Object, description = "state (stage, milestone, location, resource, voyage, holds, checklist, rolls), history with retractions, receipt flags by event id"), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn get_vehicle(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    caller: Caller,
     Path(vin): Path<String>,
 ) -> Result<Response, Problem> {
+    let tenant = caller.tenant;
     let vin = Vin::parse(&vin).map_err(|e| {
         Problem::new(
             ProblemCode::InvalidVin,
@@ -355,7 +515,7 @@ async fn get_vehicle(
             format!("{e}; the path is /v1/vehicles/VIN with a 17-character VIN"),
         )
     })?;
-    let store = state.store.clone();
+    let store = state.reader.clone();
     let view = tokio::task::spawn_blocking(move || store.vehicle(&tenant, &vin))
         .await
         .map_err(|e| {
@@ -399,6 +559,27 @@ pub fn run(
     state: AppState,
     on_listening: impl FnOnce(SocketAddr),
 ) -> Result<(), ServerError> {
+    run_until(addr, state, on_listening, Shutdown::default())
+}
+
+/// Stops a server started with [`run_until`] from another thread.
+#[derive(Clone, Default)]
+pub struct Shutdown(Arc<tokio::sync::Notify>);
+
+impl Shutdown {
+    /// Asks the server to stop (after the requests in flight).
+    pub fn trigger(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// [`run`], which also stops when `stop` is triggered.
+pub fn run_until(
+    addr: SocketAddr,
+    state: AppState,
+    on_listening: impl FnOnce(SocketAddr),
+    stop: Shutdown,
+) -> Result<(), ServerError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -411,8 +592,17 @@ pub fn run(
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
         on_listening(bound);
+        let live = state.live.clone();
+        let stopped = async move {
+            tokio::select! {
+                () = shutdown_signal() => {},
+                () = stop.0.notified() => {},
+            }
+            // Streams end, so the graceful shutdown does not wait for them.
+            live.notify(Change::Closing);
+        };
         axum::serve(listener, app(state))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(stopped)
             .await
             .map_err(ServerError::Serve)
     })

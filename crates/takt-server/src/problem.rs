@@ -10,13 +10,19 @@ use takt_store::{BadItem, Code, Rejected};
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Stable problem codes (`docs/api.md` lists them with their status).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
-    /// No `X-Takt-Tenant` header (401).
-    TenantRequired,
-    /// The `X-Takt-Tenant` header is not a tenant id (400).
-    InvalidTenant,
+    /// No bearer token, or not a live one (401).
+    Unauthorized,
+    /// The token's role may not make this call (403).
+    Forbidden,
+    /// Too many requests with this token (429, with `Retry-After`).
+    RateLimited,
+    /// Too many requests in flight on the server (503, with `Retry-After`).
+    Overloaded,
+    /// A query parameter is malformed or out of range (400).
+    InvalidParameter,
     /// The body is larger than the server's limit (413).
     BodyTooLarge,
     /// The batch has more items than the server's limit (413).
@@ -41,20 +47,31 @@ pub enum ProblemCode {
     InvalidVin,
     /// No such vehicle for this tenant (404).
     VehicleNotFound,
+    /// No such voyage (404).
+    VoyageNotFound,
+    /// No such terminal (404).
+    LocationNotFound,
+    /// No such token for this tenant (404).
+    TokenNotFound,
     /// No such route (404).
     NotFound,
     /// The route exists, the method does not (405).
     MethodNotAllowed,
     /// The database failed; nothing or all of the batch was stored (503).
     StorageUnavailable,
+    /// The insight report is being computed; retry (503, with `Retry-After`).
+    InsightPending,
 }
 
 impl ProblemCode {
     /// The code as text, e.g. `body_too_large`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ProblemCode::TenantRequired => "tenant_required",
-            ProblemCode::InvalidTenant => "invalid_tenant",
+            ProblemCode::Unauthorized => "unauthorized",
+            ProblemCode::Forbidden => "forbidden",
+            ProblemCode::RateLimited => "rate_limited",
+            ProblemCode::Overloaded => "overloaded",
+            ProblemCode::InvalidParameter => "invalid_parameter",
             ProblemCode::BodyTooLarge => "body_too_large",
             ProblemCode::BatchTooLarge => "batch_too_large",
             ProblemCode::Syntax => "syntax",
@@ -67,17 +84,24 @@ impl ProblemCode {
             ProblemCode::TenantMismatch => "tenant_mismatch",
             ProblemCode::InvalidVin => "invalid_vin",
             ProblemCode::VehicleNotFound => "vehicle_not_found",
+            ProblemCode::VoyageNotFound => "voyage_not_found",
+            ProblemCode::LocationNotFound => "location_not_found",
+            ProblemCode::TokenNotFound => "token_not_found",
             ProblemCode::NotFound => "not_found",
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::StorageUnavailable => "storage_unavailable",
+            ProblemCode::InsightPending => "insight_pending",
         }
     }
 
     /// The HTTP status the code answers with.
     pub fn status(self) -> StatusCode {
         match self {
-            ProblemCode::TenantRequired => StatusCode::UNAUTHORIZED,
-            ProblemCode::InvalidTenant | ProblemCode::Syntax | ProblemCode::InvalidVin => {
+            ProblemCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemCode::Forbidden => StatusCode::FORBIDDEN,
+            ProblemCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ProblemCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemCode::InvalidParameter | ProblemCode::Syntax | ProblemCode::InvalidVin => {
                 StatusCode::BAD_REQUEST
             }
             ProblemCode::BodyTooLarge | ProblemCode::BatchTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -88,16 +112,25 @@ impl ProblemCode {
             | ProblemCode::FutureEvent
             | ProblemCode::TenantMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ProblemCode::Conflict => StatusCode::CONFLICT,
-            ProblemCode::VehicleNotFound | ProblemCode::NotFound => StatusCode::NOT_FOUND,
+            ProblemCode::VehicleNotFound
+            | ProblemCode::VoyageNotFound
+            | ProblemCode::LocationNotFound
+            | ProblemCode::TokenNotFound
+            | ProblemCode::NotFound => StatusCode::NOT_FOUND,
             ProblemCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ProblemCode::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemCode::StorageUnavailable | ProblemCode::InsightPending => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn title(self) -> &'static str {
         match self {
-            ProblemCode::TenantRequired => "No tenant",
-            ProblemCode::InvalidTenant => "Not a tenant id",
+            ProblemCode::Unauthorized => "No valid token",
+            ProblemCode::Forbidden => "Role not allowed",
+            ProblemCode::RateLimited => "Too many requests",
+            ProblemCode::Overloaded => "Server overloaded",
+            ProblemCode::InvalidParameter => "Invalid parameter",
             ProblemCode::BodyTooLarge => "Body too large",
             ProblemCode::BatchTooLarge => "Batch too large",
             ProblemCode::Syntax => "Not parseable",
@@ -110,9 +143,13 @@ impl ProblemCode {
             ProblemCode::TenantMismatch => "Another tenant's item",
             ProblemCode::InvalidVin => "Not a VIN",
             ProblemCode::VehicleNotFound => "No such vehicle",
+            ProblemCode::VoyageNotFound => "No such voyage",
+            ProblemCode::LocationNotFound => "No such terminal",
+            ProblemCode::TokenNotFound => "No such token",
             ProblemCode::NotFound => "No such route",
             ProblemCode::MethodNotAllowed => "Method not allowed",
             ProblemCode::StorageUnavailable => "Storage unavailable",
+            ProblemCode::InsightPending => "Report being computed",
         }
     }
 }
@@ -132,12 +169,26 @@ impl From<Code> for ProblemCode {
     }
 }
 
+/// One bad item of a rejected batch (in `errors`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BadItemDoc {
+    /// 0-based index of the item in the batch or document.
+    pub index: usize,
+    pub event_id: Option<String>,
+    /// A problem code (`invalid_field`, `conflict`, ...).
+    pub code: String,
+    /// JSON pointer of the bad field in the request body.
+    pub pointer: String,
+    pub reason: String,
+}
+
 /// One problem answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// `urn:takt:problem:CODE`.
     #[serde(rename = "type")]
     pub type_uri: String,
+    #[schema(value_type = String)]
     pub title: &'static str,
     pub status: u16,
     pub code: ProblemCode,
@@ -148,7 +199,12 @@ pub struct Problem {
     pub pointer: String,
     /// Every bad item of a rejected batch, pointers absolute in the body.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<BadItemDoc>)]
     pub errors: Vec<BadItem>,
+    /// Seconds to wait before retrying (the `Retry-After` header).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub retry_after: Option<std::num::NonZeroU32>,
 }
 
 impl Problem {
@@ -166,6 +222,7 @@ impl Problem {
             detail: detail.into(),
             pointer: pointer.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -205,6 +262,10 @@ impl IntoResponse for Problem {
         let mut r = (status, body).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s.get()));
+        }
         r
     }
 }

@@ -7,12 +7,21 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use takt_server::{AppState, Limits, app};
-use takt_store::Store;
+use std::sync::{Arc, Mutex};
+use takt_core::network::Network;
+use takt_server::live::{Live, LiveHandle};
+use takt_server::{AppState, Limits, RateLimit, app};
+use takt_store::auth::{AuthStore, Role};
+use takt_store::{Store, TenantId};
 use tower::ServiceExt;
+
+#[path = "api/browser.rs"]
+mod browser;
+#[path = "api/live_routes.rs"]
+mod live_routes;
 
 const VIN_A: &str = "4T1DAACK4TU100001";
 const VIN_B: &str = "5TDAAAB54RS000013";
@@ -33,14 +42,71 @@ fn temp_db(name: &str) -> PathBuf {
     d.join("takt.db")
 }
 
-fn router_with(name: &str, limits: Limits) -> Router {
-    let store = Store::open(temp_db(name).to_str().unwrap()).unwrap();
-    app(AppState::new(store)
-        .with_limits(limits)
-        .with_clock(Arc::new(now)))
+/// The app under test with a token per (tenant, role), made on first use.
+struct App {
+    router: Router,
+    auth: AuthStore,
+    tokens: Mutex<HashMap<(String, Role), String>>,
 }
 
-fn router(name: &str) -> Router {
+impl App {
+    fn token(&self, tenant: &str, role: Role) -> String {
+        let mut map = self.tokens.lock().unwrap();
+        map.entry((tenant.to_string(), role))
+            .or_insert_with(|| {
+                let t = TenantId::parse(tenant).unwrap();
+                takt_server::auth::issue(&self.auth, &t, role, "test", 0)
+                    .unwrap()
+                    .1
+            })
+            .clone()
+    }
+}
+
+fn network() -> Arc<Network> {
+    let text = takt_core::scenario::BUILTIN_US_JAPAN;
+    let (_, net) = Network::load(
+        text,
+        takt_core::network::CompileOptions {
+            days: 28,
+            volume_scale: 1.0,
+        },
+    )
+    .unwrap();
+    Arc::new(net)
+}
+
+fn app_with(name: &str, limits: Limits, rate: RateLimit, live: Live) -> App {
+    app_at(name, limits, rate, live, now())
+}
+
+/// With the receipt clock fixed at `at`.
+fn app_at(name: &str, limits: Limits, rate: RateLimit, live: Live, at: Timestamp) -> App {
+    let db = temp_db(name);
+    let url = db.to_str().unwrap();
+    let store = Store::open(url).unwrap();
+    let state = AppState::new(
+        store,
+        AuthStore::open(url).unwrap(),
+        Arc::new(LiveHandle::new(live)),
+    )
+    .with_limits(limits)
+    .with_rate_limit(rate)
+    .with_clock(Arc::new(move || at));
+    App {
+        router: app(state),
+        auth: AuthStore::open(url).unwrap(),
+        tokens: Mutex::default(),
+    }
+}
+
+fn router_with(name: &str, limits: Limits) -> App {
+    let net = network();
+    let start = net.start;
+    app_with(name, limits, RateLimit::default(), Live::empty(net, start))
+}
+
+fn router(name: &str) -> App {
     router_with(name, Limits::default())
 }
 
@@ -56,6 +122,7 @@ fn lines(items: &[Value]) -> String {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    headers: axum::http::HeaderMap,
     bytes: Vec<u8>,
 }
 
@@ -82,40 +149,63 @@ impl Answer {
     }
 }
 
-async fn send(app: &Router, method: &str, uri: &str, tenant: Option<&str>, body: String) -> Answer {
+async fn send(app: &App, method: &str, uri: &str, token: Option<&str>, body: String) -> Answer {
+    send_to(&app.router, method, uri, token, body).await
+}
+
+async fn send_to(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: String,
+) -> Answer {
     let mut req = Request::builder().method(method).uri(uri);
-    if let Some(t) = tenant {
-        req = req.header("X-Takt-Tenant", t);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
     }
     let req = req.body(Body::from(body)).unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
+    let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
+    let headers = resp.headers().clone();
     let content_type = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
+    let bytes = if content_type == "text/event-stream" {
+        // A stream never ends: its first event is enough.
+        use futures_util::StreamExt;
+        let mut s = resp.into_body().into_data_stream();
+        s.next().await.unwrap().unwrap().to_vec()
+    } else {
+        axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec()
+    };
     Answer {
         status,
         content_type,
+        headers,
         bytes,
     }
 }
 
-async fn post(app: &Router, uri: &str, tenant: &str, body: String) -> Answer {
-    send(app, "POST", uri, Some(tenant), body).await
+/// A planner of the tenant posts.
+async fn post(app: &App, uri: &str, tenant: &str, body: String) -> Answer {
+    let t = app.token(tenant, Role::Planner);
+    send(app, "POST", uri, Some(&t), body).await
 }
 
-async fn vehicle(app: &Router, tenant: &str, vin: &str) -> Answer {
+/// A viewer of the tenant reads the vehicle.
+async fn vehicle(app: &App, tenant: &str, vin: &str) -> Answer {
+    let t = app.token(tenant, Role::Viewer);
     send(
         app,
         "GET",
         &format!("/v1/vehicles/{vin}"),
-        Some(tenant),
+        Some(&t),
         String::new(),
     )
     .await
@@ -272,6 +362,7 @@ async fn body_and_batch_limits_answer_413() {
     let limits = Limits {
         max_body_bytes: 2_000,
         max_batch_events: 2,
+        ..Limits::default()
     };
     let app = router_with("limits", limits);
     let p = post(&app, "/v1/events", "toyota", lines(&journey(VIN_A, "l")))
@@ -322,43 +413,77 @@ async fn another_tenants_vin_answers_exactly_like_an_unknown_vin() {
 }
 
 #[tokio::test]
-async fn the_tenant_comes_from_the_request_and_must_be_valid() {
-    let app = router("tenant-header");
-    send(
+async fn the_tenant_comes_from_a_live_bearer_token() {
+    let app = router("tenant-token");
+    for token in [None, Some("takt_not-a-token"), Some("")] {
+        send(
+            &app,
+            "POST",
+            "/v1/events",
+            token,
+            lines(&journey(VIN_A, "h")),
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        send(
+            &app,
+            "GET",
+            &format!("/v1/vehicles/{VIN_A}"),
+            token,
+            String::new(),
+        )
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    // The header of old does nothing.
+    let req = Request::builder()
+        .method("GET")
+        .uri(format!("/v1/vehicles/{VIN_A}"))
+        .header("X-Takt-Tenant", "toyota")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // A revoked token stops working (the cache is cleared by an API
+    // revocation; a revocation from the CLI takes up to 5 s).
+    let viewer = app.token("toyota", Role::Viewer);
+    let ok = send(&app, "GET", "/v1/network", Some(&viewer), String::new()).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let admin = app.token("toyota", Role::Admin);
+    let list = send(&app, "GET", "/v1/tokens", Some(&admin), String::new())
+        .await
+        .json();
+    let id = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["role"] == "viewer")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let del = send(
         &app,
-        "POST",
-        "/v1/events",
-        None,
-        lines(&journey(VIN_A, "h")),
-    )
-    .await
-    .problem(StatusCode::UNAUTHORIZED, "tenant_required");
-    post(
-        &app,
-        "/v1/events",
-        "Toyota Motor",
-        lines(&journey(VIN_A, "h")),
-    )
-    .await
-    .problem(StatusCode::BAD_REQUEST, "invalid_tenant");
-    send(
-        &app,
-        "GET",
-        &format!("/v1/vehicles/{VIN_A}"),
-        None,
+        "DELETE",
+        &format!("/v1/tokens/{id}"),
+        Some(&admin),
         String::new(),
     )
-    .await
-    .problem(StatusCode::UNAUTHORIZED, "tenant_required");
+    .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    send(&app, "GET", "/v1/network", Some(&viewer), String::new())
+        .await
+        .problem(StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 #[tokio::test]
 async fn unknown_routes_methods_and_vins_are_problems() {
     let app = router("routes");
-    send(&app, "GET", "/v2/nothing", Some("toyota"), String::new())
+    let t = app.token("toyota", Role::Viewer);
+    send(&app, "GET", "/v2/nothing", Some(&t), String::new())
         .await
         .problem(StatusCode::NOT_FOUND, "not_found");
-    send(&app, "GET", "/v1/events", Some("toyota"), String::new())
+    send(&app, "GET", "/v1/events", Some(&t), String::new())
         .await
         .problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
     vehicle(&app, "toyota", "4T1DAACK4TU10000I")

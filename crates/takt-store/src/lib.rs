@@ -12,6 +12,7 @@
 //!
 //! See `docs/store.md` and `docs/epcis.md`.
 
+pub mod auth;
 pub mod backend;
 pub mod epcis;
 pub mod error;

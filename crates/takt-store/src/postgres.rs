@@ -3,15 +3,16 @@
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
 
-use crate::backend::{Backend, MIGRATIONS, RECORD_VERSION, Tx, decode, encode};
+use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 /// A PostgreSQL database.
 pub struct PgBackend {
     client: Client,
+    stmts: Statements,
 }
 
 /// The advisory-lock key of migrations.
@@ -30,57 +31,123 @@ impl PgBackend {
                 )));
             }
         }
-        let mut b = PgBackend { client };
-        b.migrate()?;
-        Ok(b)
+        migrate(&mut client)?;
+        let stmts = Statements::prepare(&mut client)?;
+        Ok(PgBackend { client, stmts })
     }
+}
 
-    fn migrate(&mut self) -> Result<(), BackendError> {
-        let mut tx = self.client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-        tx.batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+fn migrate(client: &mut Client) -> Result<(), BackendError> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    for (version, name, _, sql) in pending(current)? {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
         )?;
-        let current: i64 = tx
-            .query_one(
-                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-                &[],
-            )?
-            .get(0);
-        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-        if current > latest {
-            return Err(BackendError::Corrupt(format!(
-                "schema version {current} is newer than this build's {latest}; use a newer takt"
-            )));
-        }
-        for (version, name, _, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
-            tx.batch_execute(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                &[version, name],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The statements of a write, prepared once per connection.
+struct Statements {
+    rows_by_id: Statement,
+    rows_by_subjects: Statement,
+    states: Statement,
+    write: Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Statements, BackendError> {
+        Ok(Statements {
+            // Each id or subject is looked up on its own through the
+            // unique index (`OFFSET 0` keeps the planner from turning the
+            // lookups into a scan of the tenant's rows, which it does when
+            // the statistics are stale).
+            rows_by_id: client.prepare(&format!(
+                "SELECT {ROW_COLUMNS} FROM unnest($2::text[]) AS q(id)
+                 CROSS JOIN LATERAL (SELECT * FROM event_log x
+                     WHERE x.tenant = $1 AND x.event_id = q.id OFFSET 0) l
+                 ORDER BY l.seq"
+            ))?,
+            rows_by_subjects: client.prepare(&format!(
+                "SELECT s.subject, {ROW_COLUMNS} FROM unnest($2::text[]) AS q(subject)
+                 CROSS JOIN LATERAL (SELECT * FROM event_subject x
+                     WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) s
+                 CROSS JOIN LATERAL (SELECT * FROM event_log x
+                     WHERE x.tenant = $1 AND x.event_id = s.event_id AND x.kind = s.kind OFFSET 0) l
+                 ORDER BY l.seq"
+            ))?,
+            states: client.prepare(
+                "SELECT q.subject, st.state, st.tail FROM unnest($2::text[]) AS q(subject)
+                 LEFT JOIN LATERAL (SELECT * FROM subject_state x
+                     WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st ON true
+                 LEFT JOIN LATERAL (SELECT 1 AS found FROM event_subject x
+                     WHERE x.tenant = $1 AND x.subject = q.subject LIMIT 1) e ON true
+                 WHERE st.state IS NOT NULL OR e.found IS NOT NULL",
+            )?,
+            // One statement, one round trip: the log rows (in order, so
+            // `seq` follows the batch), their subjects and the states.
+            write: client.prepare(
+                "WITH l AS (
+                    INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+                    SELECT $1, u.event_id, u.kind, u.at, u.received, u.flags, u.record, $8
+                    FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[])
+                        WITH ORDINALITY AS u(event_id, kind, at, received, flags, record, n)
+                    ORDER BY u.n),
+                 s AS (
+                    INSERT INTO event_subject (tenant, subject, event_id, kind)
+                    SELECT $1, u.subject, u.event_id, u.kind
+                    FROM unnest($9::text[], $10::text[], $11::text[]) AS u(subject, event_id, kind)),
+                 st AS (
+                    INSERT INTO subject_state (tenant, subject, state, tail)
+                    SELECT $1, u.subject, u.state, u.tail
+                    FROM unnest($12::text[], $13::text[], $14::text[]) AS u(subject, state, tail)
+                    ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail)
+                 SELECT 1",
+            )?,
+        })
     }
 }
 
+/// A transaction begun with `BEGIN` (and the tenant's lock) in one round
+/// trip; rolled back on drop unless committed.
 struct PgTx<'a> {
-    tx: postgres::Transaction<'a>,
+    tx: &'a mut Client,
+    stmts: &'a Statements,
+    open: bool,
 }
 
-fn rows(raw: Vec<postgres::Row>) -> Result<Vec<LogRow>, BackendError> {
-    raw.iter()
-        .map(|r| {
-            decode(
-                r.get::<_, &str>(0),
-                r.get(1),
-                r.get::<_, &str>(2),
-                i64::from(r.get::<_, i32>(3)),
-            )
-        })
-        .collect()
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A broken connection has no transaction left to roll back.
+            let _ = self.tx.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+const ROW_COLUMNS: &str = "l.record, l.received_at_ms, l.flags, l.record_version";
+
+fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
+    decode(
+        r.get::<_, &str>(first),
+        r.get(first + 1),
+        r.get::<_, &str>(first + 2),
+        i64::from(r.get::<_, i32>(first + 3)),
+    )
 }
 
 impl Tx for PgTx<'_> {
@@ -89,98 +156,105 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         ids: &[String],
     ) -> Result<Vec<LogRow>, BackendError> {
-        let r = self.tx.query(
-            "SELECT record, received_at_ms, flags, record_version FROM event_log WHERE tenant = $1 AND event_id = ANY($2) ORDER BY seq",
-            &[&tenant.as_str(), &ids],
-        )?;
-        rows(r)
+        self.tx
+            .query(&self.stmts.rows_by_id, &[&tenant.as_str(), &ids])?
+            .iter()
+            .map(|r| decode_row(r, 0))
+            .collect()
     }
 
     fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
-        let r = self.tx.query(
-            "SELECT record, received_at_ms, flags, record_version FROM event_log
-             WHERE tenant = $1 ORDER BY event_time_ms, seq",
-            &[&tenant.as_str()],
-        )?;
-        rows(r)
+        self.tx
+            .query(
+                &format!(
+                    "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1 ORDER BY l.event_time_ms, l.seq"
+                ),
+                &[&tenant.as_str()],
+            )?
+            .iter()
+            .map(|r| decode_row(r, 0))
+            .collect()
     }
 
-    fn rows_by_subject(
+    fn rows_by_subjects(
         &mut self,
         tenant: &TenantId,
-        subject: &str,
-    ) -> Result<Vec<LogRow>, BackendError> {
-        let r = self.tx.query(
-            "SELECT l.record, l.received_at_ms, l.flags, l.record_version FROM event_subject s
-             JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
-             WHERE s.tenant = $1 AND s.subject = $2 ORDER BY l.seq",
-            &[&tenant.as_str(), &subject],
-        )?;
-        rows(r)
-    }
-
-    fn insert(
-        &mut self,
-        tenant: &TenantId,
-        row: &LogRow,
         subjects: &[String],
-    ) -> Result<(), BackendError> {
-        let (record, flags) = encode(row);
-        self.tx.execute(
-            "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &tenant.as_str(),
-                &row.event.event_id,
-                &row.kind(),
-                &row.event.at.as_millisecond(),
-                &row.received_at.as_millisecond(),
-                &flags,
-                &record,
-                &(RECORD_VERSION as i32),
-            ],
-        )?;
-        if !subjects.is_empty() {
-            self.tx.execute(
-                "INSERT INTO event_subject (tenant, subject, event_id, kind)
-                 SELECT $1, s, $3, $4 FROM unnest($2::text[]) AS s",
-                &[
-                    &tenant.as_str(),
-                    &subjects,
-                    &row.event.event_id,
-                    &row.kind(),
-                ],
-            )?;
-        }
-        Ok(())
+    ) -> Result<Vec<(String, LogRow)>, BackendError> {
+        self.tx
+            .query(&self.stmts.rows_by_subjects, &[&tenant.as_str(), &subjects])?
+            .iter()
+            .map(|r| Ok((r.get(0), decode_row(r, 1)?)))
+            .collect()
     }
 
-    fn put_state(
+    fn states(
         &mut self,
         tenant: &TenantId,
-        subject: &str,
-        state: &str,
-    ) -> Result<(), BackendError> {
-        self.tx.execute(
-            "INSERT INTO subject_state (tenant, subject, state) VALUES ($1, $2, $3)
-             ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state",
-            &[&tenant.as_str(), &subject, &state],
-        )?;
-        Ok(())
-    }
-
-    fn get_state(
-        &mut self,
-        tenant: &TenantId,
-        subject: &str,
-    ) -> Result<Option<String>, BackendError> {
+        subjects: &[String],
+    ) -> Result<Vec<StoredState>, BackendError> {
         Ok(self
             .tx
-            .query_opt(
-                "SELECT state FROM subject_state WHERE tenant = $1 AND subject = $2",
-                &[&tenant.as_str(), &subject],
-            )?
-            .map(|r| r.get(0)))
+            .query(&self.stmts.states, &[&tenant.as_str(), &subjects])?
+            .iter()
+            .map(|r| StoredState {
+                subject: r.get(0),
+                state: r.get(1),
+                tail: r.get(2),
+            })
+            .collect())
+    }
+
+    fn write(
+        &mut self,
+        tenant: &TenantId,
+        rows: &[NewRow],
+        states: &[(String, String, String)],
+    ) -> Result<(), BackendError> {
+        let mut ids = Vec::with_capacity(rows.len());
+        let mut kinds = Vec::with_capacity(rows.len());
+        let mut ats = Vec::with_capacity(rows.len());
+        let mut received = Vec::with_capacity(rows.len());
+        let mut flags = Vec::with_capacity(rows.len());
+        let mut records = Vec::with_capacity(rows.len());
+        let (mut s_subjects, mut s_ids, mut s_kinds) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, subjects) in rows {
+            let (record, f) = encode(row);
+            ids.push(row.event.event_id.as_str());
+            kinds.push(row.kind());
+            ats.push(row.event.at.as_millisecond());
+            received.push(row.received_at.as_millisecond());
+            flags.push(f);
+            records.push(record);
+            for s in subjects {
+                s_subjects.push(s.as_str());
+                s_ids.push(row.event.event_id.as_str());
+                s_kinds.push(row.kind());
+            }
+        }
+        let st_subjects: Vec<&str> = states.iter().map(|s| s.0.as_str()).collect();
+        let st_states: Vec<&str> = states.iter().map(|s| s.1.as_str()).collect();
+        let st_tails: Vec<&str> = states.iter().map(|s| s.2.as_str()).collect();
+        self.tx.execute(
+            &self.stmts.write,
+            &[
+                &tenant.as_str(),
+                &ids,
+                &kinds,
+                &ats,
+                &received,
+                &flags,
+                &records,
+                &(RECORD_VERSION as i32),
+                &s_subjects,
+                &s_ids,
+                &s_kinds,
+                &st_subjects,
+                &st_states,
+                &st_tails,
+            ],
+        )?;
+        Ok(())
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
@@ -203,22 +277,32 @@ impl Tx for PgTx<'_> {
         Ok(n as u64)
     }
 
-    fn commit(self: Box<Self>) -> Result<(), BackendError> {
-        self.tx.commit()?;
+    fn commit(mut self: Box<Self>) -> Result<(), BackendError> {
+        self.open = false;
+        self.tx.batch_execute("COMMIT")?;
         Ok(())
     }
 }
 
 impl Backend for PgBackend {
     fn begin(&mut self, tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
-        let mut tx = self.client.transaction()?;
-        if write {
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1)::bigint)",
-                &[&tenant.as_str()],
-            )?;
-        }
-        Ok(Box::new(PgTx { tx }))
+        // Tenant ids are `[a-z0-9._-]` (`TenantId::parse`), safe as a literal.
+        let begin = if write {
+            format!(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtext('{}')::bigint)",
+                tenant.as_str()
+            )
+        } else {
+            "BEGIN".to_string()
+        };
+        let open = self.client.batch_execute(&begin);
+        let tx = PgTx {
+            tx: &mut self.client,
+            stmts: &self.stmts,
+            open: true,
+        };
+        open?;
+        Ok(Box::new(tx))
     }
 
     fn integrity_check(&mut self) -> Result<(), BackendError> {

@@ -113,7 +113,9 @@ fn rank(milestone: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn sort_key(e: &Event) -> (Timestamp, usize, &str) {
+/// The order of events: event time, then milestone rank (see [`rank`];
+/// 0 for resource events), then event id.
+pub fn order_key(e: &Event) -> (Timestamp, usize, &str) {
     let r = match &e.body {
         Body::Vehicle(v) => rank(&v.milestone),
         _ => 0,
@@ -122,8 +124,10 @@ fn sort_key(e: &Event) -> (Timestamp, usize, &str) {
 }
 
 /// Splits rows into the effective events (not retracted, deduplicated,
-/// in event-time order) and the retractions by id.
-fn effective(rows: &[LogRow]) -> (Vec<&Event>, BTreeMap<&str, &Event>) {
+/// in event order) and the retractions by id.
+fn effective<'a>(
+    rows: impl IntoIterator<Item = &'a LogRow>,
+) -> (Vec<&'a Event>, BTreeMap<&'a str, &'a Event>) {
     let mut retractions: BTreeMap<&str, &Event> = BTreeMap::new();
     let mut events: BTreeMap<&str, &Event> = BTreeMap::new();
     for r in rows {
@@ -138,7 +142,7 @@ fn effective(rows: &[LogRow]) -> (Vec<&Event>, BTreeMap<&str, &Event>) {
         .filter(|e| !retractions.contains_key(e.event_id.as_str()))
         .copied()
         .collect();
-    live.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    live.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     (live, retractions)
 }
 
@@ -210,33 +214,34 @@ pub struct HistoryEntry {
     pub corrected_by: Vec<String>,
 }
 
-/// The state and history one vehicle's rows derive. Rows for other vehicles
-/// are ignored; duplicates and arrival order do not matter.
-pub fn derive_vehicle(vin: Vin, rows: &[LogRow]) -> (VehicleState, Vec<HistoryEntry>) {
-    let mine: Vec<LogRow> = rows
-        .iter()
-        .filter(|r| matches!(&r.event.body, Body::Vehicle(v) if v.vins.contains(&vin)))
-        .cloned()
-        .collect();
-    let (live, retractions) = effective(&mine);
-    let mut s = VehicleState {
-        vin,
-        model: None,
-        stage: None,
-        milestone: None,
-        stage_since: None,
-        location: None,
-        resource: None,
-        voyage: None,
-        holds: BTreeMap::new(),
-        checklist_done: BTreeSet::new(),
-        n_rolls: 0,
-        n_events: live.len(),
-        n_retracted: 0,
-        last_event_at: None,
-    };
-    for e in &live {
-        let Body::Vehicle(v) = &e.body else { continue };
+impl VehicleState {
+    /// The state of a vehicle with no effective event.
+    pub fn empty(vin: Vin) -> VehicleState {
+        VehicleState {
+            vin,
+            model: None,
+            stage: None,
+            milestone: None,
+            stage_since: None,
+            location: None,
+            resource: None,
+            voyage: None,
+            holds: BTreeMap::new(),
+            checklist_done: BTreeSet::new(),
+            n_rolls: 0,
+            n_events: 0,
+            n_retracted: 0,
+            last_event_at: None,
+        }
+    }
+
+    /// Applies the next effective event in event order (see [`order_key`]).
+    /// Deriving from all events and applying new events that come after
+    /// every stored one to the stored state give the same state.
+    pub fn apply(&mut self, e: &Event) {
+        let Body::Vehicle(v) = &e.body else { return };
+        let s = self;
+        s.n_events += 1;
         s.last_event_at = Some(e.at);
         if v.model.is_some() {
             s.model.clone_from(&v.model);
@@ -285,6 +290,20 @@ pub fn derive_vehicle(vin: Vin, rows: &[LogRow]) -> (VehicleState, Vec<HistoryEn
             }
         }
     }
+}
+
+/// The state and history one vehicle's rows derive. Rows for other vehicles
+/// are ignored; duplicates and arrival order do not matter.
+pub fn derive_vehicle(vin: Vin, rows: &[LogRow]) -> (VehicleState, Vec<HistoryEntry>) {
+    let mine: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| matches!(&r.event.body, Body::Vehicle(v) if v.vins.contains(&vin)))
+        .collect();
+    let (live, retractions) = effective(mine.iter().copied());
+    let mut s = VehicleState::empty(vin);
+    for e in &live {
+        s.apply(e);
+    }
     let mut all: Vec<&Event> = live.clone();
     for (id, r) in &retractions {
         s.n_retracted += 1;
@@ -295,7 +314,7 @@ pub fn derive_vehicle(vin: Vin, rows: &[LogRow]) -> (VehicleState, Vec<HistoryEn
             .map_or(*r, |row| &row.event);
         all.push(original);
     }
-    all.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
+    all.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let history = all
         .into_iter()
         .map(|e| {
@@ -338,39 +357,190 @@ pub struct ResourceState {
     pub n_retracted: usize,
 }
 
-/// The state one resource's rows derive.
-pub fn derive_resource(key: &str, rows: &[LogRow]) -> ResourceState {
-    let mine: Vec<LogRow> = rows
-        .iter()
-        .filter(|r| matches!(&r.event.body, Body::Resource(x) if x.key() == key))
-        .cloned()
-        .collect();
-    let (live, retractions) = effective(&mine);
-    let last = live.last();
-    ResourceState {
-        key: key.to_string(),
-        latest: last.and_then(|e| match &e.body {
-            Body::Resource(r) => Some(r.clone()),
-            _ => None,
-        }),
-        latest_event_id: last.map(|e| e.event_id.clone()),
-        latest_at: last.map(|e| e.at),
-        n_events: live.len(),
-        n_retracted: retractions.len(),
+impl ResourceState {
+    /// The state of a resource with no effective event.
+    pub fn empty(key: &str) -> ResourceState {
+        ResourceState {
+            key: key.to_string(),
+            latest: None,
+            latest_event_id: None,
+            latest_at: None,
+            n_events: 0,
+            n_retracted: 0,
+        }
+    }
+
+    /// Applies the next effective event in event order.
+    pub fn apply(&mut self, e: &Event) {
+        let Body::Resource(r) = &e.body else { return };
+        self.latest = Some(r.clone());
+        self.latest_event_id = Some(e.event_id.clone());
+        self.latest_at = Some(e.at);
+        self.n_events += 1;
     }
 }
 
-/// The state of a subject (`vin:...` or `res:...`) as stored JSON; `None`
-/// for a subject key takt does not know.
-pub fn derive_subject(subject: &str, rows: &[LogRow]) -> Option<serde_json::Value> {
-    if let Some(vin) = subject.strip_prefix("vin:") {
-        let vin = Vin::parse(vin).ok()?;
-        let (state, _) = derive_vehicle(vin, rows);
-        serde_json::to_value(state).ok()
-    } else {
-        let key = subject.strip_prefix("res:")?;
-        serde_json::to_value(derive_resource(key, rows)).ok()
+/// The state one resource's rows derive.
+pub fn derive_resource(key: &str, rows: &[LogRow]) -> ResourceState {
+    let (live, retractions) = effective(
+        rows.iter()
+            .filter(|r| matches!(&r.event.body, Body::Resource(x) if x.key() == key)),
+    );
+    let mut s = ResourceState::empty(key);
+    for e in &live {
+        s.apply(e);
     }
+    s.n_retracted = retractions.len();
+    s
+}
+
+/// What the store keeps next to a subject's state (`subject_state.tail`)
+/// so that a batch can be applied to the stored state instead of deriving
+/// it again from every stored row: the latest stored event time (for the
+/// out-of-order flag) and the order key of the last effective event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tail {
+    /// The latest event time among the subject's stored events, retracted
+    /// ones included, error declarations not (see [`latest_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_at: Option<Timestamp>,
+    /// The order key (see [`order_key`]) of the last effective event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<TailKey>,
+}
+
+/// An event's order key as stored: the milestone instead of its rank, so
+/// a build with another milestone order compares correctly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailKey {
+    pub at: Timestamp,
+    /// The milestone of a vehicle event; `None` for a resource event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub milestone: Option<String>,
+    pub event_id: String,
+}
+
+impl TailKey {
+    fn of(e: &Event) -> TailKey {
+        TailKey {
+            at: e.at,
+            milestone: match &e.body {
+                Body::Vehicle(v) => Some(v.milestone.clone()),
+                _ => None,
+            },
+            event_id: e.event_id.clone(),
+        }
+    }
+
+    /// True when `e` comes after this key in event order.
+    pub fn precedes(&self, e: &Event) -> bool {
+        let r = self.milestone.as_deref().map_or(0, rank);
+        (self.at, r, self.event_id.as_str()) < order_key(e)
+    }
+}
+
+/// A subject's derived state as stored (canonical JSON) and its tail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    pub state: String,
+    pub tail: Tail,
+}
+
+/// A subject key: `vin:VIN` or `res:KEY`.
+enum Subject<'a> {
+    Vehicle(Vin),
+    Resource(&'a str),
+}
+
+fn subject(key: &str) -> Option<Subject<'_>> {
+    if let Some(vin) = key.strip_prefix("vin:") {
+        Vin::parse(vin).ok().map(Subject::Vehicle)
+    } else {
+        key.strip_prefix("res:").map(Subject::Resource)
+    }
+}
+
+fn stored<T: Serialize>(state: &T) -> String {
+    crate::model::canonical(&serde_json::to_value(state).expect("a state serializes"))
+}
+
+/// The state of a subject (`vin:...` or `res:...`) derived from its rows,
+/// and its tail; `None` for a subject key takt does not know.
+pub fn derive_subject(key: &str, rows: &[LogRow]) -> Option<Derived> {
+    let state = match subject(key)? {
+        Subject::Vehicle(vin) => stored(&derive_vehicle(vin, rows).0),
+        Subject::Resource(k) => stored(&derive_resource(k, rows)),
+    };
+    let mine: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| crate::model::subjects(&r.event).iter().any(|s| s == key))
+        .collect();
+    let (live, _) = effective(mine.iter().copied());
+    Some(Derived {
+        state,
+        tail: Tail {
+            latest_at: latest_at(mine.iter().copied()),
+            last: live.last().map(|e| TailKey::of(e)),
+        },
+    })
+}
+
+/// A state that effective events are applied to one at a time, in event order.
+trait Apply: Serialize + serde::de::DeserializeOwned {
+    fn apply(&mut self, e: &Event);
+}
+
+impl Apply for VehicleState {
+    fn apply(&mut self, e: &Event) {
+        VehicleState::apply(self, e);
+    }
+}
+
+impl Apply for ResourceState {
+    fn apply(&mut self, e: &Event) {
+        ResourceState::apply(self, e);
+    }
+}
+
+/// The stored state (or `empty`) with `events` applied, as stored JSON;
+/// `None` when the stored state does not parse.
+fn applied<T: Apply>(
+    state: Option<&str>,
+    empty: impl FnOnce() -> T,
+    events: &[&Event],
+) -> Option<String> {
+    let mut s = match state {
+        Some(text) => serde_json::from_str(text).ok()?,
+        None => empty(),
+    };
+    events.iter().for_each(|e| s.apply(e));
+    Some(stored(&s))
+}
+
+/// Applies new effective events to a subject's stored state: the events
+/// must all come after `tail.last` (see [`TailKey::precedes`]), none
+/// retracted. Gives what [`derive_subject`] gives on the stored rows plus
+/// the new ones; `None` when the subject key is unknown or the stored
+/// state does not parse (derive it from the rows then).
+pub fn apply_subject(
+    key: &str,
+    state: Option<&str>,
+    tail: &Tail,
+    events: &[&Event],
+) -> Option<Derived> {
+    let mut events = events.to_vec();
+    events.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let state = match subject(key)? {
+        Subject::Vehicle(vin) => applied(state, || VehicleState::empty(vin), &events)?,
+        Subject::Resource(k) => applied(state, || ResourceState::empty(k), &events)?,
+    };
+    Some(Derived {
+        state,
+        tail: Tail {
+            latest_at: tail.latest_at.max(events.iter().map(|e| e.at).max()),
+            last: events.last().map(|e| TailKey::of(e)).or(tail.last.clone()),
+        },
+    })
 }
 
 /// A tenant's effective vehicle milestones as takt milestones
@@ -438,9 +608,10 @@ pub fn milestones(tenant: &str, rows: &[LogRow]) -> Vec<takt_core::event::Milest
     out
 }
 
-/// The latest event time among rows (for the out-of-order flag).
-pub fn latest_at(rows: &[LogRow]) -> Option<Timestamp> {
-    rows.iter()
+/// The latest event time among rows (for the out-of-order flag): error
+/// declarations do not count, retracted events do.
+pub fn latest_at<'a>(rows: impl IntoIterator<Item = &'a LogRow>) -> Option<Timestamp> {
+    rows.into_iter()
         .filter(|r| !r.is_retraction())
         .map(|r| r.event.at)
         .max()

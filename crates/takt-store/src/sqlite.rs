@@ -1,11 +1,11 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, both
 //! checked at start-up; migrations run at start-up.
 
-use crate::backend::{Backend, MIGRATIONS, RECORD_VERSION, Tx, decode, encode};
+use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ToSql, TransactionBehavior, params};
 use std::path::Path;
 
 /// A SQLite database file.
@@ -33,6 +33,9 @@ impl SqliteBackend {
                 "synchronous is {sync}, not 2 (FULL)"
             )));
         }
+        // The statements of a batch (multi-row INSERTs and `IN` lists of a
+        // few sizes each) stay prepared.
+        conn.set_prepared_statement_cache_capacity(64);
         let mut b = SqliteBackend { conn };
         b.migrate()?;
         Ok(b)
@@ -51,13 +54,7 @@ impl SqliteBackend {
             [],
             |r| r.get(0),
         )?;
-        let latest = MIGRATIONS.last().map_or(0, |m| m.0);
-        if current > latest {
-            return Err(BackendError::Corrupt(format!(
-                "schema version {current} is newer than this build's {latest}; use a newer takt"
-            )));
-        }
-        for (version, name, sql, _) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        for (version, name, sql, _) in pending(current)? {
             tx.execute_batch(sql)?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, datetime('now'))",
@@ -73,17 +70,108 @@ struct SqliteTx<'a> {
     tx: rusqlite::Transaction<'a>,
 }
 
-fn rows(
-    stmt: &mut rusqlite::Statement<'_>,
-    p: impl rusqlite::Params,
-) -> Result<Vec<LogRow>, BackendError> {
-    let raw: Vec<(String, i64, String, i64)> = stmt
-        .query_map(p, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<Result<_, _>>()?;
-    raw.iter()
-        .map(|(rec, at, flags, version)| decode(rec, *at, flags, *version))
-        .collect()
+/// The most rows one multi-row INSERT carries, and the most values one
+/// `IN (...)` list carries; longer lists take several statements.
+const MAX_CHUNK: usize = 128;
+
+/// Splits `n` items into chunks of [`MAX_CHUNK`] and then powers of two, so
+/// that a few distinct statements (each prepared once and cached) serve
+/// every batch size: (start, len).
+fn chunks(n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let rest = n - start;
+        let len = if rest >= MAX_CHUNK {
+            MAX_CHUNK
+        } else {
+            1 << (usize::BITS - 1 - rest.leading_zeros())
+        };
+        out.push((start, len));
+        start += len;
+    }
+    out
 }
+
+/// `(?1, ?2, ?3), (?1, ?4, ?5)`: `n` groups of the tenant (`?1`) and
+/// `width` more numbered parameters.
+fn values(n: usize, width: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let cols: Vec<String> = std::iter::once("?1".to_string())
+                .chain((0..width).map(|j| format!("?{}", 2 + i * width + j)))
+                .collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `?2, ?3, ...` for an `IN` list of `n` values.
+fn in_list(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `sql(n)` (an `IN` list of `n` values after the tenant) over `keys`
+/// in chunks padded to a power of two by repeating the last key, and
+/// collects what `map` makes of each row.
+fn select_in<T>(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    keys: &[String],
+    sql: impl Fn(&str) -> String,
+    mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, BackendError> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < keys.len() {
+        let rest = keys.len() - start;
+        let len = rest.min(MAX_CHUNK).next_power_of_two();
+        let chunk = &keys[start..(start + len).min(keys.len())];
+        let padded = chunk.iter().chain(std::iter::repeat_n(
+            &chunk[chunk.len() - 1],
+            len - chunk.len(),
+        ));
+        let mut stmt = tx.prepare_cached(&sql(&in_list(len)))?;
+        let params = std::iter::once(tenant.as_str()).chain(padded.map(String::as_str));
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
+            out.push(map(row)?);
+        }
+        start += chunk.len();
+    }
+    Ok(out)
+}
+
+type RawRow = (String, i64, String, i64);
+
+fn raw_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<RawRow> {
+    Ok((
+        r.get(first)?,
+        r.get(first + 1)?,
+        r.get(first + 2)?,
+        r.get(first + 3)?,
+    ))
+}
+
+fn decode_raw((record, at, flags, version): &RawRow) -> Result<LogRow, BackendError> {
+    decode(record, *at, flags, *version)
+}
+
+fn kind(row: &LogRow) -> &'static dyn ToSql {
+    static EVENT: &str = "event";
+    static RETRACTION: &str = "retraction";
+    if row.is_retraction() {
+        &RETRACTION
+    } else {
+        &EVENT
+    }
+}
+
+const ROW_COLUMNS: &str = "l.record, l.received_at_ms, l.flags, l.record_version";
 
 impl Tx for SqliteTx<'_> {
     fn rows_by_id(
@@ -91,93 +179,152 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         ids: &[String],
     ) -> Result<Vec<LogRow>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT record, received_at_ms, flags, record_version FROM event_log WHERE tenant = ?1 AND event_id = ?2 ORDER BY seq",
+        let raw = select_in(
+            &self.tx,
+            tenant,
+            ids,
+            |list| {
+                format!(
+                    "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 AND l.event_id IN ({list}) ORDER BY l.seq"
+                )
+            },
+            |r| raw_row(r, 0),
         )?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(rows(&mut stmt, params![tenant.as_str(), id])?);
-        }
-        Ok(out)
+        raw.iter().map(decode_raw).collect()
     }
 
     fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT record, received_at_ms, flags, record_version FROM event_log
-             WHERE tenant = ?1 ORDER BY event_time_ms, seq",
-        )?;
-        rows(&mut stmt, params![tenant.as_str()])
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 ORDER BY l.event_time_ms, l.seq"
+        ))?;
+        let raw: Vec<RawRow> = stmt
+            .query_map(params![tenant.as_str()], |r| raw_row(r, 0))?
+            .collect::<Result<_, _>>()?;
+        raw.iter().map(decode_raw).collect()
     }
 
-    fn rows_by_subject(
+    fn rows_by_subjects(
         &mut self,
         tenant: &TenantId,
-        subject: &str,
-    ) -> Result<Vec<LogRow>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT l.record, l.received_at_ms, l.flags, l.record_version FROM event_subject s
-             JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
-             WHERE s.tenant = ?1 AND s.subject = ?2 ORDER BY l.seq",
-        )?;
-        rows(&mut stmt, params![tenant.as_str(), subject])
-    }
-
-    fn insert(
-        &mut self,
-        tenant: &TenantId,
-        row: &LogRow,
         subjects: &[String],
-    ) -> Result<(), BackendError> {
-        let (record, flags) = encode(row);
-        self.tx
-            .prepare_cached(
-                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                tenant.as_str(),
-                row.event.event_id,
-                row.kind(),
-                row.event.at.as_millisecond(),
-                row.received_at.as_millisecond(),
-                flags,
-                record,
-                RECORD_VERSION
-            ])?;
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES (?1, ?2, ?3, ?4)",
+    ) -> Result<Vec<(String, LogRow)>, BackendError> {
+        let raw = select_in(
+            &self.tx,
+            tenant,
+            subjects,
+            |list| {
+                format!(
+                    "SELECT s.subject, {ROW_COLUMNS} FROM event_subject s
+                     JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
+                     WHERE s.tenant = ?1 AND s.subject IN ({list}) ORDER BY l.seq"
+                )
+            },
+            |r| Ok((r.get::<_, String>(0)?, raw_row(r, 1)?)),
         )?;
-        for s in subjects {
-            stmt.execute(params![tenant.as_str(), s, row.event.event_id, row.kind()])?;
+        raw.into_iter()
+            .map(|(s, r)| Ok((s, decode_raw(&r)?)))
+            .collect()
+    }
+
+    fn states(
+        &mut self,
+        tenant: &TenantId,
+        subjects: &[String],
+    ) -> Result<Vec<StoredState>, BackendError> {
+        select_in(
+            &self.tx,
+            tenant,
+            subjects,
+            |list| {
+                format!(
+                    "SELECT q.subject, st.state, st.tail
+                     FROM (SELECT DISTINCT value AS subject FROM json_each(json_array({list}))) AS q
+                     LEFT JOIN subject_state st ON st.tenant = ?1 AND st.subject = q.subject
+                     WHERE st.state IS NOT NULL
+                        OR EXISTS (SELECT 1 FROM event_subject e WHERE e.tenant = ?1 AND e.subject = q.subject)"
+                )
+            },
+            |r| {
+                Ok(StoredState {
+                    subject: r.get(0)?,
+                    state: r.get(1)?,
+                    tail: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    fn write(
+        &mut self,
+        tenant: &TenantId,
+        rows: &[NewRow],
+        states: &[(String, String, String)],
+    ) -> Result<(), BackendError> {
+        let encoded: Vec<(String, String, i64, i64)> = rows
+            .iter()
+            .map(|(row, _)| {
+                let (record, flags) = encode(row);
+                (
+                    record,
+                    flags,
+                    row.event.at.as_millisecond(),
+                    row.received_at.as_millisecond(),
+                )
+            })
+            .collect();
+        for (start, len) in chunks(rows.len()) {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+                 VALUES {}",
+                values(len, 7)
+            ))?;
+            let t = tenant.as_str();
+            let mut params: Vec<&dyn ToSql> = vec![&t];
+            for ((row, _), (record, flags, at, received)) in
+                rows[start..start + len].iter().zip(&encoded[start..])
+            {
+                params.extend([
+                    &row.event.event_id as &dyn ToSql,
+                    kind(row),
+                    at,
+                    received,
+                    flags,
+                    record,
+                    &RECORD_VERSION,
+                ]);
+            }
+            stmt.execute(params.as_slice())?;
+        }
+        let subject_rows: Vec<(&String, &LogRow)> = rows
+            .iter()
+            .flat_map(|(row, subjects)| subjects.iter().map(move |s| (s, row)))
+            .collect();
+        for (start, len) in chunks(subject_rows.len()) {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES {}",
+                values(len, 3)
+            ))?;
+            let t = tenant.as_str();
+            let mut params: Vec<&dyn ToSql> = vec![&t];
+            for (subject, row) in &subject_rows[start..start + len] {
+                params.extend([*subject as &dyn ToSql, &row.event.event_id, kind(row)]);
+            }
+            stmt.execute(params.as_slice())?;
+        }
+        for (start, len) in chunks(states.len()) {
+            let mut stmt = self.tx.prepare_cached(&format!(
+                "INSERT INTO subject_state (tenant, subject, state, tail) VALUES {}
+                 ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail",
+                values(len, 3)
+            ))?;
+            let t = tenant.as_str();
+            let mut params: Vec<&dyn ToSql> = vec![&t];
+            for (subject, state, tail) in &states[start..start + len] {
+                params.extend([subject as &dyn ToSql, state, tail]);
+            }
+            stmt.execute(params.as_slice())?;
         }
         Ok(())
-    }
-
-    fn put_state(
-        &mut self,
-        tenant: &TenantId,
-        subject: &str,
-        state: &str,
-    ) -> Result<(), BackendError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO subject_state (tenant, subject, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state",
-            )?
-            .execute(params![tenant.as_str(), subject, state])?;
-        Ok(())
-    }
-
-    fn get_state(
-        &mut self,
-        tenant: &TenantId,
-        subject: &str,
-    ) -> Result<Option<String>, BackendError> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT state FROM subject_state WHERE tenant = ?1 AND subject = ?2")?
-            .query_row(params![tenant.as_str(), subject], |r| r.get(0))
-            .optional()?)
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {

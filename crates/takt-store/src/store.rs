@@ -1,6 +1,6 @@
 //! The store: appends batches all-or-nothing and answers per tenant.
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, StoredState, Tx};
 use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
 use crate::model::{Event, Flag, LogRow, subjects};
 use crate::semantics::{
@@ -70,6 +70,112 @@ pub struct Verification {
 pub struct Store {
     backend: Mutex<Box<dyn Backend>>,
     policy: TimePolicy,
+}
+
+/// How a touched subject's new state is made.
+enum Plan {
+    /// Apply the batch's events to the stored state (`None`: the subject
+    /// has no stored row).
+    Apply {
+        state: Option<String>,
+        tail: semantics::Tail,
+    },
+    /// Derive it from every row: the stored ones (here) and the batch's.
+    Derive(Vec<LogRow>),
+}
+
+impl Plan {
+    /// The latest stored event time (for the out-of-order flag).
+    fn latest_at(&self) -> Option<Timestamp> {
+        match self {
+            Plan::Apply { tail, .. } => tail.latest_at,
+            Plan::Derive(rows) => semantics::latest_at(rows),
+        }
+    }
+}
+
+/// Decides, for every subject the new rows touch, whether the batch can be
+/// applied to its stored state: the state has a tail (written since
+/// migration 4), the batch brings no error declaration for the subject and
+/// no event whose id has a stored one, and every new event comes after the
+/// subject's last effective event. Otherwise (late events, corrections,
+/// older rows) the state is derived from every row of the subject, which
+/// are read here in one statement.
+fn plan_subjects(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+    new_rows: &[(LogRow, Vec<String>)],
+    retracted_ids: &BTreeSet<&str>,
+) -> Result<BTreeMap<String, Plan>, BackendError> {
+    let mut touched: BTreeMap<&str, Vec<&LogRow>> = BTreeMap::new();
+    for (row, subs) in new_rows {
+        for s in subs {
+            touched.entry(s.as_str()).or_default().push(row);
+        }
+    }
+    let keys: Vec<String> = touched.keys().map(|s| s.to_string()).collect();
+    let mut stored: BTreeMap<String, StoredState> = tx
+        .states(tenant, &keys)?
+        .into_iter()
+        .map(|s| (s.subject.clone(), s))
+        .collect();
+    let mut plans = BTreeMap::new();
+    let mut derive = Vec::new();
+    for (s, rows) in &touched {
+        let plain = rows
+            .iter()
+            .all(|r| !r.is_retraction() && !retracted_ids.contains(r.event.event_id.as_str()));
+        let plan = match stored.remove(*s) {
+            // Never seen: nothing stored to read.
+            None if plain => Some(Plan::Apply {
+                state: None,
+                tail: semantics::Tail::default(),
+            }),
+            None => Some(Plan::Derive(Vec::new())),
+            // Rows without a state row, or a state without a tail: derive.
+            Some(StoredState { state: None, .. }) => None,
+            Some(StoredState {
+                state: Some(state),
+                tail,
+                ..
+            }) => tail
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
+                .filter(|tail| {
+                    plain
+                        && rows
+                            .iter()
+                            .all(|r| tail.last.as_ref().is_none_or(|k| k.precedes(&r.event)))
+                })
+                .map(|tail| Plan::Apply {
+                    state: Some(state),
+                    tail,
+                }),
+        };
+        match plan {
+            Some(p) => {
+                plans.insert(s.to_string(), p);
+            }
+            None => derive.push(s.to_string()),
+        }
+    }
+    if !derive.is_empty() {
+        let mut rows_of: BTreeMap<String, Vec<LogRow>> =
+            derive.iter().map(|s| (s.clone(), Vec::new())).collect();
+        for (s, row) in tx.rows_by_subjects(tenant, &derive)? {
+            rows_of.entry(s).or_default().push(row);
+        }
+        for (s, rows) in rows_of {
+            plans.insert(s, Plan::Derive(rows));
+        }
+    }
+    Ok(plans)
+}
+
+/// Removes repeated items, keeping the first of each.
+fn dedup_in_order(items: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    items.retain(|s| seen.insert(s.clone()));
 }
 
 impl Store {
@@ -174,52 +280,82 @@ impl Store {
                     let answer = if e.error_declaration.is_some() { Answer::Retracted } else { Answer::Stored };
                     report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
                     let row = LogRow { event: e.clone(), received_at, flags: flags[i].clone() };
-                    new_rows.push((row, subjects(e)));
+                    let mut subs = subjects(e);
+                    dedup_in_order(&mut subs);
+                    new_rows.push((row, subs));
                 }
             }
         }
         if !bad.is_empty() {
             return Err(Rejected(bad).into());
         }
-        // Each touched subject's stored rows, read before the new ones go in.
-        let mut by_subject: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
-        for (_, subs) in &new_rows {
-            for s in subs {
-                if !by_subject.contains_key(s) {
-                    let rows = tx.rows_by_subject(tenant, s)?;
-                    by_subject.insert(s.clone(), rows);
-                }
-            }
+        if new_rows.is_empty() {
+            // Only duplicates: nothing to write.
+            report.items.sort_by_key(|r| r.index);
+            return Ok(report);
         }
+        let retracted_ids: BTreeSet<&str> = by_id
+            .values()
+            .flatten()
+            .filter(|e| e.error_declaration.is_some())
+            .map(|e| e.event_id.as_str())
+            .collect();
+        let plans = plan_subjects(&mut *tx, tenant, &new_rows, &retracted_ids)?;
+        // Flags in batch order: an event is out of order when a stored or
+        // earlier event of one of its subjects is later.
+        let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
+            .iter()
+            .map(|(s, p)| (s.as_str(), p.latest_at()))
+            .collect();
         let mut reports = report
             .items
             .iter_mut()
             .filter(|r| r.answer != Answer::Duplicate);
         for (row, subs) in &mut new_rows {
-            let out_of_order = !row.is_retraction()
-                && subs.iter().any(|s| {
-                    semantics::latest_at(&by_subject[s]).is_some_and(|t| t > row.event.at)
-                });
-            if out_of_order {
-                row.flags.push(Flag::OutOfOrder);
+            if !row.is_retraction() {
+                if subs
+                    .iter()
+                    .any(|s| latest[s.as_str()].is_some_and(|t| t > row.event.at))
+                {
+                    row.flags.push(Flag::OutOfOrder);
+                }
+                for s in subs.iter() {
+                    let l = latest.get_mut(s.as_str()).expect("planned");
+                    *l = (*l).max(Some(row.event.at));
+                }
             }
             row.flags.sort();
             if let Some(r) = reports.next() {
                 r.flags.clone_from(&row.flags);
             }
-            tx.insert(tenant, row, subs)?;
-            for s in subs.iter() {
-                by_subject
-                    .get_mut(s)
-                    .expect("loaded above")
-                    .push(row.clone());
+        }
+        let mut states = Vec::with_capacity(plans.len());
+        for (s, plan) in plans {
+            let derived = match plan {
+                Plan::Apply { state, tail } => {
+                    let events: Vec<&Event> = new_rows
+                        .iter()
+                        .filter(|(_, subs)| subs.contains(&s))
+                        .map(|(r, _)| &r.event)
+                        .collect();
+                    semantics::apply_subject(&s, state.as_deref(), &tail, &events)
+                }
+                Plan::Derive(mut rows) => {
+                    rows.extend(
+                        new_rows
+                            .iter()
+                            .filter(|(_, subs)| subs.contains(&s))
+                            .map(|(r, _)| r.clone()),
+                    );
+                    semantics::derive_subject(&s, &rows)
+                }
+            };
+            if let Some(d) = derived {
+                let tail = serde_json::to_string(&d.tail).expect("a tail serializes");
+                states.push((s, d.state, tail));
             }
         }
-        for (s, rows) in &by_subject {
-            if let Some(state) = semantics::derive_subject(s, rows) {
-                tx.put_state(tenant, s, &crate::model::canonical(&state))?;
-            }
-        }
+        tx.write(tenant, &new_rows, &states)?;
         tx.commit()?;
         report.items.sort_by_key(|r| r.index);
         Ok(report)
@@ -306,11 +442,29 @@ impl Store {
         let n_rows = tx.count_rows(tenant)?;
         let subjects = tx.subjects(tenant)?;
         let mut mismatched = Vec::new();
+        let mut rows_of: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
+        for (s, row) in tx.rows_by_subjects(tenant, &subjects)? {
+            rows_of.entry(s).or_default().push(row);
+        }
+        let stored: BTreeMap<String, StoredState> = tx
+            .states(tenant, &subjects)?
+            .into_iter()
+            .map(|s| (s.subject.clone(), s))
+            .collect();
         for s in &subjects {
-            let rows = tx.rows_by_subject(tenant, s)?;
-            let recomputed =
-                semantics::derive_subject(s, &rows).map(|v| crate::model::canonical(&v));
-            if recomputed != tx.get_state(tenant, s)? {
+            let rows = rows_of.remove(s).unwrap_or_default();
+            let recomputed = semantics::derive_subject(s, &rows);
+            let same = match (recomputed, stored.get(s)) {
+                (Some(d), Some(st)) => {
+                    st.state.as_ref() == Some(&d.state)
+                        && st.tail.as_deref().is_none_or(|t| {
+                            serde_json::from_str::<semantics::Tail>(t).ok() == Some(d.tail.clone())
+                        })
+                }
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
                 mismatched.push(s.clone());
             }
         }

@@ -12,11 +12,17 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use takt_core::Vin;
 use takt_store::model::{ErrorDeclaration, LogRow};
-use takt_store::semantics::{DEFAULT_POLICY, derive_vehicle};
+use takt_store::semantics::{
+    DEFAULT_POLICY, apply_subject, derive_subject, derive_vehicle, order_key,
+};
 use takt_store::{
     Answer, Code, Event, Flag, Rejected, ResourceEvent, Store, StoreError, TenantId, epcis,
     takt_format,
 };
+
+/// The schema version after every migration of this build.
+const LATEST_SCHEMA: i64 =
+    takt_store::backend::MIGRATIONS[takt_store::backend::MIGRATIONS.len() - 1].0;
 
 const VIN_A: &str = "4T1DAACK4TU100001";
 const VIN_B: &str = "5TDAAAB54RS000013";
@@ -124,6 +130,7 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     same_id_different_content_is_a_conflict_naming_the_fields(&open("conflict"));
     batch_is_all_or_nothing_with_each_bad_index(&open("batch"));
     any_arrival_order_gives_the_same_state_and_history(&open("order"));
+    any_split_into_batches_gives_the_state_of_one_batch(&open("split"));
     error_declaration_retracts_and_state_reverts(&open("retract"));
     late_skewed_out_of_order_flagged_far_future_rejected(&open("time"));
     tenants_never_see_each_other(&open("tenants"));
@@ -252,6 +259,114 @@ fn any_arrival_order_gives_the_same_state_and_history(store: &Store) {
         4
     );
     assert!(a.flags.values().all(|f| !f.contains(&Flag::OutOfOrder)));
+}
+
+/// Events of two vehicles and a resource, many at the same minute, some
+/// retracted (declarations after and before their events), sent in many
+/// orders and splits: every split and order gives the state and history of
+/// the whole set sent as one batch, whether the store applied a batch to
+/// the stored state or derived the state again, and `verify` finds the
+/// stored state and tail equal to the log's.
+fn any_split_into_batches_gives_the_state_of_one_batch(store: &Store) {
+    let names = [
+        ("released", "released"),
+        ("inland_departed", "inland"),
+        ("port_arrived", "port_arrival"),
+        ("hold_placed", "port_arrival"),
+        ("processing_started", "processing"),
+        ("hold_released", "processing"),
+        ("yard_staged", "yard"),
+        ("routed", "released"),
+        ("rolled", "yard"),
+    ];
+    let mut lines = Vec::new();
+    for (v, vin) in [VIN_A, VIN_B].into_iter().enumerate() {
+        for (i, (m, stage)) in names.iter().enumerate() {
+            // Three events an hour: ties in time, broken by milestone and id.
+            let mut l = milestone(
+                &format!("s{v}-{i}"),
+                vin,
+                m,
+                stage,
+                &format!("2026-03-02T0{}:00:00Z", i / 3),
+                ["GEO", "USLGB"][i % 2],
+            );
+            if m.starts_with("hold") {
+                l["reason"] = json!("damage");
+            }
+            lines.push(l);
+        }
+    }
+    for (i, at) in [
+        "2026-03-02T01:00:00Z",
+        "2026-03-02T01:00:00Z",
+        "2026-03-02T00:00:00Z",
+    ]
+    .iter()
+    .enumerate()
+    {
+        lines.push(
+            json!({"event_id": format!("eta-{i}"), "tenant": "toyota", "at": at,
+            "resource_event": {"type": "vessel_eta", "voyage": "V7", "port": "JPNGO",
+                               "eta": format!("2026-03-2{i}T06:00:00Z")}}),
+        );
+    }
+    for id in ["s0-4", "s1-1", "eta-1"] {
+        let mut d = lines.iter().find(|l| l["event_id"] == id).unwrap().clone();
+        d["error_declaration"] = json!({"declaration_time": "2026-03-06T00:00:00Z",
+            "reason": "did_not_occur"});
+        lines.push(d);
+    }
+    let all = events(&lines);
+    let vins = [Vin::parse(VIN_A).unwrap(), Vin::parse(VIN_B).unwrap()];
+    let look = |t: &TenantId| {
+        (
+            vins.map(|v| {
+                let view = store.vehicle(t, &v).unwrap().unwrap();
+                (view.state, view.history)
+            }),
+            store.resource(t, "voyage:V7@JPNGO").unwrap(),
+        )
+    };
+    let one = tenant("one-batch");
+    store.append(&one, &all, now()).unwrap();
+    let want = look(&one);
+    assert_eq!(want.0[0].0.n_retracted, 1);
+    assert_eq!(
+        want.1.as_ref().unwrap().latest_event_id.as_deref(),
+        Some("eta-0")
+    );
+    let mut seed = 7u64;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    for k in 0..12 {
+        let mut order = all.clone();
+        // In order (every batch applied to the stored state), reversed
+        // (every batch derived again), then shuffled.
+        match k {
+            0 => order.sort_by_key(|e| (e.at, e.error_declaration.is_some())),
+            1 => order.sort_by_key(|e| std::cmp::Reverse(e.at)),
+            _ => {
+                for i in (1..order.len()).rev() {
+                    order.swap(i, next(i + 1));
+                }
+            }
+        }
+        let t = tenant(&format!("split-{k}"));
+        let mut rest = &order[..];
+        while !rest.is_empty() {
+            let n = (1 + next(6)).min(rest.len());
+            store.append(&t, &rest[..n], now()).unwrap();
+            rest = &rest[n..];
+        }
+        assert_eq!(look(&t), want, "order {k}");
+        let v = store.verify(&t).unwrap();
+        assert!(v.mismatched.is_empty(), "order {k}: {:?}", v.mismatched);
+    }
 }
 
 fn error_declaration_retracts_and_state_reverts(store: &Store) {
@@ -549,11 +664,11 @@ fn migrations_are_versioned_and_data_survives_reopen(open: &dyn Fn(&str) -> Stor
     let t = tenant("toyota");
     {
         let s = open("reopen");
-        assert_eq!(s.schema_version().unwrap(), 2);
+        assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
         s.append(&t, &events(&journey(VIN_A, "m")), now()).unwrap();
     }
     let s = open("reopen");
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), LATEST_SCHEMA);
     assert_eq!(s.count(&t).unwrap(), 5);
     assert!(s.verify(&t).unwrap().mismatched.is_empty());
 }
@@ -626,13 +741,33 @@ fn version_1_records_read_back_every_field_after_migration_2() {
         }
     }
     let store = Store::open(path.to_str().unwrap()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA);
     let back = store.milestones(&tenant("toyota")).unwrap();
     let want: Vec<takt_core::event::Milestone> = [routed, hold]
         .into_iter()
         .map(|v| serde_json::from_value(v).unwrap())
         .collect();
     assert_eq!(back, want);
+    // Rows stored without a state row (or tail): the next event derives
+    // the state from all of them, and from then on it is kept.
+    let t = tenant("toyota");
+    let next = milestone(
+        "p-1",
+        VIN_A,
+        "port_arrived",
+        "port_arrival",
+        "2026-03-05T08:00:00Z",
+        "USLGB",
+    );
+    store.append(&t, &events(&[next]), now()).unwrap();
+    let state = store
+        .vehicle(&t, &Vin::parse(VIN_A).unwrap())
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state.n_events, 3);
+    assert_eq!(state.holds.len(), 1);
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -1128,5 +1263,42 @@ proptest! {
             shuffled.swap(i, (s >> 33) as usize % (i + 1));
         }
         prop_assert_eq!(derive_vehicle(vin, &shuffled), base);
+    }
+
+    /// Applying events that come after every stored one to the stored
+    /// state and tail gives what deriving from all rows gives.
+    #[test]
+    fn applying_later_events_to_the_stored_state_equals_deriving_again(
+        rows in arb_rows(),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let subject = format!("vin:{VIN_A}");
+        let retracted: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.is_retraction())
+            .map(|r| r.event.event_id.as_str())
+            .collect();
+        let mut plain: Vec<&LogRow> = rows.iter().filter(|r| !r.is_retraction()).collect();
+        plain.sort_by(|a, b| order_key(&a.event).cmp(&order_key(&b.event)));
+        let c = cut.index(plain.len() + 1);
+        let later: Vec<&LogRow> = plain[c..]
+            .iter()
+            .copied()
+            .filter(|r| !retracted.contains(&r.event.event_id.as_str()))
+            .collect();
+        let stored: Vec<LogRow> = rows
+            .iter()
+            .filter(|r| !later.iter().any(|l| std::ptr::eq(*l, *r)))
+            .cloned()
+            .collect();
+        let before = derive_subject(&subject, &stored).unwrap();
+        prop_assume!(later.iter().all(|r| before
+            .tail
+            .last
+            .as_ref()
+            .is_none_or(|k| k.precedes(&r.event))));
+        let events: Vec<&Event> = later.iter().map(|r| &r.event).collect();
+        let applied = apply_subject(&subject, Some(&before.state), &before.tail, &events).unwrap();
+        prop_assert_eq!(applied, derive_subject(&subject, &rows).unwrap());
     }
 }

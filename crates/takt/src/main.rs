@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on the built-in scenario: simulate several weeks and print a summary.
+    /// The main job, live: the API and dashboard over a simulated network in accelerated time.
     Demo(cmd::demo::Args),
     /// Simulate the network and write events.jsonl, plan.json and summary.json.
     Simulate(cmd::simulate::Args),
@@ -60,8 +60,11 @@ enum Command {
     History(cmd::history::Args),
     /// Store a simulated run's events.jsonl as if it arrived live.
     Replay(cmd::replay::Args),
-    /// Serve the HTTP API (event capture, vehicle state) over the event store.
+    /// Serve the HTTP API and the live dashboard over the event store.
     Serve(cmd::serve::Args),
+    /// API tokens: create (printed once), list, revoke.
+    #[command(subcommand)]
+    Token(cmd::token::Command),
 }
 
 /// Dies quietly on a closed pipe (`takt demo | head`), as command-line tools do.
@@ -98,6 +101,7 @@ fn main() -> std::process::ExitCode {
         Command::History(a) => cmd::history::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Token(c) => cmd::token::run(c),
     };
     match result {
         Ok(code) => code,

@@ -271,6 +271,10 @@ fn start_server(db: &Path) -> (Server, std::net::SocketAddr) {
             db.to_str().unwrap(),
             "--addr",
             "127.0.0.1:0",
+            "--rate-per-second",
+            "1000000",
+            "--rate-burst",
+            "1000000",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -290,12 +294,28 @@ fn start_server(db: &Path) -> (Server, std::net::SocketAddr) {
     (Server(child), addr)
 }
 
+/// `takt token create`: the token, alone on the last line of standard output.
+fn create_token(db: &Path, tenant: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .args(["token", "create", "--db", db.to_str().unwrap()])
+        .args(["--tenant", tenant, "--role", role])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines().last().unwrap().to_string()
+}
+
 /// One HTTP/1.1 POST on a fresh connection; the status and body, or `None`
 /// when the connection fails (the server was killed).
 fn http_post(
     addr: std::net::SocketAddr,
     path: &str,
-    tenant: &str,
+    token: &str,
     body: &str,
 ) -> Option<(u16, String)> {
     use std::io::{Read, Write};
@@ -304,7 +324,7 @@ fn http_post(
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .ok()?;
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nX-Takt-Tenant: {tenant}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
@@ -361,6 +381,7 @@ fn serve_survives_sigkill_with_every_acknowledged_event_stored_once() {
             "at": base.plus(i as i64 / 20).rfc3339(), "location": "USLGB", "resource": "USLGB/x"});
         (vin, format!("crash-{i:07}"), line.to_string())
     };
+    let token = create_token(&db, "toyota", "planner");
     let addr: Arc<Mutex<Option<std::net::SocketAddr>>> = Arc::new(Mutex::new(None));
     let done = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -377,7 +398,7 @@ fn serve_survives_sigkill_with_every_acknowledged_event_stored_once() {
                         continue;
                     };
                     attempts += 1;
-                    match http_post(a, "/v1/events", "toyota", &body) {
+                    match http_post(a, "/v1/events", &token, &body) {
                         Some((200, answer)) => {
                             let r: serde_json::Value = serde_json::from_str(&answer).unwrap();
                             let n = r["n_stored"].as_u64().unwrap()
@@ -535,6 +556,84 @@ fn plan_writes_a_feasible_plan_with_its_bound_and_rejects_bad_instances() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!dir.join("y.json").exists());
+}
+
+/// `takt token create` prints the token once, alone on the last line, and
+/// stores only its hash; `list` shows it without the secret; `revoke`
+/// ends it; a bad role is refused.
+#[test]
+fn tokens_are_created_listed_and_revoked() {
+    let dir = temp_dir("tokens");
+    let db = dir.join("takt.db");
+    let db = db.to_str().unwrap();
+    let token = create_token(Path::new(db), "toyota", "viewer");
+    assert!(token.starts_with("takt_") && token.len() > 40, "{token}");
+    let again = create_token(Path::new(db), "toyota", "viewer");
+    assert_ne!(token, again);
+    let list = takt(&["token", "list", "--db", db]);
+    assert!(list.status.success());
+    let text = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(!text.contains(&token));
+    let id = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("tk_"));
+    let bytes = std::fs::read(db).unwrap();
+    assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+    assert!(takt(&["token", "revoke", "--db", db, &id]).status.success());
+    assert_eq!(
+        takt(&["token", "revoke", "--db", db, &id]).status.code(),
+        Some(2)
+    );
+    let list = String::from_utf8(takt(&["token", "list", "--db", db]).stdout).unwrap();
+    assert!(list.lines().nth(1).unwrap().contains("Z "), "{list}");
+    let bad = takt(&[
+        "token", "create", "--db", db, "--tenant", "toyota", "--role", "root",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// `takt demo` as a script runs it: the dashboard URL and a viewer token
+/// first, the simulated days through its own capture route, then the
+/// summary; the token reads the API while it runs.
+#[test]
+fn demo_runs_the_simulated_days_through_the_api_and_stops() {
+    let out = Command::new(env!("CARGO_BIN_EXE_takt"))
+        .args([
+            "demo",
+            "--days",
+            "4",
+            "--addr",
+            "127.0.0.1:0",
+            "--eta-samples",
+            "4",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("dashboard: http://127.0.0.1:"), "{text}");
+    let token = text.lines().find(|l| l.starts_with("takt_")).unwrap();
+    assert!(token.len() > 40);
+    let captured: usize = text
+        .split(" events captured")
+        .next()
+        .and_then(|s| s.rsplit(": ").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(captured > 100, "{text}");
+    assert!(text.contains("vehicles released"), "{text}");
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod scenario;
 pub mod serve;
 pub mod simulate;
 pub mod stow;
+pub mod token;
 pub mod vin;
 
 use anyhow::{Result, anyhow};

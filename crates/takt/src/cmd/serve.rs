@@ -1,12 +1,54 @@
-//! `takt serve --db URL --addr 127.0.0.1:PORT`: the HTTP API over the event
-//! store (`takt-server`; routes, headers and problem codes in docs/api.md).
-//! Runs until Ctrl-C or SIGTERM; every answered batch is durably stored.
+//! `takt serve --db URL --addr 127.0.0.1:PORT`: the HTTP API and the
+//! dashboard over the event store (`takt-server`; routes, headers and
+//! problem codes in docs/api.md). Runs until Ctrl-C or SIGTERM; every
+//! answered batch is durably stored. Requests need a bearer token from
+//! `takt token create`. Without a planner attached the live view holds the
+//! scenario's network and no plan (`takt demo` attaches one).
 
+use crate::load::ScenarioArgs;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use takt_server::{AppState, Limits};
+use std::sync::Arc;
+use takt_server::live::{Live, LiveHandle};
+use takt_server::{AppState, Limits, RateLimit};
 use takt_store::Store;
+use takt_store::auth::AuthStore;
+
+/// Options shared by `serve` and `demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Largest request body, bytes (larger answers 413).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    pub max_body_bytes: usize,
+    /// Most events in one batch or capture document (more answers 413).
+    #[arg(long, default_value_t = Limits::default().max_batch_events)]
+    pub max_batch_events: usize,
+    /// Most requests handled at once (more answer 503 `overloaded`).
+    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    pub max_in_flight: usize,
+    /// Requests per second per token (more answer 429 with Retry-After).
+    #[arg(long, default_value_t = RateLimit::default().per_second)]
+    pub rate_per_second: f64,
+    /// Burst of requests per token above the rate.
+    #[arg(long, default_value_t = RateLimit::default().burst)]
+    pub rate_burst: f64,
+}
+
+impl ServerArgs {
+    pub fn apply(&self, state: AppState) -> AppState {
+        state
+            .with_limits(Limits {
+                max_body_bytes: self.max_body_bytes,
+                max_batch_events: self.max_batch_events,
+                max_in_flight: self.max_in_flight,
+            })
+            .with_rate_limit(RateLimit {
+                per_second: self.rate_per_second,
+                burst: self.rate_burst,
+            })
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,21 +58,25 @@ pub struct Args {
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// Largest request body, bytes (larger answers 413).
-    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
-    pub max_body_bytes: usize,
-    /// Most events in one batch or capture document (more answers 413).
-    #[arg(long, default_value_t = Limits::default().max_batch_events)]
-    pub max_batch_events: usize,
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let (_, net) = crate::load::network(&args.scenario, None)?;
     let store = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
+    let auth = AuthStore::open(&args.db).with_context(|| format!("opening {}", args.db))?;
     let backend = store.backend_name();
-    let state = AppState::new(store).with_limits(Limits {
-        max_body_bytes: args.max_body_bytes,
-        max_batch_events: args.max_batch_events,
-    });
+    let start = net.start;
+    let live = Arc::new(LiveHandle::new(Live::empty(Arc::new(net), start)));
+    let reader = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
+    let state = args
+        .server
+        .apply(AppState::new(store, auth, live))
+        .with_reader(reader)
+        .with_analyst(Store::open(&args.db).with_context(|| format!("opening {}", args.db))?);
     takt_server::run(args.addr, state, |addr| {
         println!("takt serve: listening on http://{addr} ({backend})");
     })?;
