@@ -46,8 +46,9 @@ pub struct Args {
     /// second); 0 runs as fast as the machine can.
     #[arg(long)]
     pub speed: Option<f64>,
-    /// The routing and queueing policy: fifo (the status quo) or jit.
-    #[arg(long, default_value = "fifo")]
+    /// Who decides: takt (the sequencer re-plans once a simulated day),
+    /// fifo (the status quo) or jit.
+    #[arg(long, default_value = "takt")]
     pub policy: String,
     /// Database (default: a new SQLite file in a temporary directory).
     #[arg(long)]
@@ -190,13 +191,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => (0.0, true),
     };
     anyhow::ensure!(speed >= 0.0, "--speed must be 0 or positive");
-    let policy_box = policy::by_name(&args.policy).ok_or_else(|| {
-        anyhow!(
-            "unknown policy `{}`; known: {}",
-            args.policy,
-            policy::POLICY_NAMES.join(", ")
-        )
-    })?;
+    // `takt`: the sequencer re-plans the pipeline once a simulated day.
+    let mut sequencer = (args.policy == "takt").then(|| {
+        takt_plan::live::Live::new(takt_plan::Params {
+            seed: args.seed,
+            threads: 2,
+            max_iterations: Some(super::REPLAN_CANDIDATES),
+        })
+    });
+    let policy_box = match &sequencer {
+        Some(l) => l.policy(),
+        None => policy::by_name(&args.policy).ok_or_else(|| {
+            anyhow!(
+                "unknown policy `{}`; known: {}, takt",
+                args.policy,
+                policy::POLICY_NAMES.join(", ")
+            )
+        })?,
+    };
+    let mut replanned_day = 0;
     let (scenario, net) = crate::load::network(&args.scenario, args.days)?;
     let net_shared = Arc::new(net.clone());
     let (db, _tmp) = match &args.db {
@@ -324,6 +337,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let advanced = target > sim.now;
         if advanced {
             sim.run_until(target);
+            if let Some(seq) = &mut sequencer {
+                let day = sim.now.since(start) / Minute::DAY;
+                if day > replanned_day {
+                    replanned_day = day;
+                    seq.replan(&mut sim)
+                        .map_err(|e| anyhow!("re-planning on day {day}: {e}"))?;
+                }
+            }
             sim_now.store(sim.now.timestamp().as_millisecond(), Ordering::SeqCst);
             let ms = sim.drain_milestones();
             let mut by_tenant: HashMap<&str, Vec<Milestone>> = HashMap::new();
