@@ -11,14 +11,33 @@ use takt_core::instance::Instance;
 use takt_core::network::Network;
 use takt_plan::{Params, bound};
 
+/// An instance and the scenario it was made from (shared by `plan` and `repair`).
 #[derive(clap::Args, Debug)]
-pub struct Args {
+pub struct InstanceArgs {
     /// Scenario file the instance was made from (TOML); the built-in `us-japan` when omitted.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Planning instance (JSON, see docs/instance.md).
     #[arg(long, value_name = "FILE")]
     pub instance: PathBuf,
+}
+
+impl InstanceArgs {
+    /// Reads the instance and compiles the network it was made on.
+    pub fn load(&self) -> Result<(Instance, Network)> {
+        let text = std::fs::read_to_string(&self.instance)
+            .with_context(|| format!("cannot read instance {}", self.instance.display()))?;
+        let inst: Instance = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a takt instance", self.instance.display()))?;
+        let net = network_for(self.scenario.as_ref(), &inst)?;
+        Ok((inst, net))
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: InstanceArgs,
     /// Wall-clock limit; the best plan found by then is returned.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub time_limit: f64,
@@ -60,11 +79,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bail!("--time-limit must be a positive number of seconds");
     }
     let started = Instant::now();
-    let text = std::fs::read_to_string(&args.instance)
-        .with_context(|| format!("cannot read instance {}", args.instance.display()))?;
-    let inst: Instance = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a takt instance", args.instance.display()))?;
-    let net = network_for(args.scenario.as_ref(), &inst)?;
+    let (inst, net) = args.input.load()?;
     let lb = bound::lower_bound(&net, &inst);
     let limit = Duration::from_secs_f64(args.time_limit);
     let bar = if std::io::stderr().is_terminal() {
@@ -93,7 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         max_iterations: args.iterations,
     };
     let solved = takt_plan::solve(&net, &inst, &params, &progress)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.instance.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.instance.display()))?;
     bar.finish_and_clear();
     let report = takt_check::check(&net, &solved.plan);
     crate::cmd::simulate::write_json(&args.out, &solved.plan)?;

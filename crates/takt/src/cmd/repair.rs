@@ -4,18 +4,14 @@ use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use takt_core::instance::Instance;
 use takt_plan::repair::{Disruption, repair};
 use takt_plan::{Gene, Params};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Scenario file the instance was made from (TOML); the built-in `us-japan` when omitted.
-    #[arg(long, value_name = "FILE")]
-    pub scenario: Option<PathBuf>,
-    /// Planning instance (JSON, see docs/instance.md): the state the current plan was made for.
-    #[arg(long, value_name = "FILE")]
-    pub instance: PathBuf,
+    /// The instance (the state the current plan was made for) and its scenario.
+    #[command(flatten)]
+    pub input: super::plan::InstanceArgs,
     /// The event (JSON, see docs/sequencer.md), e.g.
     /// `{"kind": "station_down", "resource": "USLGB/processing", "from": "2026-04-27T00:00:00Z", "hours": 2}`.
     #[arg(long, value_name = "FILE")]
@@ -40,15 +36,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.time_limit.is_nan() || args.time_limit < 0.0 {
         bail!("--time-limit must be a number of seconds, at least 0");
     }
-    let text = std::fs::read_to_string(&args.instance)
-        .with_context(|| format!("cannot read instance {}", args.instance.display()))?;
-    let inst: Instance = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a takt instance", args.instance.display()))?;
     let text = std::fs::read_to_string(&args.event)
         .with_context(|| format!("cannot read event {}", args.event.display()))?;
     let event: Disruption = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a takt repair event", args.event.display()))?;
-    let net = super::plan::network_for(args.scenario.as_ref(), &inst)?;
+    let (inst, net) = args.input.load()?;
     let started = Instant::now();
     let limit = Duration::from_secs_f64(args.time_limit);
     let progress = || started.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-6);
