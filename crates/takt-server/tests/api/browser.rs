@@ -49,7 +49,23 @@ impl Drop for Cdp {
 }
 
 impl Cdp {
+    /// Starts Chromium; a browser that dies while starting (a loaded
+    /// machine) is started again, three times at most.
     fn launch() -> Cdp {
+        for attempt in 1..=3 {
+            match std::panic::catch_unwind(Cdp::launch_once) {
+                Ok(cdp) => return cdp,
+                Err(e) if attempt < 3 => {
+                    eprintln!("chromium did not start (attempt {attempt}): {e:?}; again");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                Err(e) => std::panic::resume_unwind(e),
+            }
+        }
+        unreachable!("three attempts")
+    }
+
+    fn launch_once() -> Cdp {
         let profile = std::env::temp_dir().join(format!("takt-chromium-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
@@ -83,14 +99,24 @@ impl Cdp {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe dup2/close between fork and exec.
+        // SAFETY: only async-signal-safe fcntl/dup2/close between fork and exec.
+        // The pipe ends are first copied above fd 10, so that placing them
+        // on 3 and 4 cannot close one another when the pipe itself got fd 3
+        // or 4 (other tests open and close files at the same time).
         unsafe {
             command.pre_exec(move || {
-                if libc::dup2(cmd_read, 3) < 0 || libc::dup2(ans_write, 4) < 0 {
+                let r = libc::fcntl(cmd_read, libc::F_DUPFD, 10);
+                let w = libc::fcntl(ans_write, libc::F_DUPFD, 10);
+                if r < 0 || w < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 libc::close(cmd_write);
                 libc::close(ans_read);
+                if libc::dup2(r, 3) < 0 || libc::dup2(w, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(r);
+                libc::close(w);
                 Ok(())
             });
         }
