@@ -801,32 +801,29 @@ impl<'a> Checker<'a> {
     fn expect_service_time(&mut self, v: &VehiclePlan, s: &Step, minutes: i64) {
         let took = s.end.since(s.start);
         let planned = s.start >= self.plan.created_at && !s.done;
-        if planned && minutes > 0 && took != minutes {
+        let wrong = if planned {
+            took != minutes
+        } else {
+            took < minutes
+        };
+        if minutes > 0 && wrong {
             self.sink.add(
                 ViolationCode::ServiceTime,
                 Some(&v.vin),
                 Some(&s.resource),
                 Some(s.start),
                 || {
-                    format!(
-                        "planned {} step takes {took} min, not its standard {minutes} min",
-                        s.stage
-                    )
-                },
-            );
-            return;
-        }
-        if minutes > 0 && took < minutes {
-            self.sink.add(
-                ViolationCode::ServiceTime,
-                Some(&v.vin),
-                Some(&s.resource),
-                Some(s.start),
-                || {
-                    format!(
-                        "{} step takes {took} min, less than its service time of {minutes} min",
-                        s.stage
-                    )
+                    if planned {
+                        format!(
+                            "planned {} step takes {took} min, not its standard {minutes} min",
+                            s.stage
+                        )
+                    } else {
+                        format!(
+                            "{} step takes {took} min, less than its service time of {minutes} min",
+                            s.stage
+                        )
+                    }
                 },
             );
         }

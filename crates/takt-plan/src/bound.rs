@@ -92,11 +92,20 @@ enum From {
     },
 }
 
-/// The cheapest future of one vehicle: (dwell hours, late days, transport USD), or None.
+/// The cheapest future of one vehicle: dwell hours, late days, transport USD.
 struct Future {
     dwell_hours: f64,
     late_days: f64,
     transport_usd: f64,
+}
+
+impl Future {
+    /// In the objective's dollars.
+    fn cost(&self, w: &takt_core::scenario::ObjectiveWeights) -> f64 {
+        self.dwell_hours * w.dwell_usd_per_vehicle_hour
+            + self.late_days * w.lateness_usd_per_vehicle_day
+            + self.transport_usd * w.transport_cost_weight
+    }
 }
 
 struct Ctx<'a> {
@@ -109,10 +118,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn cost(&self, f: &Future) -> f64 {
-        let w = &self.net.objective;
-        f.dwell_hours * w.dwell_usd_per_vehicle_hour
-            + f.late_days * w.lateness_usd_per_vehicle_day
-            + f.transport_usd * w.transport_cost_weight
+        f.cost(&self.net.objective)
     }
 
     /// From berthing at the dealer's port at `berth` (or from a later point):
@@ -399,11 +405,7 @@ pub fn lower_bound(net: &Network, inst: &Instance) -> Bound {
             }
         }
         let f = future(net, v, now);
-        let cost = |f: &Future| {
-            f.dwell_hours * w.dwell_usd_per_vehicle_hour
-                + f.late_days * w.lateness_usd_per_vehicle_day
-                + f.transport_usd * w.transport_cost_weight
-        };
+        let cost = |f: &Future| f.cost(w);
         match f {
             Some(f) if cost(&f) <= w.unplaced_usd_per_vehicle => {
                 b.future_dwell_vehicle_hours += f.dwell_hours;

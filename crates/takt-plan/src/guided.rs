@@ -105,13 +105,7 @@ impl Guided {
 
 /// Picks the option a gene ranks: voyage, then service, then departure.
 pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
-    let safe = !gene.tight && options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
-    let eligible = || {
-        options
-            .iter()
-            .enumerate()
-            .filter(move |(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
-    };
+    let eligible = || takt_sim::policy::eligible(options, !gene.tight);
     // Distinct (voyage, call), first to reach Japan first.
     let mut voyages: Vec<(Minute, Minute, usize, usize)> = eligible()
         .map(|(_, o)| (o.arrives_japan_at, o.cutoff_at, o.voyage, o.call))

@@ -40,6 +40,27 @@ pub struct RouteOption {
     pub queue_allowance_minutes: Option<i64>,
 }
 
+impl RouteOption {
+    /// Makes the cutoff even with a slow (90th percentile) inland move.
+    pub fn is_safe(&self) -> bool {
+        self.staged_p90_at <= self.cutoff_at
+    }
+}
+
+/// The options in play, with their indices: with `prefer_safe`, only the
+/// safe ones unless none is (a planner with standard lead times); all of
+/// them otherwise.
+pub fn eligible(
+    options: &[RouteOption],
+    prefer_safe: bool,
+) -> impl Iterator<Item = (usize, &RouteOption)> + Clone {
+    let safe = prefer_safe && options.iter().any(RouteOption::is_safe);
+    options
+        .iter()
+        .enumerate()
+        .filter(move |(_, o)| !safe || o.is_safe())
+}
+
 /// Decisions the world delegates.
 pub trait Policy: Send + Sync {
     /// Short name, e.g. `fifo`.
@@ -101,11 +122,7 @@ impl Policy for Fifo {
     ) -> Option<usize> {
         // Like a planner with standard lead times: only options that make the
         // cutoff even with a slow (90th percentile) inland move, unless none does.
-        let safe = options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
-        options
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| !safe || o.staged_p90_at <= o.cutoff_at)
+        eligible(options, true)
             .min_by(|(_, a), (_, b)| {
                 a.arrives_japan_at
                     .cmp(&b.arrives_japan_at)
@@ -156,15 +173,9 @@ impl Policy for JustInTime {
         _vehicle: &Vehicle,
         options: &[RouteOption],
     ) -> Option<usize> {
-        let safe = options.iter().any(|o| o.staged_p90_at <= o.cutoff_at);
-        // A dispatching rule keeps a day for the terminal's queues.
-        let eligible = || {
-            options.iter().enumerate().filter(move |(_, o)| {
-                (!safe || o.staged_p90_at <= o.cutoff_at)
-                    && o.queue_allowance_minutes
-                        .is_none_or(|a| a >= crate::world::JIT_QUEUE_ALLOWANCE_MINUTES)
-            })
-        };
+        // The world offers the snug departure only to planners that ask
+        // (`wants_snug`), so a day is kept for the terminal's queues.
+        let eligible = || eligible(options, true);
         // The voyage: first to reach the dealer's port, then the cheaper inland service.
         let (_, best) = eligible().min_by(|(_, a), (_, b)| {
             a.arrives_japan_at

@@ -29,7 +29,7 @@ use takt_core::plan::Stage;
 use takt_server::live::{Eta, Live, LiveHandle, Quantiles};
 use takt_server::{AppState, Shutdown};
 use takt_sim::forecast::{self, Draws, ForecastOptions};
-use takt_sim::{Milestone, SimOptions, Simulation, Summary, policy};
+use takt_sim::{Milestone, SimOptions, Simulation, Summary};
 use takt_store::auth::{AuthStore, Role};
 use takt_store::{Store, TenantId};
 
@@ -192,23 +192,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     anyhow::ensure!(speed >= 0.0, "--speed must be 0 or positive");
     // `takt`: the sequencer re-plans the pipeline once a simulated day.
-    let mut sequencer = (args.policy == "takt").then(|| {
-        takt_plan::live::Live::new(takt_plan::Params {
-            seed: args.seed,
-            threads: 2,
-            max_iterations: Some(super::REPLAN_CANDIDATES),
-        })
-    });
-    let policy_box = match &sequencer {
-        Some(l) => l.policy(),
-        None => policy::by_name(&args.policy).ok_or_else(|| {
-            anyhow!(
-                "unknown policy `{}`; known: {}, takt",
-                args.policy,
-                policy::POLICY_NAMES.join(", ")
-            )
-        })?,
-    };
+    let (mut sequencer, policy_box) = super::policy_for(&args.policy, args.seed)?;
     let mut replanned_day = 0;
     let (scenario, net) = crate::load::network(&args.scenario, args.days)?;
     let net_shared = Arc::new(net.clone());

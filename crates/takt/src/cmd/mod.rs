@@ -31,6 +31,30 @@ use takt_sim::{Milestone, SimOptions, Simulation, policy};
 /// Candidates per thread at each daily re-plan of the `takt` policy.
 pub const REPLAN_CANDIDATES: u64 = 12;
 
+/// The policy called `name`, and for `takt` the live sequencer that
+/// re-plans once a simulated day (the caller calls its `replan`).
+pub fn policy_for(
+    name: &str,
+    seed: u64,
+) -> Result<(Option<takt_plan::live::Live>, Box<dyn policy::Policy>)> {
+    if name == "takt" {
+        let live = takt_plan::live::Live::new(takt_plan::Params {
+            seed,
+            threads: 2,
+            max_iterations: Some(REPLAN_CANDIDATES),
+        });
+        let policy = live.policy();
+        return Ok((Some(live), policy));
+    }
+    let policy = policy::by_name(name).ok_or_else(|| {
+        anyhow!(
+            "unknown policy `{name}`; known: {}, takt",
+            policy::POLICY_NAMES.join(", ")
+        )
+    })?;
+    Ok((None, policy))
+}
+
 /// Runs a simulation day by day, handing milestones to `sink` as they
 /// come, with a progress bar when standard error is a terminal.
 pub fn run_simulation(
@@ -40,23 +64,7 @@ pub fn run_simulation(
     volume_scale: f64,
     mut sink: impl FnMut(Vec<Milestone>) -> Result<()>,
 ) -> Result<Simulation> {
-    // `takt`: the sequencer re-plans once a simulated day.
-    let mut live = (policy_name == "takt").then(|| {
-        takt_plan::live::Live::new(takt_plan::Params {
-            seed,
-            threads: 2,
-            max_iterations: Some(REPLAN_CANDIDATES),
-        })
-    });
-    let policy = match &live {
-        Some(l) => l.policy(),
-        None => policy::by_name(policy_name).ok_or_else(|| {
-            anyhow!(
-                "unknown policy `{policy_name}`; known: {}, takt",
-                policy::POLICY_NAMES.join(", ")
-            )
-        })?,
-    };
+    let (mut live, policy) = policy_for(policy_name, seed)?;
     let days = net.end.since(net.start) / Minute::DAY;
     let mut sim = Simulation::new(net, policy, SimOptions { seed, volume_scale });
     let bar = if std::io::stderr().is_terminal() {
