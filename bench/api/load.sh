@@ -6,7 +6,10 @@
 # 1. Read load: `takt demo` on the built-in scenario scaled so the plan
 #    holds at least 100,000 vehicles (default --volume-scale 75, 56 days,
 #    as fast as possible, rate limit raised so the clients measure latency,
-#    not the limiter). When /v1/network reports >= 100,000 vehicles,
+#    not the limiter; the FIFO policy by default, POLICY=takt to re-plan
+#    with the sequencer, which at this scale needs far longer to reach
+#    100,000 vehicles; CACHE_MB=0 turns the server's answer cache off, so
+#    every read is computed afresh). When /v1/network reports >= 100,000 vehicles,
 #    `api_load read` sends the dashboard's reads from 8 clients for 45 s (at
 #    most 200,000 requests) and prints latency percentiles per route: (a)
 #    while the simulation still runs, (b) once the simulated days are over
@@ -30,7 +33,7 @@ trap 'kill "${PID:-0}" 2>/dev/null || true; cp "$WORK/demo.err" /tmp/takt-load-d
 
 start_demo() { # extra args...
   rm -f "$WORK/takt.db"*
-  "$TAKT" demo --volume-scale "$SCALE" --days "$DAYS" --speed 0 --quiet --eta-samples 0 \
+  "$TAKT" demo --volume-scale "$SCALE" --days "$DAYS" --speed 0 --quiet --eta-samples 0 --policy "${POLICY:-fifo}" \
     --addr 127.0.0.1:0 --db "$WORK/takt.db" "$@" > "$WORK/demo.out" 2> "$WORK/demo.err" &
   PID=$!
   for _ in $(seq 1 100); do [ "$(wc -l < "$WORK/demo.out")" -ge 2 ] && break; sleep 0.2; done
@@ -47,8 +50,8 @@ wait_for_vehicles() { # N: until the plan has N vehicles (at most 20 minutes)
   echo "the plan never reached $1 vehicles" >&2; return 1
 }
 
-echo "== read load: takt demo --volume-scale $SCALE --days $DAYS --speed 0 ($(nproc) cores, $(date -u +%F))"
-start_demo --rate-per-second 1000000 --rate-burst 1000000
+echo "== read load: takt demo --volume-scale $SCALE --days $DAYS --speed 0 --policy ${POLICY:-fifo} --answer-cache-mb ${CACHE_MB:-64} ($(nproc) cores, $(date -u +%F))"
+start_demo --rate-per-second 1000000 --rate-burst 1000000 --answer-cache-mb "${CACHE_MB:-64}"
 wait_for_vehicles 100000
 echo "-- (a) while the simulation still runs at full speed (one core busy simulating and re-planning)"
 "$LOAD" read --url "$URL" --token "$TOKEN" --clients 8 --seconds 45 --max-requests 200000

@@ -41,6 +41,8 @@ type PathOf = Box<dyn Fn(usize) -> String + Send + Sync>;
 struct Answer {
     status: u16,
     body: String,
+    /// The server answered from its answer cache (`x-answer-cache: hit`).
+    kept: bool,
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) -> Option<Answer> {
@@ -56,8 +58,15 @@ fn request(addr: SocketAddr, method: &str, path: &str, token: &str, body: &str) 
     s.read_to_end(&mut out).ok()?;
     let text = String::from_utf8_lossy(&out);
     let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
-    Some(Answer { status, body })
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let kept = head
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("x-answer-cache: hit"));
+    Some(Answer {
+        status,
+        body: body.to_string(),
+        kept,
+    })
 }
 
 fn addr_of(url: &str) -> SocketAddr {
@@ -203,20 +212,23 @@ fn read(args: &[String]) {
     let routes = Arc::new(routes);
     let lat: Arc<Mutex<BTreeMap<&'static str, Vec<f64>>>> = Arc::default();
     let statuses: Arc<Mutex<BTreeMap<u16, usize>>> = Arc::default();
+    let kept: Arc<Mutex<BTreeMap<&'static str, usize>>> = Arc::default();
     let sent = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(seconds);
     std::thread::scope(|s| {
         for c in 0..clients {
-            let (routes, lat, statuses, sent, token) = (
+            let (routes, lat, statuses, kept, sent, token) = (
                 routes.clone(),
                 lat.clone(),
                 statuses.clone(),
+                kept.clone(),
                 sent.clone(),
                 token.clone(),
             );
             s.spawn(move || {
                 let mut mine: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+                let mut hits: BTreeMap<&'static str, usize> = BTreeMap::new();
                 let mut st: BTreeMap<u16, usize> = BTreeMap::new();
                 let mut k = c * 7919;
                 while Instant::now() < deadline
@@ -228,6 +240,8 @@ fn read(args: &[String]) {
                     let a = request(addr, "GET", &path, &token, "");
                     let ms = t.elapsed().as_secs_f64() * 1000.0;
                     *st.entry(a.as_ref().map_or(0, |a| a.status)).or_default() += 1;
+                    *hits.entry(name).or_default() +=
+                        usize::from(a.as_ref().is_some_and(|a| a.kept));
                     mine.entry(name).or_default().push(ms);
                     k += 1;
                 }
@@ -238,6 +252,10 @@ fn read(args: &[String]) {
                 let mut s = statuses.lock().unwrap();
                 for (code, n) in st {
                     *s.entry(code).or_default() += n;
+                }
+                let mut h = kept.lock().unwrap();
+                for (n, k) in hits {
+                    *h.entry(n).or_default() += k;
                 }
             });
         }
@@ -252,15 +270,17 @@ fn read(args: &[String]) {
         all.len() as f64 / elapsed,
         statuses.lock().unwrap()
     );
+    let kept = kept.lock().unwrap();
     println!(
-        "| route | requests | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|"
+        "| route | requests | kept answers | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|---:|"
     );
     for (name, v) in lat.iter() {
         let mut v = v.clone();
         v.sort_by(f64::total_cmp);
         println!(
-            "| {name} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {name} | {} | {:.0}% | {:.1} | {:.1} | {:.1} | {:.1} |",
             v.len(),
+            100.0 * kept.get(name).copied().unwrap_or(0) as f64 / v.len().max(1) as f64,
             quantile(&v, 0.5),
             quantile(&v, 0.9),
             quantile(&v, 0.99),
@@ -268,8 +288,9 @@ fn read(args: &[String]) {
         );
     }
     println!(
-        "| all reads | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+        "| all reads | {} | {:.0}% | {:.1} | {:.1} | {:.1} | {:.1} |",
         all.len(),
+        100.0 * kept.values().sum::<usize>() as f64 / all.len().max(1) as f64,
         quantile(&all, 0.5),
         quantile(&all, 0.9),
         quantile(&all, 0.99),

@@ -26,6 +26,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod dashboard;
 pub mod live;
 pub mod openapi;
@@ -86,9 +87,10 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<Store>,
-    /// A second connection for long reads (insight, vehicle history), so
-    /// they never hold up appends; the same store unless `with_reader`.
-    reader: Arc<Store>,
+    /// Connections for vehicle reads, so they never hold up appends, used
+    /// in turn; the same store unless `with_reader`.
+    readers: Arc<Vec<Arc<Store>>>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
     /// The connection insight reads the whole log with (`with_analyst`).
     analyst: Arc<Store>,
     auth: Arc<AuthStore>,
@@ -102,6 +104,7 @@ pub struct AppState {
     insight_running: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     in_flight: Arc<Semaphore>,
     planner_attached: bool,
+    answers: Arc<cache::AnswerCache>,
 }
 
 impl AppState {
@@ -111,7 +114,8 @@ impl AppState {
         let limits = Limits::default();
         let store = Arc::new(store);
         AppState {
-            reader: store.clone(),
+            readers: Arc::new(vec![store.clone()]),
+            next_reader: Arc::default(),
             analyst: store.clone(),
             store,
             auth: Arc::new(auth),
@@ -125,6 +129,7 @@ impl AppState {
             insight_running: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             planner_attached: false,
+            answers: Arc::default(),
         }
     }
 
@@ -135,12 +140,26 @@ impl AppState {
         self
     }
 
-    /// The same state reading with a second connection to the same
+    /// The same state reading with another connection to the same
     /// database (SQLite WAL and PostgreSQL let it read while the first
-    /// writes).
+    /// writes). The first call replaces the writing connection for reads;
+    /// each further call adds a connection, and reads take them in turn.
     pub fn with_reader(mut self, reader: Store) -> AppState {
-        self.reader = Arc::new(reader);
+        let mut readers: Vec<Arc<Store>> = self.readers.iter().cloned().collect();
+        if readers.len() == 1 && Arc::ptr_eq(&readers[0], &self.store) {
+            readers.clear();
+        }
+        readers.push(Arc::new(reader));
+        self.readers = Arc::new(readers);
         self
+    }
+
+    /// The next reading connection, in turn.
+    fn reader(&self) -> Arc<Store> {
+        let k = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.readers[k % self.readers.len()].clone()
     }
 
     /// The same state reading whole logs for insight with a connection of
@@ -153,6 +172,13 @@ impl AppState {
     /// The same state with another rate limit per token.
     pub fn with_rate_limit(mut self, rate: RateLimit) -> AppState {
         self.rate_limit = rate;
+        self
+    }
+
+    /// The same state keeping at most `bytes` of live-view answers per
+    /// plan version ([`cache`]; 0: none).
+    pub fn with_answer_cache_bytes(mut self, bytes: usize) -> AppState {
+        self.answers = Arc::new(cache::AnswerCache::with_max_bytes(bytes));
         self
     }
 
@@ -214,11 +240,9 @@ async fn limit_in_flight(State(state): State<AppState>, req: Request, next: Next
 /// The router: every route, with problem answers for unknown routes and
 /// methods.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/events", post(post_events))
-        .route("/epcis/capture", post(post_capture))
+    // Reads of the live view only: answered from the snapshot's cache.
+    let live_reads = Router::new()
         .route("/v1/vehicles", get(api::list_vehicles))
-        .route("/v1/vehicles/{vin}", get(get_vehicle))
         .route("/v1/vehicles/{vin}/plan", get(api::vehicle_plan))
         .route("/v1/vehicles/{vin}/eta", get(api::vehicle_eta))
         .route(
@@ -229,6 +253,15 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/voyages/{voyage}", get(api::get_voyage))
         .route("/v1/alerts", get(api::list_alerts))
         .route("/v1/network", get(api::get_network))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            cache::live_reads,
+        ));
+    let api = Router::new()
+        .merge(live_reads)
+        .route("/v1/events", post(post_events))
+        .route("/epcis/capture", post(post_capture))
+        .route("/v1/vehicles/{vin}", get(get_vehicle))
         .route("/v1/insight", get(admin::insight))
         .route("/v1/stream", get(admin::stream))
         .route("/v1/replan", post(api::replan))
@@ -515,7 +548,7 @@ pub async fn get_vehicle(
             format!("{e}; the path is /v1/vehicles/VIN with a 17-character VIN"),
         )
     })?;
-    let store = state.reader.clone();
+    let store = state.reader();
     let view = tokio::task::spawn_blocking(move || store.vehicle(&tenant, &vin))
         .await
         .map_err(|e| {

@@ -513,8 +513,11 @@ impl LiveHandle {
             version: live.version,
             as_of: live.as_of,
         };
-        *cur = Arc::new(live);
+        let old = std::mem::replace(&mut *cur, Arc::new(live));
         drop(cur);
+        // The last reference to a large snapshot is freed outside the
+        // lock, so readers never wait for it.
+        drop(old);
         let _ = self.changes.send(change);
     }
 

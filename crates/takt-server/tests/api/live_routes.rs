@@ -773,3 +773,99 @@ async fn the_committed_openapi_document_is_current() {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(a.bytes, doc.as_bytes());
 }
+
+/// The live routes' answers are kept per plan version: the same question
+/// gets the same bytes and tag, `If-None-Match` gets 304, another tenant
+/// or role never gets a kept answer of someone else, and a new plan makes
+/// every kept answer stale.
+#[tokio::test]
+async fn live_answers_are_kept_per_plan_version_and_per_tenant_and_role() {
+    let w = world();
+    let live = Arc::new(LiveHandle::new(Live::new(
+        w.net.clone(),
+        w.plan.clone(),
+        etas(&w.plan),
+    )));
+    let db = temp_db("answer-cache");
+    let url = db.to_str().unwrap();
+    let state = AppState::new(
+        Store::open(url).unwrap(),
+        AuthStore::open(url).unwrap(),
+        live.clone(),
+    )
+    .with_rate_limit(fast())
+    .with_clock(Arc::new(now));
+    let app = App {
+        router: app(state),
+        auth: AuthStore::open(url).unwrap(),
+        tokens: Mutex::default(),
+    };
+    let toyota = app.token("toyota", Role::Viewer);
+    let nissan = app.token("nissan", Role::Viewer);
+    let admin = app.token("toyota", Role::Admin);
+    let get = async |token: &str, uri: &str, tag: Option<&str>| {
+        let mut req = Request::builder()
+            .uri(uri)
+            .header("Authorization", format!("Bearer {token}"));
+        if let Some(t) = tag {
+            req = req.header(header::IF_NONE_MATCH, t);
+        }
+        let resp = app
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let etag = resp
+            .headers()
+            .get(header::ETAG)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap()
+            .to_vec();
+        (status, etag, bytes)
+    };
+    for uri in [
+        "/v1/voyages?limit=5",
+        "/v1/alerts?limit=20",
+        "/v1/vehicles?stage=yard&limit=5",
+        "/v1/network",
+    ] {
+        let (s1, tag1, body1) = get(&toyota, uri, None).await;
+        let (s2, tag2, body2) = get(&toyota, uri, None).await;
+        assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK), "{uri}");
+        assert_eq!(tag1, tag2, "{uri}: the second answer is the kept one");
+        assert_eq!(body1, body2, "{uri}");
+        let tag = tag1.expect("a kept answer has a tag");
+        assert!(tag.starts_with("\"v0-"), "{tag}");
+        let (s, _, body) = get(&toyota, uri, Some(&tag)).await;
+        assert_eq!(s, StatusCode::NOT_MODIFIED, "{uri}");
+        assert!(body.is_empty());
+        // Another tenant asking the same question gets its own answer.
+        let (s, their_tag, theirs) = get(&nissan, uri, Some(&tag)).await;
+        assert_eq!(s, StatusCode::OK, "{uri}: another tenant never gets 304");
+        assert_ne!(their_tag.as_deref(), Some(tag.as_str()));
+        if uri == "/v1/network" {
+            let v: Value = serde_json::from_slice(&theirs).unwrap();
+            let mine: Value = serde_json::from_slice(&body1).unwrap();
+            assert_eq!(v["tenant"], "nissan");
+            assert_eq!(mine["tenant"], "toyota");
+        }
+    }
+    // The network answer names the role: an admin of the same tenant is
+    // not given the viewer's answer.
+    let (_, _, as_admin) = get(&admin, "/v1/network", None).await;
+    let as_admin: Value = serde_json::from_slice(&as_admin).unwrap();
+    assert_eq!(as_admin["role"], "admin");
+    // A new plan: the kept answer is stale, the tag and version move on.
+    let (_, old_tag, _) = get(&toyota, "/v1/voyages?limit=5", None).await;
+    let old_tag = old_tag.unwrap();
+    live.publish(Live::new(w.net.clone(), w.plan.clone(), etas(&w.plan)));
+    let (s, new_tag, body) = get(&toyota, "/v1/voyages?limit=5", Some(&old_tag)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(new_tag.unwrap().starts_with("\"v1-"));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["plan_version"], 1);
+}

@@ -228,6 +228,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .server
         .apply(AppState::new(store, auth, live.clone()))
         .with_reader(Store::open(&db).with_context(|| format!("opening {db}"))?)
+        .with_reader(Store::open(&db).with_context(|| format!("opening {db}"))?)
         .with_analyst(Store::open(&db).with_context(|| format!("opening {db}"))?)
         .with_planner()
         .with_clock(Arc::new(move || {

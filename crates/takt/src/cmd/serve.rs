@@ -33,6 +33,10 @@ pub struct ServerArgs {
     /// Burst of requests per token above the rate.
     #[arg(long, default_value_t = RateLimit::default().burst)]
     pub rate_burst: f64,
+    /// MiB of live-view answers kept per plan version (0: every read is
+    /// computed afresh).
+    #[arg(long, default_value_t = (takt_server::cache::DEFAULT_MAX_BYTES >> 20) as u64)]
+    pub answer_cache_mb: u64,
 }
 
 impl ServerArgs {
@@ -47,6 +51,7 @@ impl ServerArgs {
                 per_second: self.rate_per_second,
                 burst: self.rate_burst,
             })
+            .with_answer_cache_bytes((self.answer_cache_mb as usize).saturating_mul(1 << 20))
     }
 }
 
@@ -71,12 +76,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let backend = store.backend_name();
     let start = net.start;
     let live = Arc::new(LiveHandle::new(Live::empty(Arc::new(net), start)));
-    let reader = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
+    let open = || Store::open(&args.db).with_context(|| format!("opening {}", args.db));
+    // Two reading connections: vehicle reads take them in turn.
     let state = args
         .server
         .apply(AppState::new(store, auth, live))
-        .with_reader(reader)
-        .with_analyst(Store::open(&args.db).with_context(|| format!("opening {}", args.db))?);
+        .with_reader(open()?)
+        .with_reader(open()?)
+        .with_analyst(open()?);
     takt_server::run(args.addr, state, |addr| {
         println!("takt serve: listening on http://{addr} ({backend})");
     })?;
