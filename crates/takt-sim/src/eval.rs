@@ -3,6 +3,7 @@
 //! the predictions against what happened, by horizon.
 
 use crate::forecast::{self, Draws, ForecastOptions};
+use crate::refresh::EtaBook;
 use crate::world::{SimOptions, Simulation};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -31,6 +32,10 @@ pub struct EvalOptions {
     /// predicted vehicles are delivered and can be scored.
     pub settle_days: i64,
     pub forecast: ForecastOptions,
+    /// The `takt refreshed` predictor runs a full forecast at every this
+    /// many prediction instants and, in between, conditions that
+    /// forecast's runs on the milestones since ([`crate::refresh::EtaBook`]).
+    pub full_every: usize,
 }
 
 /// One figure per predictor.
@@ -39,6 +44,10 @@ pub struct PerPredictor {
     #[serde(rename = "static")]
     pub static_: f64,
     pub takt: f64,
+    /// takt's runs from the last full forecast, conditioned on the events
+    /// since ([`EvalOptions::full_every`]); over the predictions of
+    /// vehicles that forecast had (`BucketScore::n_refreshed`).
+    pub takt_refreshed: f64,
     pub oracle: f64,
 }
 
@@ -53,6 +62,22 @@ pub struct BucketScore {
     pub coverage_p10_p90: f64,
     /// The same for the oracle's intervals.
     pub oracle_coverage_p10_p90: f64,
+    /// Calibration of takt's P10-P90: the mean probability that the
+    /// probability integral transform of the actual delivery falls between
+    /// 0.1 and 0.9 ([`crate::forecast::VehicleForecast::pit_in`]); 0.8 for
+    /// a calibrated predictor, below it when the intervals are too narrow
+    /// (over-confident), above when too wide. Unlike the plain coverage it is not inflated when
+    /// many runs deliver at the same instant.
+    pub pit_coverage_p10_p90: f64,
+    /// The same for the oracle.
+    pub oracle_pit_coverage_p10_p90: f64,
+    /// Coverage and calibration of `takt refreshed`.
+    pub refreshed_coverage_p10_p90: f64,
+    pub refreshed_pit_coverage_p10_p90: f64,
+    /// Predictions `takt refreshed` made (vehicles in its last full
+    /// forecast), and takt's MAE over the same predictions.
+    pub n_refreshed: usize,
+    pub takt_mae_hours_where_refreshed: f64,
 }
 
 /// The whole evaluation.
@@ -65,6 +90,11 @@ pub struct EtaEval {
     pub n_predictions: usize,
     /// Predictions of vehicles not delivered by the end of the truth run (not scored).
     pub censored: usize,
+    /// Full forecasts are made every this many instants for `takt refreshed`.
+    pub full_every: usize,
+    /// Predictions `takt refreshed` could not make: the vehicle entered the
+    /// pipeline after the last full forecast (not scored for it).
+    pub refreshed_missing: usize,
     pub by_horizon: Vec<BucketScore>,
     /// The at-risk flag, scored per vehicle, with two thresholds: takt's
     /// P90 after the promise (early warning) and P50 after it (likely late).
@@ -96,6 +126,11 @@ struct Prediction {
     static_eta: Minute,
     takt: [Minute; 3],
     oracle: [Minute; 3],
+    /// The runs' delivery distributions (for the transform of the actual).
+    takt_runs: forecast::VehicleForecast,
+    oracle_runs: forecast::VehicleForecast,
+    /// `takt refreshed`, when its book had the vehicle.
+    refreshed: Option<([Minute; 3], forecast::VehicleForecast)>,
 }
 
 /// Runs the evaluation. `progress(done, total)` is called after each prediction instant.
@@ -125,9 +160,22 @@ pub fn evaluate_eta(
     let mut predictions = Vec::new();
     // Per vehicle predicted: first instant flagged by the P90 rule and by the P50 rule.
     let mut predicted: HashMap<usize, [Option<Minute>; 2]> = HashMap::new();
+    let mut book: Option<EtaBook> = None;
+    let mut by_vin: HashMap<String, usize> = HashMap::new();
+    let mut refreshed_missing = 0;
     for (i, &at) in instants.iter().enumerate() {
         sim.run_until(at);
-        sim.drain_milestones();
+        let events = sim.drain_milestones();
+        for v in &sim.vehicles[by_vin.len()..] {
+            by_vin.insert(v.vin.to_string(), v.id);
+        }
+        if let Some(book) = book.as_mut() {
+            for m in &events {
+                if let Some(&vid) = by_vin.get(&m.vin) {
+                    book.milestone(vid, &m.milestone, m.at);
+                }
+            }
+        }
         let targets = sim.pipeline();
         let means = forecast::stage_means(&sim);
         let learned = Draws::Learned(std::sync::Arc::new(sim.learned()));
@@ -135,7 +183,14 @@ pub fn evaluate_eta(
             seed: options.forecast.seed ^ (i as u64).wrapping_mul(0x1000_0001),
             ..options.forecast
         };
-        let takt = forecast::forecast(&sim, &learned, fo, Some(&targets));
+        let runs = forecast::sample_runs(&sim, &learned, fo, &targets);
+        let takt = forecast::summarize(&targets, &runs);
+        if options.full_every <= 1 || i % options.full_every == 0 {
+            book = Some(EtaBook::new(at, &targets, &runs, |v| {
+                sim.vehicles[v].route.map(|r| r.voyage)
+            }));
+        }
+        drop(runs);
         let oracle = forecast::forecast(&sim, &Draws::Truth, fo, Some(&targets));
         for ((&vid, tk), or) in targets.iter().zip(&takt).zip(&oracle) {
             let promised = sim.vehicles[vid].promised_by;
@@ -147,12 +202,22 @@ pub fn evaluate_eta(
                 }
             }
             if let (Some(tq), Some(oq)) = (tk.delivered, or.delivered) {
+                let static_eta = forecast::static_eta(&sim, vid, &means);
+                let refreshed = book
+                    .as_ref()
+                    .and_then(|b| b.forecast(vid))
+                    .filter(|f| f.delivered.is_some());
+                let refreshed = refreshed.map(|f| (f.delivered.expect("filtered"), slim(&f)));
+                refreshed_missing += usize::from(refreshed.is_none());
                 predictions.push(Prediction {
                     vehicle: vid,
                     at,
-                    static_eta: forecast::static_eta(&sim, vid, &means),
+                    static_eta,
                     takt: tq,
                     oracle: oq,
+                    takt_runs: slim(tk),
+                    oracle_runs: slim(or),
+                    refreshed,
                 });
             }
         }
@@ -160,8 +225,10 @@ pub fn evaluate_eta(
     }
     sim.run_until(end.plus(options.settle_days * Minute::DAY));
     sim.drain_milestones();
-    let mut errors: HashMap<usize, Vec<[f64; 3]>> = HashMap::new();
-    let mut covered: HashMap<usize, (usize, usize)> = HashMap::new();
+    // static, takt, oracle, refreshed and takt where refreshed (NaN: none).
+    let mut errors: HashMap<usize, Vec<[f64; 5]>> = HashMap::new();
+    let mut covered: HashMap<usize, (usize, usize, usize)> = HashMap::new();
+    let mut pit: HashMap<usize, (f64, f64, f64)> = HashMap::new();
     let mut censored = 0;
     for p in &predictions {
         let Some(actual) = sim.vehicles[p.vehicle].delivered_at else {
@@ -176,13 +243,25 @@ pub fn evaluate_eta(
             continue;
         };
         let err = |m: Minute| (m.since(actual) as f64 / 60.0).abs();
-        errors
-            .entry(b)
-            .or_default()
-            .push([err(p.static_eta), err(p.takt[1]), err(p.oracle[1])]);
+        errors.entry(b).or_default().push([
+            err(p.static_eta),
+            err(p.takt[1]),
+            err(p.oracle[1]),
+            p.refreshed.as_ref().map_or(f64::NAN, |r| err(r.0[1])),
+            p.refreshed.as_ref().map_or(f64::NAN, |_| err(p.takt[1])),
+        ]);
         let c = covered.entry(b).or_default();
         c.0 += usize::from(p.takt[0] <= actual && actual <= p.takt[2]);
         c.1 += usize::from(p.oracle[0] <= actual && actual <= p.oracle[2]);
+        if let Some((q, _)) = &p.refreshed {
+            c.2 += usize::from(q[0] <= actual && actual <= q[2]);
+        }
+        let c = pit.entry(b).or_default();
+        c.0 += p.takt_runs.pit_in(actual, 0.1, 0.9).unwrap_or(0.0);
+        c.1 += p.oracle_runs.pit_in(actual, 0.1, 0.9).unwrap_or(0.0);
+        if let Some((_, runs)) = &p.refreshed {
+            c.2 += runs.pit_in(actual, 0.1, 0.9).unwrap_or(0.0);
+        }
     }
     let truth_end = sim.now;
     let at_risk = [
@@ -248,12 +327,17 @@ pub fn evaluate_eta(
         .map(|(b, &(name, _, _))| {
             let rows = errors.remove(&b).unwrap_or_default();
             let n = rows.len();
-            let column = |k: usize| -> Vec<f64> { rows.iter().map(|r| r[k]).collect() };
+            // A column's errors, leaving out predictions it did not make (NaN).
+            let column = |k: usize| -> Vec<f64> {
+                rows.iter().map(|r| r[k]).filter(|x| !x.is_nan()).collect()
+            };
+            let n_refreshed = column(3).len();
             let mae = |k: usize| {
-                if n == 0 {
+                let xs = column(k);
+                if xs.is_empty() {
                     0.0
                 } else {
-                    round2(column(k).iter().sum::<f64>() / n as f64)
+                    round2(xs.iter().sum::<f64>() / xs.len() as f64)
                 }
             };
             let p90 = |k: usize| {
@@ -265,18 +349,23 @@ pub fn evaluate_eta(
                     round2(xs[((0.9 * (xs.len() - 1) as f64).round() as usize).min(xs.len() - 1)])
                 }
             };
-            let (ct, co) = covered.get(&b).copied().unwrap_or((0, 0));
+            let (ct, co, cr) = covered.get(&b).copied().unwrap_or((0, 0, 0));
+            let (pt, po, pr) = pit.get(&b).copied().unwrap_or((0.0, 0.0, 0.0));
+            let share_of = |x: f64, n: usize| if n == 0 { 0.0 } else { round3(x / n as f64) };
+            let share = |x: f64| share_of(x, n);
             BucketScore {
                 bucket: name.to_string(),
                 n_predictions: n,
                 mae_hours: PerPredictor {
                     static_: mae(0),
                     takt: mae(1),
+                    takt_refreshed: mae(3),
                     oracle: mae(2),
                 },
                 p90_abs_error_hours: PerPredictor {
                     static_: p90(0),
                     takt: p90(1),
+                    takt_refreshed: p90(3),
                     oracle: p90(2),
                 },
                 coverage_p10_p90: if n == 0 {
@@ -289,6 +378,12 @@ pub fn evaluate_eta(
                 } else {
                     round3(co as f64 / n as f64)
                 },
+                pit_coverage_p10_p90: share(pt),
+                oracle_pit_coverage_p10_p90: share(po),
+                refreshed_coverage_p10_p90: share_of(cr as f64, n_refreshed),
+                refreshed_pit_coverage_p10_p90: share_of(pr, n_refreshed),
+                n_refreshed,
+                takt_mae_hours_where_refreshed: mae(4),
             }
         })
         .collect();
@@ -299,8 +394,22 @@ pub fn evaluate_eta(
         prediction_instants: instants.len(),
         n_predictions: predictions.len(),
         censored,
+        full_every: options.full_every,
+        refreshed_missing,
         by_horizon,
         at_risk,
+    }
+}
+
+/// The part of a forecast the transform needs: its delivery runs.
+fn slim(f: &forecast::VehicleForecast) -> forecast::VehicleForecast {
+    forecast::VehicleForecast {
+        vehicle: f.vehicle,
+        stages: Vec::new(),
+        delivered: f.delivered,
+        delivered_share: f.delivered_share,
+        delivered_runs: f.delivered_runs.clone(),
+        runs_weight: f.runs_weight,
     }
 }
 

@@ -160,6 +160,45 @@ pub struct VehicleForecast {
     pub delivered: Option<[Minute; 3]>,
     /// Share of runs in which the vehicle was delivered within the horizon.
     pub delivered_share: f64,
+    /// The delivery instant of every run that delivered, sorted, with the
+    /// run's weight (1 in a forecast; see [`crate::refresh`]).
+    pub delivered_runs: Vec<(Minute, f64)>,
+    /// The weight of all runs (runs without a delivery within the horizon
+    /// deliver after all of `delivered_runs`).
+    pub runs_weight: f64,
+}
+
+impl VehicleForecast {
+    /// The probability that the non-randomized probability integral
+    /// transform of `actual` under this forecast's delivery distribution
+    /// (the runs, undelivered ones last) falls in `[lo, hi]`.
+    ///
+    /// With F⁻ the share of runs delivering before `actual` and F the share
+    /// delivering at or before it, the transform is uniform on [F⁻, F]
+    /// (Czado, Gneiting and Held 2009, for predictive distributions with
+    /// atoms); for a calibrated predictor it is uniform on [0, 1], so the
+    /// mean of this over many predictions is `hi - lo`. This is what
+    /// "calibrated" means when many outcomes fall on the same few
+    /// instants, where the plain share of intervals holding the outcome
+    /// exceeds the nominal level even for the true distribution.
+    pub fn pit_in(&self, actual: Minute, lo: f64, hi: f64) -> Option<f64> {
+        if self.runs_weight <= 0.0 {
+            return None;
+        }
+        let n = self.runs_weight;
+        let weight = |runs: &[(Minute, f64)]| runs.iter().map(|r| r.1).sum::<f64>();
+        let below =
+            weight(&self.delivered_runs[..self.delivered_runs.partition_point(|r| r.0 < actual)])
+                / n;
+        let at_or_below =
+            weight(&self.delivered_runs[..self.delivered_runs.partition_point(|r| r.0 <= actual)])
+                / n;
+        Some(if at_or_below > below {
+            ((at_or_below.min(hi) - below.max(lo)).max(0.0)) / (at_or_below - below)
+        } else {
+            f64::from(u8::from(lo <= below && below <= hi))
+        })
+    }
 }
 
 /// Options of a forecast.
@@ -194,7 +233,18 @@ pub fn forecast(
         Some(v) => v.to_vec(),
         None => sim.pipeline(),
     };
-    let runs: Vec<Vec<SampledPath>> = {
+    summarize(&targets, &sample_runs(sim, draws, options, &targets))
+}
+
+/// The runs of a forecast: per run, per target (in `targets`' order), the
+/// sampled path.
+pub fn sample_runs(
+    sim: &Simulation,
+    draws: &Draws,
+    options: ForecastOptions,
+    targets: &[usize],
+) -> Vec<Vec<SampledPath>> {
+    {
         let threads = options.threads.max(1).min(options.samples.max(1));
         let per: Vec<Vec<usize>> = (0..threads)
             .map(|t| (0..options.samples).filter(|k| k % threads == t).collect())
@@ -227,14 +277,18 @@ pub fn forecast(
                 .flat_map(|h| h.join().expect("forecast thread"))
                 .collect()
         })
-    };
+    }
+}
+
+/// Each target's quantiles over the runs ([`sample_runs`]).
+pub fn summarize(targets: &[usize], runs: &[Vec<SampledPath>]) -> Vec<VehicleForecast> {
     targets
         .iter()
         .enumerate()
         .map(|(i, &vid)| {
             let mut by_stage: Vec<(Stage, Vec<i64>)> = Vec::new();
             let mut delivered = Vec::new();
-            for run in &runs {
+            for run in runs {
                 let (stages, d) = &run[i];
                 for &(stage, at) in stages {
                     match by_stage.iter_mut().find(|(s, _)| *s == stage) {
@@ -247,14 +301,17 @@ pub fn forecast(
                 }
             }
             let share = delivered.len() as f64 / runs.len().max(1) as f64;
+            let q = quantiles(&mut delivered);
             VehicleForecast {
                 vehicle: vid,
                 stages: by_stage
                     .into_iter()
                     .filter_map(|(s, mut xs)| quantiles(&mut xs).map(|q| (s, q)))
                     .collect(),
-                delivered: quantiles(&mut delivered),
+                delivered: q,
                 delivered_share: share,
+                delivered_runs: delivered.into_iter().map(|d| (Minute(d), 1.0)).collect(),
+                runs_weight: runs.len() as f64,
             }
         })
         .collect()
@@ -309,4 +366,46 @@ pub fn static_eta(sim: &Simulation, vid: usize, means: &[Option<f64>]) -> Minute
         }
     }
     anchor.plus((hours * 60.0).round() as i64).max(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forecast_of(runs: &[i64], n_runs: usize) -> VehicleForecast {
+        let mut xs = runs.to_vec();
+        VehicleForecast {
+            vehicle: 0,
+            stages: Vec::new(),
+            delivered: quantiles(&mut xs),
+            delivered_share: runs.len() as f64 / n_runs as f64,
+            delivered_runs: xs.into_iter().map(|d| (Minute(d), 1.0)).collect(),
+            runs_weight: n_runs as f64,
+        }
+    }
+
+    /// Outcomes drawn in exactly the forecast's proportions: the plain
+    /// P10-P90 interval holds all of them, the transform says 80%.
+    #[test]
+    fn the_transform_is_calibrated_where_plain_coverage_is_not() {
+        let runs = [100, 100, 100, 100, 100, 200, 200, 200, 300, 300];
+        let f = forecast_of(&runs, 10);
+        let [p10, _, p90] = f.delivered.unwrap();
+        let plain = runs.iter().filter(|&&y| p10.0 <= y && y <= p90.0).count() as f64 / 10.0;
+        assert_eq!(plain, 1.0);
+        let pit: f64 = runs
+            .iter()
+            .map(|&y| f.pit_in(Minute(y), 0.1, 0.9).unwrap())
+            .sum::<f64>()
+            / 10.0;
+        assert!((pit - 0.8).abs() < 1e-9, "{pit}");
+        // Outcomes outside the runs: before all, after all, between atoms.
+        assert_eq!(f.pit_in(Minute(50), 0.1, 0.9), Some(0.0));
+        assert_eq!(f.pit_in(Minute(400), 0.1, 0.9), Some(0.0));
+        assert_eq!(f.pit_in(Minute(150), 0.1, 0.9), Some(1.0));
+        // A run that never delivered counts as after every delivery.
+        let g = forecast_of(&[100, 200], 4);
+        assert_eq!(g.pit_in(Minute(300), 0.1, 0.9), Some(1.0));
+        assert_eq!(forecast_of(&[], 0).pit_in(Minute(1), 0.1, 0.9), None);
+    }
 }

@@ -9,6 +9,7 @@ pub mod dist;
 pub mod eval;
 pub mod forecast;
 pub mod policy;
+pub mod refresh;
 pub mod summary;
 pub mod world;
 

@@ -733,9 +733,15 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
             horizon_days: 90,
             threads: 2,
         },
+        full_every: 2,
     };
     let mut calls = 0;
     let e = evaluate_eta(net, Box::new(Fifo), options, |_, _| calls += 1);
+    assert!(
+        e.refreshed_missing < e.n_predictions / 4,
+        "{}",
+        e.refreshed_missing
+    );
     assert_eq!(calls, e.prediction_instants);
     assert_eq!(e.by_horizon.len(), BUCKETS.len());
     let scored: usize = e.by_horizon.iter().map(|b| b.n_predictions).sum();
@@ -746,6 +752,22 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
             assert!(b.mae_hours.takt < b.mae_hours.static_ / 2.0, "{b:?}");
         }
         assert!((0.0..=1.0).contains(&b.coverage_p10_p90));
+        for x in [
+            b.pit_coverage_p10_p90,
+            b.oracle_pit_coverage_p10_p90,
+            b.refreshed_coverage_p10_p90,
+            b.refreshed_pit_coverage_p10_p90,
+        ] {
+            assert!((0.0..=1.0).contains(&x), "{b:?}");
+        }
+        // Runs conditioned on a day or two of events still beat the
+        // static table far from delivery.
+        if b.bucket != "0-1d" {
+            assert!(
+                b.mae_hours.takt_refreshed < b.mae_hours.static_ / 2.0,
+                "{b:?}"
+            );
+        }
     }
     assert_eq!(e.at_risk.len(), 2);
     for r in &e.at_risk {

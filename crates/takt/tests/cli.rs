@@ -763,3 +763,40 @@ fn simulate_with_the_takt_policy_replans_daily() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("fifo, jit, takt"), "{}", stderr(&out));
 }
+
+#[test]
+fn eta_refresh_times_milestones_and_vessel_moves_over_the_forecast_runs() {
+    let dir = temp_dir("eta-refresh");
+    let json = dir.join("refresh.json");
+    let out = takt(&[
+        "eval",
+        "eta-refresh",
+        "--days",
+        "28",
+        "--samples",
+        "4",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("| vessel arrival moved |"),
+        "{}",
+        stdout(&out)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["vehicles_in_pipeline"].as_u64().unwrap() > 100, "{v}");
+    let kinds = v["kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 2);
+    for k in kinds {
+        assert!(k["events"].as_u64().unwrap() > 0, "{k}");
+        assert!(k["p50_ms"].as_f64().unwrap() <= k["max_ms"].as_f64().unwrap());
+    }
+    // A vessel's move touches every vehicle booked on it that is still to
+    // be discharged: more than one.
+    assert!(kinds[1]["vehicles_max"].as_u64().unwrap() > 1, "{v}");
+    let bad = takt(&["eval", "eta-refresh", "--samples", "0"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("--samples"), "{}", stderr(&bad));
+}

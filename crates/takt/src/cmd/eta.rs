@@ -38,6 +38,8 @@ pub struct Args {
 pub enum EvalCommand {
     /// Score delivery ETAs by horizon: static lead times, takt, and the oracle.
     Eta(EvalArgs),
+    /// Time the refresh of the ETAs one event touches, at a full pipeline.
+    EtaRefresh(super::eta_refresh::RefreshArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,6 +60,10 @@ pub struct EvalArgs {
     /// Days of history before the first prediction.
     #[arg(long, default_value_t = 14)]
     pub warmup_days: i64,
+    /// The `refr` predictor forecasts in full at every this many
+    /// instants and conditions those runs on the events in between.
+    #[arg(long, default_value_t = 3)]
+    pub full_every: usize,
     /// Write the scores as JSON (list `by_horizon`).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -206,7 +212,10 @@ fn stage_zone(sim: &Simulation, vid: usize, stage: takt_core::Stage) -> jiff::tz
 }
 
 pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
-    let EvalCommand::Eta(args) = cmd;
+    let args = match cmd {
+        EvalCommand::Eta(args) => args,
+        EvalCommand::EtaRefresh(args) => return super::eta_refresh::run(args),
+    };
     let (_, net) = crate::load::network(&args.scenario, args.days)?;
     let days = net.end.since(net.start) / Minute::DAY;
     anyhow::ensure!(
@@ -241,6 +250,7 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
             seed: args.seed,
             ..ForecastOptions::default()
         },
+        full_every: args.full_every,
     };
     let result = evaluate_eta(net, Box::new(Fifo), options, |done, total| {
         bar.set_length(total as u64);
@@ -258,31 +268,51 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
     );
     println!("delivery ETA error, hours, by days before actual delivery");
     println!(
-        "  {:<7} {:>7} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>9} {:>9}",
-        "horizon",
-        "n",
-        "MAE stat",
-        "takt",
-        "oracle",
-        "P90 stat",
-        "takt",
-        "oracle",
-        "cover tk",
-        "cover or"
+        "  {:<7} {:>7} | {:>8} {:>7} {:>7} | {:>8} {:>7} {:>7}",
+        "horizon", "n", "MAE stat", "takt", "oracle", "P90 stat", "takt", "oracle"
+    );
+    for b in &result.by_horizon {
+        let (m, p) = (&b.mae_hours, &b.p90_abs_error_hours);
+        println!(
+            "  {:<7} {:>7} | {:>8.1} {:>7.1} {:>7.1} | {:>8.1} {:>7.1} {:>7.1}",
+            b.bucket, b.n_predictions, m.static_, m.takt, m.oracle, p.static_, p.takt, p.oracle
+        );
+    }
+    println!(
+        "\nrefreshed between forecasts (refr): takt's runs from a full forecast every {} instants, conditioned on the milestones since; vehicles newer than that forecast have none ({} predictions, not scored here)",
+        result.full_every, result.refreshed_missing
+    );
+    println!(
+        "  {:<7} {:>7} | {:>9} {:>7} | {:>8}",
+        "horizon", "n refr", "MAE refr", "takt", "P90 refr"
     );
     for b in &result.by_horizon {
         println!(
-            "  {:<7} {:>7} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1} {:>8.1} {:>8.1} | {:>8.1}% {:>8.1}%",
+            "  {:<7} {:>7} | {:>9.1} {:>7.1} | {:>8.1}",
             b.bucket,
-            b.n_predictions,
-            b.mae_hours.static_,
-            b.mae_hours.takt,
-            b.mae_hours.oracle,
-            b.p90_abs_error_hours.static_,
-            b.p90_abs_error_hours.takt,
-            b.p90_abs_error_hours.oracle,
+            b.n_refreshed,
+            b.mae_hours.takt_refreshed,
+            b.takt_mae_hours_where_refreshed,
+            b.p90_abs_error_hours.takt_refreshed
+        );
+    }
+    println!(
+        "\nP10-P90: share of intervals holding the actual delivery, and calibration (PIT: 80% when calibrated)"
+    );
+    println!(
+        "  {:<7} | {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
+        "horizon", "cover tk", "refr", "oracle", "PIT tk", "refr", "oracle"
+    );
+    for b in &result.by_horizon {
+        println!(
+            "  {:<7} | {:>7.1}% {:>7.1}% {:>7.1}% | {:>7.1}% {:>7.1}% {:>7.1}%",
+            b.bucket,
             b.coverage_p10_p90 * 100.0,
-            b.oracle_coverage_p10_p90 * 100.0
+            b.refreshed_coverage_p10_p90 * 100.0,
+            b.oracle_coverage_p10_p90 * 100.0,
+            b.pit_coverage_p10_p90 * 100.0,
+            b.refreshed_pit_coverage_p10_p90 * 100.0,
+            b.oracle_pit_coverage_p10_p90 * 100.0
         );
     }
     for r in &result.at_risk {

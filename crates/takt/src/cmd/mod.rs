@@ -5,6 +5,7 @@ pub mod cert;
 pub mod check;
 pub mod demo;
 pub mod eta;
+pub mod eta_refresh;
 pub mod export;
 pub mod history;
 pub mod ingest;
