@@ -2,6 +2,7 @@
 //! network, and plans. Nothing here does I/O or reads the clock.
 
 pub mod cert;
+pub mod deck;
 pub mod event;
 pub mod instance;
 pub mod network;

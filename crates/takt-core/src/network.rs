@@ -6,6 +6,7 @@
 //! comes back as a [`ScenarioError`] naming the field path, and, when the
 //! scenario's text is given, the line.
 
+use crate::deck::{DEFAULT_SLOTS_PER_LANE, DeckGraph};
 use crate::scenario::{
     self, Departures, HoursDist, LocationKind, Mode, Scenario, Servers, Window, WorkPlace,
 };
@@ -14,6 +15,7 @@ use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 /// Index of a capacity-limited resource in [`Network::resources`].
 pub type ResourceIdx = usize;
@@ -291,6 +293,9 @@ pub struct VoyageInfo {
     /// Booked RT43 by tenant and deck class: `booked[tenant][deck]`.
     pub booked: Vec<Vec<f64>>,
     pub capacity_ceu: u32,
+    /// The vessel's deck graph (shared by the service's voyages): where
+    /// vehicles are stowed, and so which ones block others at a port.
+    pub deck_graph: Arc<DeckGraph>,
 }
 
 impl VoyageInfo {
@@ -580,6 +585,120 @@ impl Compiler {
             line: None,
             message: message.into(),
         });
+    }
+
+    /// The deck graph of a vessel service: its drawing, or lanes from its
+    /// deck layout, or lanes generated from its booked space. Every deck
+    /// class with space booked gets at least as many slots as that space
+    /// holds of the smallest model fitting the class, so booked space never
+    /// runs out of slots.
+    fn deck_graph(
+        &mut self,
+        path: &str,
+        v: &scenario::VesselService,
+        decks: &[DeckInfo],
+        deck_index: &HashMap<String, usize>,
+        models: &[ModelInfo],
+        booked: &[Vec<f64>],
+    ) -> DeckGraph {
+        let vs = self.options.volume_scale;
+        let needed: Vec<usize> = (0..decks.len())
+            .map(|d| {
+                let space: f64 = booked.iter().map(|b| b[d]).sum();
+                let smallest = models
+                    .iter()
+                    .filter(|m| m.height_mm <= decks[d].clearance_mm)
+                    .map(|m| m.rt43)
+                    .fold(f64::INFINITY, f64::min);
+                if space <= 0.0 || !smallest.is_finite() || smallest <= 0.0 {
+                    0
+                } else {
+                    ((space + 1e-9) / smallest).floor() as usize
+                }
+            })
+            .collect();
+        let graph = if let Some(drawing) = &v.deck_graph {
+            if !v.decks.is_empty() {
+                self.err(
+                    format!("{path}.decks"),
+                    "give either `decks` or `deck_graph`, not both",
+                );
+            }
+            let mut classes = vec![crate::deck::NO_CLASS];
+            for (j, id) in drawing.slots.iter().enumerate() {
+                match deck_index.get(id) {
+                    Some(&d) => classes.push(d),
+                    None => {
+                        self.err(
+                            format!("{path}.deck_graph.slots[{j}]"),
+                            format!("unknown deck class `{id}`"),
+                        );
+                        classes.push(0);
+                    }
+                }
+            }
+            let edges = drawing.edges.iter().map(|e| (e[0], e[1])).collect();
+            match DeckGraph::new(classes, edges, true) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    self.err(format!("{path}.deck_graph"), e);
+                    None
+                }
+            }
+        } else if !v.decks.is_empty() {
+            let mut layout = Vec::new();
+            for (j, l) in v.decks.iter().enumerate() {
+                let Some(&d) = deck_index.get(&l.deck_class) else {
+                    self.err(
+                        format!("{path}.decks[{j}].deck_class"),
+                        format!("unknown deck class `{}`", l.deck_class),
+                    );
+                    continue;
+                };
+                self.positive(&format!("{path}.decks[{j}].lanes"), l.lanes, "lanes");
+                self.positive(
+                    &format!("{path}.decks[{j}].slots_per_lane"),
+                    l.slots_per_lane,
+                    "slots_per_lane",
+                );
+                layout.push((d, scale(l.lanes, vs), l.slots_per_lane));
+            }
+            Some(DeckGraph::lanes(&layout))
+        } else {
+            let layout: Vec<(usize, u32, u32)> = needed
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .map(|(d, &n)| {
+                    let per_lane = DEFAULT_SLOTS_PER_LANE.min(n as u32);
+                    (d, (n as u32).div_ceil(per_lane), per_lane)
+                })
+                .collect();
+            Some(DeckGraph::lanes(&layout))
+        };
+        let Some(graph) = graph else {
+            return DeckGraph::lanes(&[]);
+        };
+        if v.deck_graph.is_some() || !v.decks.is_empty() {
+            for (d, &n) in needed.iter().enumerate() {
+                let have = graph.slots_of(d);
+                if have < n {
+                    let field = if v.deck_graph.is_some() {
+                        "deck_graph"
+                    } else {
+                        "decks"
+                    };
+                    self.err(
+                        format!("{path}.{field}"),
+                        format!(
+                            "{have} slots of deck class `{}`, but the space booked in it holds {n} vehicles",
+                            decks[d].id
+                        ),
+                    );
+                }
+            }
+        }
+        graph
     }
 
     fn tz(&mut self, path: &str, name: &str) -> TimeZone {
@@ -1595,6 +1714,8 @@ impl Compiler {
                     booked[t][d] += b.rt43 * vs;
                 }
             }
+            let deck_graph =
+                Arc::new(self.deck_graph(&path, v, &decks, &deck_index, &models, &booked));
             let first = match Minute::parse_rfc3339(&v.first_berth) {
                 Ok(m) => m,
                 Err(e) => {
@@ -1639,6 +1760,7 @@ impl Compiler {
                     n_export_calls: n_export,
                     booked: booked.clone(),
                     capacity_ceu: v.capacity_ceu,
+                    deck_graph: deck_graph.clone(),
                 });
             }
         }

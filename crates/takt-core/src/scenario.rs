@@ -387,7 +387,38 @@ pub struct VesselService {
     pub capacity_ceu: u32,
     /// Space booked per tenant and deck class on every voyage, RT43 units.
     pub booked: Vec<Booking>,
+    /// The decks the service's shippers stow on, as lanes of slots (before
+    /// volume scaling: lanes are multiplied by the volume scale). Absent:
+    /// one deck per deck class with space booked, with as many lanes of
+    /// `DEFAULT_SLOTS_PER_LANE` slots as the booked space needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decks: Vec<DeckLayout>,
+    /// A drawing of the deck graph, used as is (not scaled); `decks` must
+    /// then be absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deck_graph: Option<DeckDrawing>,
     pub source: String,
+}
+
+/// Lanes of one deck class: chains of slots whose heads are next to the
+/// vessel's gate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeckLayout {
+    pub deck_class: String,
+    pub lanes: u32,
+    pub slots_per_lane: u32,
+}
+
+/// A drawn deck graph: node 0 is the gate, node `i` (1-based) is the slot
+/// `slots[i - 1]`, which names its deck class.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeckDrawing {
+    pub slots: Vec<String>,
+    /// Pairs of node numbers; relocations follow an edge in its listed
+    /// orientation.
+    pub edges: Vec<[usize; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

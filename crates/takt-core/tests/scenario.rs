@@ -246,3 +246,109 @@ fn insight_threshold_and_objective_weights_come_from_the_scenario() {
             .any(|e| e.contains("objective.roll_usd_per_vehicle: must be a number of at least 0"))
     );
 }
+
+#[test]
+fn every_voyage_has_a_deck_graph_with_a_slot_for_every_vehicle_its_booked_space_holds() {
+    for scale in [0.1, 1.0, 10.424] {
+        let options = CompileOptions {
+            days: 56,
+            volume_scale: scale,
+        };
+        let (_, n) = Network::load(BUILTIN_US_JAPAN, options).unwrap();
+        for v in &n.voyages {
+            let g = &v.deck_graph;
+            assert!(!g.drawn);
+            for (d, deck) in n.deck_classes.iter().enumerate() {
+                let space: f64 = v.booked.iter().map(|b| b[d]).sum();
+                let smallest = n
+                    .models
+                    .iter()
+                    .filter(|m| m.height_mm <= deck.clearance_mm)
+                    .map(|m| m.rt43)
+                    .fold(f64::INFINITY, f64::min);
+                let holds = if space > 0.0 {
+                    (space / smallest).floor() as usize
+                } else {
+                    0
+                };
+                assert!(
+                    g.slots_of(d) >= holds,
+                    "{} at scale {scale}: {} slots of `{}` for {holds} vehicles",
+                    v.id,
+                    g.slots_of(d),
+                    deck.id
+                );
+            }
+            // Lanes: every slot has at most one neighbour nearer the gate.
+            for s in 1..g.n_nodes {
+                let nearer = g.adjacent[s]
+                    .iter()
+                    .filter(|&&u| g.gate_distance[u] + 1 == g.gate_distance[s])
+                    .count();
+                assert_eq!(nearer, 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn deck_layout_and_drawing_are_read_and_checked() {
+    let service = "id = \"WCJ-N\"";
+    let layout = BUILTIN_US_JAPAN.replacen(
+        "source = \"18 kn service speed (MOL Turquoise Ace); 4,000-8,500",
+        "decks = [{ deck_class = \"car\", lanes = 5, slots_per_lane = 20 }, { deck_class = \"high\", lanes = 4, slots_per_lane = 12 }]\nsource = \"18 kn service speed (MOL Turquoise Ace); 4,000-8,500",
+        1,
+    );
+    assert_ne!(layout, BUILTIN_US_JAPAN);
+    let (_, n) = Network::load(&layout, opts()).unwrap();
+    let v = n.voyages.iter().find(|v| v.service == "WCJ-N").unwrap();
+    let car = n.deck_classes.iter().position(|d| d.id == "car").unwrap();
+    assert_eq!(v.deck_graph.slots_of(car), 100);
+    assert_eq!(v.deck_graph.n_slots(), 148);
+    // Too few slots for the booked space (110 RT43 of cars, 60 of high).
+    let small = layout.replacen(
+        "lanes = 4, slots_per_lane = 12",
+        "lanes = 1, slots_per_lane = 12",
+        1,
+    );
+    let errors = errors_of(&small);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("vessel_services[1].decks: 12 slots of deck class `high`")),
+        "{errors:?}"
+    );
+    // A drawing: a gate, two slots of `high` in a row and a fork of `car`.
+    let mut slots = vec!["\"high\""; 2];
+    slots.extend(vec!["\"car\""; 100]);
+    let mut edges = vec!["[0, 1]".to_string(), "[1, 2]".to_string()];
+    for s in 3..=102 {
+        edges.push(format!("[{}, {s}]", if s == 3 { 0 } else { s - 1 }));
+    }
+    let drawing = format!(
+        "deck_graph = {{ slots = [{}], edges = [{}] }}\nsource = \"18 kn service speed (MOL Turquoise Ace); 4,000-8,500",
+        slots.join(", "),
+        edges.join(", ")
+    );
+    let drawn = BUILTIN_US_JAPAN.replacen(
+        "source = \"18 kn service speed (MOL Turquoise Ace); 4,000-8,500",
+        &drawing,
+        1,
+    );
+    let errors = errors_of(&drawn);
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "vessel_services[1].deck_graph: 2 slots of deck class `high`, but the space booked in it holds"
+        )),
+        "{errors:?}"
+    );
+    assert!(drawn.contains(service));
+    let unknown = drawn.replacen("slots = [\"high\"", "slots = [\"hgh\"", 1);
+    let errors = errors_of(&unknown);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("vessel_services[1].deck_graph.slots[0]: unknown deck class `hgh`")),
+        "{errors:?}"
+    );
+}

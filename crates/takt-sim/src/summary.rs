@@ -1,6 +1,6 @@
 //! What a run amounts to: the figures of `summary.json`.
 
-use crate::world::{Counters, Simulation};
+use crate::world::{Counters, Rehandling, Simulation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use takt_core::Minute;
@@ -76,6 +76,17 @@ pub struct Summary {
     /// Hours of work done in the run by kind of station: `processing` (US
     /// terminals) and `certification` (destination), steps finished by the end.
     pub station_hours: BTreeMap<String, f64>,
+    /// Stowage rehandling by port (every port whose stowage was worked in
+    /// the run): vehicles discharged temporarily to clear another's way
+    /// and loaded again, and the drivers' minutes those moves took.
+    pub rehandling: BTreeMap<String, Rehandling>,
+    /// Rehandling moves over all ports.
+    pub rehandling_moves: u64,
+    /// Driver (gang) minutes of rehandling over all ports.
+    pub rehandling_gang_minutes: i64,
+    /// Vehicles loaded with no slot of their deck class left on the deck
+    /// graph (0 unless a drawn deck is smaller than the space booked).
+    pub vehicles_unstowed: u64,
     pub disruptions: Counters,
 }
 
@@ -203,6 +214,14 @@ impl Summary {
                 .into_iter()
                 .map(|(k, h)| (k, round2(h)))
                 .collect(),
+            rehandling: sim
+                .rehandling
+                .iter()
+                .map(|(&loc, r)| (net.locations[loc].id.clone(), *r))
+                .collect(),
+            rehandling_moves: sim.rehandling.values().map(|r| r.moves).sum(),
+            rehandling_gang_minutes: sim.rehandling.values().map(|r| r.gang_minutes).sum(),
+            vehicles_unstowed: sim.unstowed,
             disruptions: sim.counters.clone(),
         }
     }

@@ -17,7 +17,13 @@
 //!   booked, never overbooked;
 //! - a vehicle not staged by its voyage's cutoff, or not loaded by departure,
 //!   is rolled to a later voyage;
-//! - loading follows stow order (later discharge port first);
+//! - loading follows stow order (later discharge port first), and every
+//!   vehicle stands on a slot of its voyage's deck graph of its booked deck
+//!   class (so within that class's clearance): the stowage plan of each
+//!   call (`takt_stow::online`) gives the loading order at an export port
+//!   and the discharge order in Japan, and a vehicle in another's way is
+//!   discharged temporarily and loaded again, which takes the port's
+//!   drivers (gang minutes) like any other move;
 //! - certification waits for the model's approval and its annual cap.
 
 use crate::dist::{mean_minutes, p90_minutes, sample_minutes};
@@ -35,6 +41,7 @@ use takt_core::network::{
 use takt_core::plan::{self, Stage};
 use takt_core::scenario::WorkPlace;
 use takt_core::vin::{Vin, serial_from_number};
+use takt_stow::online::{Action, Deck, Graph, Item, Step};
 
 /// What a step occupies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +237,43 @@ struct VoyageState {
     /// Vehicles on board, in loading order.
     aboard: Vec<usize>,
     loaded_rt43: f64,
+    /// Where the vehicles on board (or planned on board at a call under
+    /// way) stand; from the first export call to the last call.
+    deck: Option<Box<Deck>>,
+}
+
+/// Queue entries at or above this are rehandling moves, not vehicles:
+/// `REHANDLE_JOB + index` into `Simulation::jobs`.
+const REHANDLE_JOB: usize = usize::MAX / 2;
+
+/// One piece of a call's work in the stowage plan's order.
+#[derive(Debug, Clone, Copy)]
+enum Work {
+    /// A vehicle's own loading or discharge.
+    Vehicle(usize),
+    /// A rehandling move (by a driver of the port; no vehicle's step).
+    Rehandle(Action),
+}
+
+/// A rehandling move waiting for a driver: a vehicle discharged
+/// temporarily, or loaded again after that.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    action: Action,
+}
+
+/// Rehandling at one port: moves of vehicles that stay on board (driven
+/// off to clear the way, and on again), and the driver minutes they took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Rehandling {
+    /// Vehicles discharged temporarily.
+    pub temporary_discharges: u64,
+    /// All rehandling moves: temporary discharges and loadings again.
+    pub moves: u64,
+    /// Minutes of the port's drivers spent on those moves.
+    pub gang_minutes: i64,
+    /// Calls at the port whose stowage was worked.
+    pub calls: u64,
 }
 
 /// Options of a run.
@@ -287,6 +331,12 @@ pub struct Simulation {
     draws: Draws,
     /// Whether milestones are recorded (not in projections and forecasts).
     record: bool,
+    /// Rehandling moves queued or done, by queue entry.
+    jobs: Vec<Job>,
+    /// Rehandling done, by port (location index).
+    pub rehandling: BTreeMap<usize, Rehandling>,
+    /// Vehicles loaded with no slot of their class left on the deck graph.
+    pub unstowed: u64,
     /// Voyage times and arrivals of moves under way are what was announced
     /// (a world rebuilt from an instance): projections keep them rather
     /// than re-deriving them from the schedule and mean transit times.
@@ -395,6 +445,7 @@ impl Simulation {
                     assigned: vec![Vec::new(); v.n_export_calls],
                     aboard: Vec::new(),
                     loaded_rt43: 0.0,
+                    deck: None,
                 }
             })
             .collect();
@@ -433,6 +484,9 @@ impl Simulation {
             draws: Draws::Truth,
             record: true,
             calls_known: false,
+            jobs: Vec::new(),
+            rehandling: BTreeMap::new(),
+            unstowed: 0,
             net,
         };
         sim.schedule_voyage_events(start);
@@ -1351,6 +1405,12 @@ impl Simulation {
             let Some(&Reverse((_, _, vid, ticket))) = self.pools[pool].queue.peek() else {
                 return;
             };
+            if vid >= REHANDLE_JOB {
+                if !self.dispatch_job(pool, vid) {
+                    return;
+                }
+                continue;
+            }
             if ticket != self.vehicles[vid].ticket {
                 self.pools[pool].queue.pop();
                 continue;
@@ -1421,31 +1481,96 @@ impl Simulation {
                 }
                 _ => {}
             }
-            // A server can start now only inside an open window with time
-            // left for the whole service; servers are numbered, and a window
-            // with n servers uses servers 0..n.
-            let window = self
-                .calendar(pool)
-                .window_at(now)
-                .filter(|&(_, end)| now.plus(minutes) <= end);
-            let Some((n_now, _)) = window else {
-                // Closed, or too little of the shift left: wait for the next window.
-                if let Some(at) = self.calendar(pool).earliest_fit(0, now.plus(1), minutes) {
-                    self.wake(pool, at);
-                }
+            let Some(server) = self.free_server(pool, minutes) else {
                 return;
             };
-            let p = &self.pools[pool];
-            let n = (n_now as usize).min(p.busy_until.len());
-            let chosen = (0..n).find(|&s| {
-                p.busy_until[s] <= now && p.down_until[s] <= now && p.pending_outage[s] == 0
-            });
-            // All busy or down: a service end or the end of an outage dispatches again.
-            let Some(server) = chosen else { return };
             self.pools[pool].queue.pop();
             self.vehicles[vid].queued = None;
             self.start_service(pool, server, vid, minutes);
         }
+    }
+
+    /// A server that can start a job of `minutes` now: inside an open
+    /// window with time left for the whole job; servers are numbered, and a
+    /// window with n servers uses servers 0..n. When none can, the pool is
+    /// woken for the next window (a service end or the end of an outage
+    /// dispatches again otherwise).
+    fn free_server(&mut self, pool: usize, minutes: i64) -> Option<usize> {
+        let now = self.now;
+        let window = self
+            .calendar(pool)
+            .window_at(now)
+            .filter(|&(_, end)| now.plus(minutes) <= end);
+        let Some((n_now, _)) = window else {
+            // Closed, or too little of the shift left: wait for the next window.
+            if let Some(at) = self.calendar(pool).earliest_fit(0, now.plus(1), minutes) {
+                self.wake(pool, at);
+            }
+            return None;
+        };
+        let p = &self.pools[pool];
+        let n = (n_now as usize).min(p.busy_until.len());
+        (0..n)
+            .find(|&s| p.busy_until[s] <= now && p.down_until[s] <= now && p.pending_outage[s] == 0)
+    }
+
+    /// Minutes of one move of a vehicle by the drivers of a loading or
+    /// discharge pool.
+    fn move_minutes(&self, pool: usize) -> i64 {
+        let p = &self.pools[pool];
+        match p.kind {
+            ResourceKind::Loading => {
+                self.net.export_terminals[p.terminal.expect("export pool")]
+                    .loading
+                    .minutes_per_vehicle
+            }
+            _ => {
+                self.net.import_terminals[p.import_terminal.expect("import pool")]
+                    .discharge
+                    .minutes_per_vehicle
+            }
+        }
+    }
+
+    /// Starts the rehandling move at the head of the queue if a driver can
+    /// take it now; false when none can.
+    fn dispatch_job(&mut self, pool: usize, entry: usize) -> bool {
+        let minutes = self.move_minutes(pool);
+        let Some(server) = self.free_server(pool, minutes) else {
+            return false;
+        };
+        self.pools[pool].queue.pop();
+        let end = self.now.plus(minutes);
+        self.pools[pool].busy_until[server] = end;
+        let job = self.jobs[entry - REHANDLE_JOB];
+        let r = self
+            .rehandling
+            .entry(self.pools[pool].location)
+            .or_default();
+        r.moves += 1;
+        r.gang_minutes += minutes;
+        if job.action == Action::TemporaryDischarge {
+            r.temporary_discharges += 1;
+        }
+        self.push(
+            end,
+            Ev::ServiceEnd {
+                pool,
+                server,
+                vid: entry,
+            },
+        );
+        true
+    }
+
+    fn enqueue_job(&mut self, pool: usize, action: Action, priority: i64) {
+        self.jobs.push(Job { action });
+        let entry = REHANDLE_JOB + self.jobs.len() - 1;
+        self.seq += 1;
+        self.pools[pool]
+            .queue
+            .push(Reverse((priority, self.seq, entry, 0)));
+        self.dispatch(pool);
     }
 
     fn start_service(&mut self, pool: usize, server: usize, vid: usize, minutes: i64) {
@@ -1516,6 +1641,11 @@ impl Simulation {
     }
 
     fn on_service_end(&mut self, pool: usize, server: usize, vid: usize) {
+        if vid >= REHANDLE_JOB {
+            self.start_pending_outage(pool, server);
+            self.dispatch(pool);
+            return;
+        }
         let kind = self.pools[pool].kind;
         let loc = self.pools[pool].location;
         match kind {
@@ -1751,6 +1881,9 @@ impl Simulation {
         let rt43 = self.net.models[v.model].rt43;
         self.voyages[r.voyage].space_left[tenant][r.deck] += rt43;
         self.voyages[r.voyage].assigned[r.call].retain(|&x| x != vid);
+        if let Some(deck) = self.voyages[r.voyage].deck.as_mut() {
+            deck.remove(vid as u32);
+        }
         let loc = self.net.export_terminals[r.terminal].location;
         let voyage = self.net.voyages[r.voyage].id.clone();
         let stage = self.vehicles[vid].last_stage().unwrap_or(Stage::Released);
@@ -1793,35 +1926,142 @@ impl Simulation {
                 .export_terminal_at(self.net.voyages[voyage].calls[call].location)
                 .expect("validated");
             let pool = self.pool_of_resource[&self.net.export_terminals[term].loading.resource];
+            // The stowage plan of the call: the loading order (and any
+            // vehicle on board in the way, discharged and loaded again).
+            let steps = self.stow(voyage, call, &ids);
             let base = self.now.0 * 100_000;
-            for (i, vid) in ids.into_iter().enumerate() {
-                self.enqueue_with(pool, vid, base + i as i64);
+            for (i, step) in steps.into_iter().enumerate() {
+                let priority = base + i as i64;
+                match step {
+                    Work::Vehicle(vid) => self.enqueue_with(pool, vid, priority),
+                    Work::Rehandle(action) => self.enqueue_job(pool, action, priority),
+                }
             }
         } else {
             let loc = self.net.voyages[voyage].calls[call].location;
             let it = self.net.import_terminal_at(loc).expect("validated");
             let pool = self.pool_of_resource[&self.net.import_terminals[it].discharge.resource];
-            // Discharge in reverse stow order: last loaded, first off.
-            let aboard: Vec<usize> = self.voyages[voyage]
-                .aboard
-                .iter()
-                .rev()
-                .copied()
-                .filter(|&v| {
-                    self.vehicles[v]
-                        .route
-                        .is_some_and(|r| r.discharge_call == call)
-                })
-                .collect();
+            let steps = self.stow(voyage, call, &[]);
             let base = self.now.0 * 100_000;
-            for (i, vid) in aboard.into_iter().enumerate() {
-                // The voyage step ends at berthing.
-                if let Some(s) = self.vehicles[vid].steps.last_mut() {
-                    s.end = self.now;
+            for (i, step) in steps.into_iter().enumerate() {
+                let priority = base + i as i64;
+                match step {
+                    Work::Vehicle(vid) => {
+                        // The voyage step ends at berthing.
+                        if let Some(s) = self.vehicles[vid].steps.last_mut() {
+                            s.end = self.now;
+                        }
+                        self.enqueue_with(pool, vid, priority);
+                    }
+                    Work::Rehandle(action) => self.enqueue_job(pool, action, priority),
                 }
-                self.enqueue_with(pool, vid, base + i as i64);
             }
         }
+    }
+
+    /// Works the stowage of a call on the voyage's deck: at an export call,
+    /// loads `load` (in stow order); at an import call, discharges the
+    /// vehicles leaving there. Returns the work in the plan's order: each
+    /// vehicle's own move and the rehandling moves between them. Vehicles
+    /// the deck does not hold (no slot of their class left, or on board
+    /// from before the deck was known) come last, loaded first-come or
+    /// discharged last loaded, first off.
+    fn stow(&mut self, voyage: usize, call: usize, load: &[usize]) -> Vec<Work> {
+        let graph = self.net.voyages[voyage].deck_graph.clone();
+        let g = Graph {
+            adjacent: &graph.adjacent,
+            slot_class: &graph.slot_class,
+            gate_distance: &graph.gate_distance,
+        };
+        let n_export = self.net.voyages[voyage].n_export_calls;
+        let loc = self.net.voyages[voyage].calls[call].location;
+        if call == 0 && self.voyages[voyage].deck.is_none() {
+            self.voyages[voyage].deck = Some(Box::new(Deck::new(graph.n_nodes)));
+        }
+        let mut steps: Vec<Step> = Vec::new();
+        let mut out = Vec::new();
+        let Some(deck) = self.voyages[voyage].deck.as_mut() else {
+            // No deck (a world rebuilt mid-voyage without one): stow order only.
+            if call < n_export {
+                out.extend(load.iter().map(|&v| Work::Vehicle(v)));
+            } else {
+                out.extend(self.leaving_unstowed(voyage, call, &[]));
+            }
+            return out;
+        };
+        let unplaced = if call < n_export {
+            let items: Vec<Item> = load
+                .iter()
+                .map(|&vid| {
+                    let r = self.vehicles[vid].route.expect("routed");
+                    Item {
+                        id: vid as u32,
+                        leave: r.discharge_call,
+                        class: r.deck,
+                    }
+                })
+                .collect();
+            deck.load(&g, &items, &mut steps)
+        } else {
+            deck.discharge(&g, call, &mut steps)
+        };
+        if call + 1 == self.net.voyages[voyage].calls.len() {
+            // Everyone leaves at the last call: the deck is done.
+            self.voyages[voyage].deck = None;
+        }
+        self.rehandling.entry(loc).or_default().calls += 1;
+        self.unstowed += unplaced.len() as u64;
+        for step in &steps {
+            out.push(match step.action {
+                Action::Load | Action::Discharge => Work::Vehicle(step.item as usize),
+                a => Work::Rehandle(a),
+            });
+        }
+        if call < n_export {
+            let unplaced: Vec<usize> = unplaced.iter().map(|&v| v as usize).collect();
+            out.extend(
+                load.iter()
+                    .filter(|v| unplaced.contains(v))
+                    .map(|&v| Work::Vehicle(v)),
+            );
+        } else {
+            let done: Vec<usize> = steps
+                .iter()
+                .filter(|s| s.action == Action::Discharge)
+                .map(|s| s.item as usize)
+                .collect();
+            out.extend(self.leaving_unstowed(voyage, call, &done));
+        }
+        out
+    }
+
+    /// Where the vehicles of a voyage stand on its deck graph now, as
+    /// (vehicle, slot), by slot: empty before the first export call and
+    /// after the last call.
+    pub fn stowed(&self, voyage: usize) -> Vec<(usize, usize)> {
+        self.voyages[voyage]
+            .deck
+            .as_ref()
+            .map(|d| d.positions().map(|(v, s)| (v as usize, s)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Vehicles on board leaving at `call` other than `done`, last loaded
+    /// first.
+    fn leaving_unstowed(&self, voyage: usize, call: usize, done: &[usize]) -> Vec<Work> {
+        self.voyages[voyage]
+            .aboard
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&v| {
+                self.vehicles[v]
+                    .route
+                    .is_some_and(|r| r.discharge_call == call)
+                    && !done.contains(&v)
+            })
+            .map(Work::Vehicle)
+            .collect()
     }
 
     fn on_depart(&mut self, voyage: usize, call: usize) {

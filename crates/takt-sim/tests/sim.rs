@@ -828,3 +828,123 @@ fn just_in_time_keeps_vehicles_out_of_the_export_yard() {
     assert!(j.dwell_hours["released"].p50 > f.dwell_hours["released"].p50);
     assert_eq!(jit.policy_name(), "jit");
 }
+
+const TWO_BY_THREE: &str = include_str!("data/two-by-three.toml");
+
+/// The rehandling of a run by port id, with each port's minutes per move.
+fn rehandling_by_port(sim: &Simulation, summary: &Summary) -> Vec<(String, u64, u64, i64, i64)> {
+    summary
+        .rehandling
+        .iter()
+        .map(|(port, r)| {
+            let loc = sim.net.location_index(port).unwrap();
+            let per_move = match sim.net.export_terminal_at(loc) {
+                Some(t) => sim.net.export_terminals[t].loading.minutes_per_vehicle,
+                None => {
+                    let t = sim.net.import_terminal_at(loc).unwrap();
+                    sim.net.import_terminals[t].discharge.minutes_per_vehicle
+                }
+            };
+            (
+                port.clone(),
+                r.moves,
+                r.temporary_discharges,
+                r.gang_minutes,
+                per_move,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_export_and_three_japanese_ports_rehandle_when_demand_forces_it() {
+    let (sim, _) = run(TWO_BY_THREE, 56, 1);
+    let summary = Summary::of(&sim, 1);
+    let ports = rehandling_by_port(&sim, &summary);
+    let names: Vec<&str> = ports.iter().map(|p| p.0.as_str()).collect();
+    assert_eq!(names, ["JPNGO", "JPUKB", "JPYOK", "USLGB", "USSAN"]);
+    assert!(summary.rehandling.values().all(|r| r.calls > 0));
+    // Vehicles boarding at Long Beach for a later port stand in front of
+    // San Diego's for an earlier one: some are driven off and on again.
+    assert!(summary.rehandling_moves > 0, "{:?}", summary.rehandling);
+    for (port, moves, temporary, minutes, per_move) in &ports {
+        assert_eq!(*minutes, *moves as i64 * per_move, "{port}");
+        // Every temporary discharge is followed by a loading again.
+        assert!(2 * temporary >= *moves && *temporary <= *moves, "{port}");
+    }
+    assert_eq!(
+        summary.rehandling_gang_minutes,
+        ports.iter().map(|p| p.3).sum::<i64>()
+    );
+    assert_eq!(summary.vehicles_unstowed, 0);
+    // The world's plan still keeps every rule.
+    let report = takt_check::check(&sim.net, &sim.plan(true));
+    assert!(
+        report.is_feasible(),
+        "{}",
+        takt_check::check_summary(&report)
+    );
+}
+
+#[test]
+fn stow_order_alone_avoids_rehandling_when_everything_boards_at_one_port() {
+    // The Princeton trains and San Antonio trucks go to Long Beach: San
+    // Diego is called at but loads nothing, and loading latest port first
+    // blocks nobody.
+    let text = TWO_BY_THREE.replace("to = \"USSAN\"", "to = \"USLGB\"");
+    assert_ne!(text, TWO_BY_THREE);
+    let (sim, _) = run(&text, 56, 1);
+    let summary = Summary::of(&sim, 1);
+    assert!(summary.vehicles_delivered > 100);
+    assert_eq!(summary.rehandling.len(), 5, "{:?}", summary.rehandling);
+    assert_eq!(summary.rehandling_moves, 0, "{:?}", summary.rehandling);
+    assert_eq!(summary.rehandling_gang_minutes, 0);
+}
+
+#[test]
+fn vehicles_stand_only_on_slots_of_their_booked_deck_class_within_its_clearance() {
+    let net = network(TWO_BY_THREE, 56);
+    let mut sim = Simulation::new(
+        net,
+        Box::new(Fifo),
+        SimOptions {
+            seed: 2,
+            volume_scale: 1.0,
+        },
+    );
+    let mut seen = 0;
+    let mut t = sim.net.start;
+    while t < sim.net.end {
+        t = t.plus(6 * 60);
+        sim.run_until(t);
+        for vo in 0..sim.net.voyages.len() {
+            let graph = sim.net.voyages[vo].deck_graph.clone();
+            for (vid, slot) in sim.stowed(vo) {
+                let v = &sim.vehicles[vid];
+                let class = graph.slot_class[slot];
+                assert_eq!(Some(class), v.route.map(|r| r.deck));
+                assert!(
+                    sim.net.deck_classes[class].clearance_mm >= sim.net.models[v.model].height_mm
+                );
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 1000, "{seen} stowed vehicle-observations");
+    // Highlanders and Tundras (over 1.7 m) were stowed, never on the car deck.
+    let tall = sim
+        .vehicles
+        .iter()
+        .filter(|v| v.loaded && sim.net.models[v.model].height_mm > 1700)
+        .count();
+    assert!(tall > 50, "{tall}");
+}
+
+#[test]
+fn same_seed_same_rehandling() {
+    let (a, _) = run(TWO_BY_THREE, 42, 5);
+    let (b, _) = run(TWO_BY_THREE, 42, 5);
+    let (sa, sb) = (Summary::of(&a, 5), Summary::of(&b, 5));
+    assert!(sa.rehandling_moves > 0);
+    assert_eq!(sa, sb);
+}

@@ -17,6 +17,8 @@
 //! - [`check`](mod@check): the independent checker, replaying move by move.
 //! - [`plan`]: the planner (a greedy construction, then simulated annealing
 //!   over the whole voyage's occupancy plan).
+//! - [`online`]: stowage port by port on a live deck with deck classes, the
+//!   fast construction the simulator uses at every call.
 //!
 //! The crate is pure: no files, no clock. Time limits come in as a closure:
 //! `should_stop` ([`solve`]) or `progress`, the fraction of the budget used
@@ -25,6 +27,7 @@
 mod anneal;
 pub mod check;
 pub mod instance;
+pub mod online;
 pub mod plan;
 pub mod solution;
 

@@ -709,3 +709,175 @@ fn timed_runs_on_two_threads_pass_the_checker_and_end_in_time() {
         assert!(planned.iterations > 0, "{name}: no search happened");
     }
 }
+
+/// Runs the online stower over a voyage: at every port, discharge, then
+/// load the vehicles boarding there. Returns the instance (demand per
+/// (origin, destination)), the plan in the challenge's format, and the
+/// steps per port.
+fn online_voyage(
+    n: usize,
+    edges: &[(usize, usize)],
+    slot_class: &[usize],
+    n_ports: usize,
+    items: &[(usize, usize, usize)],
+) -> (
+    Instance,
+    Solution,
+    Vec<Vec<takt_stow::online::Step>>,
+    Vec<u32>,
+) {
+    use takt_stow::online::{Deck, Graph, Item};
+    let mut pairs: Vec<(usize, usize)> = items.iter().map(|&(o, d, _)| (o, d)).collect();
+    pairs.sort();
+    pairs.dedup();
+    let demands: Vec<Demand> = pairs
+        .iter()
+        .map(|&(origin, destination)| Demand {
+            origin,
+            destination,
+            quantity: items
+                .iter()
+                .filter(|&&(o, d, _)| (o, d) == (origin, destination))
+                .count(),
+        })
+        .collect();
+    let instance = Instance::new(n, edges.to_vec(), n_ports, demands, 10, 0).unwrap();
+    let g = Graph {
+        adjacent: &instance.adjacent,
+        slot_class,
+        gate_distance: &instance.gate_distance,
+    };
+    let mut deck = Deck::new(n);
+    let mut per_port = Vec::new();
+    let mut unplaced = Vec::new();
+    for port in 0..n_ports {
+        let mut steps = Vec::new();
+        unplaced.extend(deck.discharge(&g, port, &mut steps));
+        let boarding: Vec<Item> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, it)| it.0 == port)
+            .map(|(id, &(_, leave, class))| Item {
+                id: id as u32,
+                leave,
+                class,
+            })
+            .collect();
+        unplaced.extend(deck.load(&g, &boarding, &mut steps));
+        per_port.push(steps);
+    }
+    let solution = Solution {
+        ports: per_port
+            .iter()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .map(|s| {
+                        let (o, d, _) = items[s.item as usize];
+                        Move {
+                            route: s.route.clone(),
+                            demand: pairs.binary_search(&(o, d)).unwrap(),
+                        }
+                    })
+                    .collect()
+            })
+            .collect(),
+    };
+    (instance, solution, per_port, unplaced)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// The online stower's moves pass the independent checker on random
+    /// decks with deck classes, every vehicle stands only on slots of its
+    /// class, and the rehandling it reports is what the checker counts.
+    #[test]
+    fn online_stowage_passes_the_checker_and_keeps_deck_classes(
+        n in 3usize..30,
+        tree in prop::collection::vec((0usize..1000, any::<bool>()), 29),
+        extra in prop::collection::vec((0usize..1000, 0usize..1000), 0..20),
+        classes in prop::collection::vec(0usize..2, 29),
+        n_ports in 2usize..7,
+        raw in prop::collection::vec((0usize..100, 0usize..100, 0usize..2), 1..40),
+    ) {
+        let edges = deck(n, &tree, &extra);
+        let mut slot_class = vec![usize::MAX];
+        slot_class.extend(classes.iter().take(n - 1).copied());
+        // Vehicles whose class has a free slot during their whole stay.
+        let mut on_board = vec![[0usize; 2]; n_ports];
+        let mut items = Vec::new();
+        for &(a, b, c) in &raw {
+            let origin = a % (n_ports - 1);
+            let destination = origin + 1 + b % (n_ports - 1 - origin);
+            let slots = slot_class.iter().filter(|&&k| k == c).count();
+            if (origin..destination).all(|p| on_board[p][c] < slots) {
+                for p in &mut on_board[origin..destination] {
+                    p[c] += 1;
+                }
+                items.push((origin, destination, c));
+            }
+        }
+        prop_assume!(!items.is_empty());
+        let (instance, solution, per_port, unplaced) =
+            online_voyage(n, &edges, &slot_class, n_ports, &items);
+        prop_assert!(unplaced.is_empty(), "unplaced: {:?}", unplaced);
+        let report = check(&instance, &solution);
+        prop_assert!(report.feasible, "violations: {:?}", report.violations);
+        let temporary = per_port
+            .iter()
+            .flatten()
+            .filter(|s| s.action == takt_stow::online::Action::TemporaryDischarge)
+            .count();
+        prop_assert_eq!(report.n_temporary_unloads, temporary);
+        for s in per_port.iter().flatten() {
+            if matches!(s.action, takt_stow::online::Action::Load | takt_stow::online::Action::Reload) {
+                let slot = *s.route.last().unwrap();
+                prop_assert_eq!(slot_class[slot], items[s.item as usize].2);
+            }
+        }
+    }
+}
+
+#[test]
+fn online_stowage_rehandles_only_when_the_lanes_force_it() {
+    // Two lanes of three slots. Port 0 loads three vehicles for port 3,
+    // port 1 three for port 2: the lanes can keep them apart.
+    let mut edges = Vec::new();
+    for lane in 0..2 {
+        let mut prev = 0;
+        for k in 0..3 {
+            let v = 1 + lane * 3 + k;
+            edges.push((prev, v));
+            prev = v;
+        }
+    }
+    let classes = vec![usize::MAX, 0, 0, 0, 0, 0, 0];
+    let apart = [
+        (0, 3, 0),
+        (0, 3, 0),
+        (0, 3, 0),
+        (1, 2, 0),
+        (1, 2, 0),
+        (1, 2, 0),
+    ];
+    let (instance, solution, per_port, _) = online_voyage(7, &edges, &classes, 4, &apart);
+    assert!(check(&instance, &solution).feasible);
+    assert!(per_port.iter().flatten().all(|s| !s.action.is_rehandling()));
+    // Port 0 fills four slots for port 2, so both lanes hold a port-2
+    // vehicle at the front; port 1's vehicles for port 3 must stand in
+    // front of them, and port 2 discharges them temporarily.
+    let forced = [
+        (0, 2, 0),
+        (0, 2, 0),
+        (0, 2, 0),
+        (0, 2, 0),
+        (1, 3, 0),
+        (1, 3, 0),
+    ];
+    let (instance, solution, per_port, _) = online_voyage(7, &edges, &classes, 4, &forced);
+    let report = check(&instance, &solution);
+    assert!(report.feasible, "{:?}", report.violations);
+    assert!(report.n_temporary_unloads >= 1);
+    assert!(per_port[2].iter().any(|s| s.action.is_rehandling()));
+}

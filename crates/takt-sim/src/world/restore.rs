@@ -15,7 +15,7 @@
 //! vehicle holding space takes its model's first deck class with booked
 //! space left unless its voyage step names one.
 
-use super::{Departure, Ev, Res, Route, SimOptions, SimStep, Simulation, Vehicle};
+use super::{Departure, Ev, Res, Route, SimOptions, SimStep, Simulation, Vehicle, Work};
 use crate::policy::Policy;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -24,6 +24,7 @@ use takt_core::instance::{Instance, VehicleState};
 use takt_core::network::{Network, ResourceKind};
 use takt_core::plan::{Stage, Step};
 use takt_core::vin::Vin;
+use takt_stow::online::{Deck, Graph, Item};
 
 /// Why an instance cannot be rebuilt against a network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +107,13 @@ impl Simulation {
         };
         for (i, vs) in inst.vehicles.iter().enumerate() {
             let v = sim.restore_vehicle(i, vs, free(i))?;
+            // Space held is taken at once, so a vehicle whose deck class
+            // the instance does not name (loaded, not yet sailed) takes one
+            // with space left after the vehicles before it.
+            if let Some(r) = v.route {
+                let rt43 = sim.net.models[v.model].rt43;
+                sim.voyages[r.voyage].space_left[v.tenant][r.deck] -= rt43;
+            }
             sim.vehicles.push(v);
         }
         sim.restore_outages(inst)?;
@@ -409,7 +417,6 @@ impl Simulation {
             let Some(r) = v.route else { continue };
             let rt43 = self.net.models[v.model].rt43;
             let vo = &mut self.voyages[r.voyage];
-            vo.space_left[v.tenant][r.deck] -= rt43;
             match v.step(Stage::Loading) {
                 Some(l) => {
                     if v.step(Stage::Discharge).is_none() {
@@ -427,6 +434,7 @@ impl Simulation {
             list.sort();
             self.voyages[vi].aboard = list.into_iter().map(|(_, v)| v).collect();
         }
+        self.restore_decks();
         // Certifications counted per model and Japanese year, for caps.
         for vid in 0..n {
             let v = &self.vehicles[vid];
@@ -582,7 +590,14 @@ impl Simulation {
                     .expect("validated");
                 let pool = self.pool_of_resource[&self.net.export_terminals[term].loading.resource];
                 let base = self.voyages[vi].calls[c].0.0 * 100_000;
-                for (i, vid) in list.into_iter().enumerate() {
+                // In the order of the call's stowage plan; rehandling that
+                // plan asks for before them is not replayed.
+                let work = self.stow(vi, c, &list);
+                let order = work.into_iter().filter_map(|w| match w {
+                    Work::Vehicle(v) => Some(v),
+                    Work::Rehandle(_) => None,
+                });
+                for (i, vid) in order.enumerate() {
                     to_enqueue.push((pool, vid, base + i as i64));
                 }
             }
@@ -631,6 +646,46 @@ impl Simulation {
             }
         }
         Ok(())
+    }
+
+    /// The decks of voyages under way: the vehicles on board (not yet at
+    /// a discharge call that has berthed) stowed again call by call in
+    /// loading order. Where the original world had them may differ (its
+    /// rehandling so far is not known to an instance).
+    fn restore_decks(&mut self) {
+        for vi in 0..self.voyages.len() {
+            let last = self.net.voyages[vi].calls.len() - 1;
+            if !self.voyages[vi].berthed[0] || self.voyages[vi].berthed[last] {
+                continue;
+            }
+            let graph = self.net.voyages[vi].deck_graph.clone();
+            let g = Graph {
+                adjacent: &graph.adjacent,
+                slot_class: &graph.slot_class,
+                gate_distance: &graph.gate_distance,
+            };
+            let mut deck = Deck::new(graph.n_nodes);
+            let mut steps = Vec::new();
+            for c in 0..self.net.voyages[vi].n_export_calls {
+                let items: Vec<Item> = self.voyages[vi]
+                    .aboard
+                    .iter()
+                    .filter_map(|&vid| {
+                        let r = self.vehicles[vid].route?;
+                        (r.call == c && !self.voyages[vi].berthed[r.discharge_call]).then_some(
+                            Item {
+                                id: vid as u32,
+                                leave: r.discharge_call,
+                                class: r.deck,
+                            },
+                        )
+                    })
+                    .collect();
+                let unplaced = deck.load(&g, &items, &mut steps);
+                self.unstowed += unplaced.len() as u64;
+            }
+            self.voyages[vi].deck = Some(Box::new(deck));
+        }
     }
 
     /// What a vehicle whose last pool step has ended does next.

@@ -67,6 +67,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         n_events,
         args.out.display()
     );
+    println!(
+        "stowage rehandling: {} moves, {} gang minutes",
+        summary.rehandling_moves, summary.rehandling_gang_minutes
+    );
+    for (port, r) in &summary.rehandling {
+        println!(
+            "  {port}: {} calls, {} temporary discharges, {} moves, {} gang minutes",
+            r.calls, r.temporary_discharges, r.moves, r.gang_minutes
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
