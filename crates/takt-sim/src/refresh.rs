@@ -138,16 +138,6 @@ impl EtaBook {
         }
     }
 
-    /// Vehicles in the book.
-    pub fn len(&self) -> usize {
-        self.vehicles.len()
-    }
-
-    /// Whether the book holds no vehicle.
-    pub fn is_empty(&self) -> bool {
-        self.vehicles.is_empty()
-    }
-
     /// Whether the book holds the vehicle.
     pub fn contains(&self, vid: usize) -> bool {
         self.vehicles.contains_key(&vid)
@@ -225,24 +215,9 @@ impl EtaBook {
     }
 
     /// The voyage's arrival moved by `minutes`: every vehicle booked on it
-    /// and not yet discharged moves its discharge, and what follows.
-    pub fn voyage_moved(&mut self, voyage: usize, minutes: i64) -> Touched {
-        let mut touched = 0;
-        for &vid in self
-            .on_voyage
-            .get(&voyage)
-            .map_or(&[][..], |v| v.as_slice())
-        {
-            if let Some(r) = self.vehicles.get_mut(&vid) {
-                touched += usize::from(r.move_discharge(minutes));
-            }
-        }
-        Touched { vehicles: touched }
-    }
-
-    /// [`EtaBook::voyage_moved`] and the new forecasts of the vehicles it
-    /// touched, split over `threads` threads when the voyage carries
-    /// thousands of vehicles.
+    /// and not yet discharged moves its discharge, and what follows; the
+    /// answer is those vehicles' new forecasts, computed on `threads`
+    /// threads when the voyage carries thousands of vehicles.
     pub fn refresh_voyage(
         &mut self,
         voyage: usize,
@@ -553,9 +528,11 @@ mod tests {
     #[test]
     fn a_vessel_moved_moves_its_vehicles_discharge_and_delivery() {
         let mut b = book(&RUNS);
-        assert_eq!(b.voyage_moved(9, 600).vehicles, 0, "another voyage");
-        assert_eq!(b.voyage_moved(3, 18 * 60).vehicles, 1);
-        let f = b.forecast(7).unwrap();
+        assert!(b.refresh_voyage(9, 600, 2).is_empty(), "another voyage");
+        let mut refreshed = b.refresh_voyage(3, 18 * 60, 2);
+        assert_eq!(refreshed.len(), 1);
+        let f = refreshed.remove(0);
+        assert_eq!(Some(&f), b.forecast(7).as_ref(), "the book keeps the move");
         let discharge = f.stages.iter().find(|s| s.0 == Stage::Discharge).unwrap().1;
         assert_eq!(discharge[0], Minute(20_000 + 18 * 60));
         // Discharge to delivery holds no waiting beyond the shortest gap:
