@@ -608,11 +608,17 @@ fn demo_runs_the_simulated_days_through_the_api_and_stops() {
         .args([
             "demo",
             "--days",
-            "4",
+            "10",
             "--addr",
             "127.0.0.1:0",
             "--eta-samples",
             "4",
+            // Two simulated days a second: plans (and ETA forecasts) a
+            // second apart, so the milestones of vehicles forecast on one
+            // day (at the port after days by rail) arrive between forecasts.
+            "--speed",
+            "172800",
+            "--exit-after",
         ])
         .stdin(std::process::Stdio::null())
         .output()
@@ -633,6 +639,15 @@ fn demo_runs_the_simulated_days_through_the_api_and_stops() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
     assert!(captured > 100, "{text}");
+    // Between the full forecasts every 12 simulated hours, milestones
+    // refresh their vehicles' ETAs from the last forecast's runs.
+    let refreshed: usize = text
+        .split(" ETAs refreshed by milestones")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(refreshed > 0, "{text}");
     assert!(text.contains("vehicles released"), "{text}");
 }
 

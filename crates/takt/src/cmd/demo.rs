@@ -4,8 +4,10 @@
 //! time, posts every milestone to its own `POST /v1/events` with a planner
 //! token (the capture path real systems use: validation, the store's
 //! ingest, the audit log, the live feed), re-plans (`Simulation::plan`, the
-//! `--policy`'s decisions plus projection), refreshes ETAs (Monte Carlo
-//! with durations learned from the run so far) and publishes the live view
+//! `--policy`'s decisions plus projection), forecasts ETAs (Monte Carlo
+//! with durations learned from the run so far) and refreshes a vehicle's
+//! ETA from that forecast's runs whenever a milestone touches it
+//! (`takt_sim::refresh::EtaBook`), and publishes the live view
 //! the dashboard reads. It prints the dashboard URL and a viewer token and
 //! runs until stopped.
 //!
@@ -28,7 +30,8 @@ use takt_core::network::Network;
 use takt_core::plan::Stage;
 use takt_server::live::{Eta, Live, LiveHandle, Quantiles};
 use takt_server::{AppState, Shutdown};
-use takt_sim::forecast::{self, Draws, ForecastOptions};
+use takt_sim::forecast::{self, Draws, ForecastOptions, VehicleForecast};
+use takt_sim::refresh::EtaBook;
 use takt_sim::{Milestone, SimOptions, Simulation, Summary};
 use takt_store::auth::{AuthStore, Role};
 use takt_store::{Store, TenantId};
@@ -62,10 +65,11 @@ pub struct Args {
     /// Print only the dashboard URL and the token (for scripts; no browser is ever opened).
     #[arg(long, alias = "no-browser")]
     pub quiet: bool,
-    /// Monte Carlo runs per ETA refresh (0: no ETAs).
+    /// Monte Carlo runs per ETA forecast (0: no ETAs).
     #[arg(long, default_value_t = 16)]
     pub eta_samples: usize,
-    /// Simulated hours between ETA refreshes.
+    /// Simulated hours between full ETA forecasts (in between, each
+    /// milestone refreshes its vehicle's ETA from the last forecast's runs).
     #[arg(long, default_value_t = 12)]
     pub eta_every_hours: i64,
     /// Simulated minutes between re-plans (a re-plan is also made when
@@ -90,39 +94,87 @@ fn publish(
     t.elapsed()
 }
 
-fn compute_etas(sim: &Simulation, samples: usize, seed: u64) -> HashMap<String, Eta> {
-    if samples == 0 || sim.pipeline().is_empty() {
-        return HashMap::new();
-    }
-    let draws = Draws::Learned(Arc::new(sim.learned()));
-    let options = ForecastOptions {
-        samples,
-        seed,
-        horizon_days: 90,
-        threads: 1,
-    };
+/// A forecast's quantiles as the live view shows them.
+fn to_eta(f: &VehicleForecast) -> Eta {
     let q = |x: [Minute; 3]| Quantiles {
         p10: x[0],
         p50: x[1],
         p90: x[2],
     };
-    forecast::forecast(sim, &draws, options, None)
-        .into_iter()
-        .map(|f| {
-            (
-                sim.vehicles[f.vehicle].vin.to_string(),
-                Eta {
-                    stages: f
-                        .stages
-                        .iter()
-                        .map(|&(s, x)| (s, q(x)))
-                        .collect::<Vec<(Stage, Quantiles)>>(),
-                    delivered: f.delivered.map(q),
-                    delivered_share: f.delivered_share,
-                },
-            )
-        })
-        .collect()
+    Eta {
+        stages: f.stages.iter().map(|&(s, x)| (s, q(x))).collect(),
+        delivered: f.delivered.map(q),
+        delivered_share: f.delivered_share,
+    }
+}
+
+/// The demo's ETAs: a full forecast (Monte Carlo with durations learned
+/// from the run so far) every `--eta-every-hours`, its runs kept in an
+/// [`EtaBook`], and between forecasts every milestone refreshes the ETA of
+/// the vehicle it is about from that vehicle's runs (a delivered vehicle
+/// loses its ETA).
+#[derive(Default)]
+struct Etas {
+    book: EtaBook,
+    /// The book's vehicles by VIN.
+    vids: HashMap<String, usize>,
+    by_vin: HashMap<String, Eta>,
+    /// ETAs refreshed from the book since the start.
+    refreshed: usize,
+}
+
+impl Etas {
+    /// A new full forecast replaces the book and every ETA.
+    fn forecast(&mut self, sim: &Simulation, samples: usize, seed: u64) {
+        let targets = sim.pipeline();
+        if samples == 0 || targets.is_empty() {
+            self.book = EtaBook::default();
+            self.vids.clear();
+            self.by_vin.clear();
+            return;
+        }
+        let draws = Draws::Learned(Arc::new(sim.learned()));
+        let options = ForecastOptions {
+            samples,
+            seed,
+            horizon_days: 90,
+            threads: 1,
+        };
+        let runs = forecast::sample_runs(sim, &draws, options, &targets);
+        self.book = EtaBook::new(sim.now, &targets, &runs, |v| {
+            sim.vehicles[v].route.map(|r| r.voyage)
+        });
+        self.vids = targets
+            .iter()
+            .map(|&v| (sim.vehicles[v].vin.to_string(), v))
+            .collect();
+        let book = &self.book;
+        self.by_vin = self
+            .vids
+            .iter()
+            .filter_map(|(vin, &v)| Some((vin.clone(), to_eta(&book.forecast(v)?))))
+            .collect();
+    }
+
+    /// Conditions the vehicle's runs on the milestone and replaces its ETA.
+    fn milestone(&mut self, m: &Milestone) {
+        let Some(&vid) = self.vids.get(&m.vin) else {
+            return;
+        };
+        if self.book.milestone(vid, &m.milestone, m.at).vehicles == 0 {
+            return;
+        }
+        match self.book.forecast(vid) {
+            Some(f) => {
+                self.by_vin.insert(m.vin.clone(), to_eta(&f));
+            }
+            None => {
+                self.by_vin.remove(&m.vin);
+                self.vids.remove(&m.vin);
+            }
+        }
+        self.refreshed += 1;
+    }
 }
 
 /// One POST of takt JSON Lines to the demo's own server; the answer's
@@ -300,7 +352,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let start = sim.net.start;
     let end = sim.net.end;
-    let mut etas = HashMap::new();
+    let mut etas = Etas::default();
     let mut last_plan = Minute(i64::MIN / 4);
     let mut last_eta = Minute(i64::MIN / 4);
     let mut last_plan_wall = Instant::now() - Duration::from_secs(3600);
@@ -332,6 +384,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
             sim_now.store(sim.now.timestamp().as_millisecond(), Ordering::SeqCst);
             let ms = sim.drain_milestones();
+            for m in &ms {
+                etas.milestone(m);
+            }
             let mut by_tenant: HashMap<&str, Vec<Milestone>> = HashMap::new();
             for m in ms {
                 let t = tenant_ids
@@ -356,10 +411,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if args.eta_samples > 0
                 && sim.now.since(last_eta) >= args.eta_every_hours * Minute::HOUR
             {
-                etas = compute_etas(&sim, args.eta_samples, args.seed ^ sim.now.0 as u64);
+                etas.forecast(&sim, args.eta_samples, args.seed ^ sim.now.0 as u64);
                 last_eta = sim.now;
             }
-            plan_time += publish(&live, &net_shared, &sim, &etas);
+            plan_time += publish(&live, &net_shared, &sim, &etas.by_vin);
             n_plans += 1;
             last_plan = sim.now;
             last_plan_wall = Instant::now();
@@ -369,9 +424,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 finished_reported = true;
                 if !args.quiet {
                     println!(
-                        "takt demo: {days} simulated days done in {:.1} s: {n_events} events captured, {n_plans} plans published ({:.0} ms each on average)",
+                        "takt demo: {days} simulated days done in {:.1} s: {n_events} events captured, {n_plans} plans published ({:.0} ms each on average), {} ETAs refreshed by milestones between forecasts",
                         wall0.elapsed().as_secs_f64(),
-                        plan_time.as_secs_f64() * 1000.0 / n_plans.max(1) as f64
+                        plan_time.as_secs_f64() * 1000.0 / n_plans.max(1) as f64,
+                        etas.refreshed
                     );
                 }
                 if exit_after {
