@@ -20,6 +20,7 @@
 
 use crate::world::Simulation;
 use rand::Rng;
+use rand_distr::{Beta, Distribution, Gamma, StandardNormal};
 use std::collections::HashMap;
 use takt_core::Minute;
 use takt_core::network::Network;
@@ -58,6 +59,21 @@ pub struct Learned {
     /// Processing-station outages seen, their lengths, and the station-weeks observed.
     pub outages: Vec<i64>,
     pub outage_pool_weeks: f64,
+    /// Set in one run's draw of the distributions ([`Learned::posterior`]):
+    /// the chances it drew for a vessel call to be late, a ramp unload to be
+    /// held for damage and a certified vehicle to be held, and its outage
+    /// rate per pool-week. `None`: the observed frequencies.
+    pub drawn: Option<DrawnRates>,
+}
+
+/// Frequencies drawn for one run from their posterior given what was
+/// observed ([`Learned::posterior`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DrawnRates {
+    pub vessel_late: f64,
+    pub hold: f64,
+    pub cert_hold: f64,
+    pub outages_per_pool_week: f64,
 }
 
 fn pick<R: Rng + ?Sized>(xs: &[i64], rng: &mut R) -> i64 {
@@ -73,7 +89,137 @@ fn median_minutes(d: &HoursDist) -> i64 {
     (hours * 60.0).round() as i64
 }
 
+/// The kernel bandwidth, on the log scale, with which a sample of `n`
+/// positive durations is smoothed: Silverman's rule of thumb,
+/// 0.9 · min(standard deviation, interquartile range / 1.34) · n^(-1/5), of
+/// the logarithms. Zero for fewer than two observations or when they are
+/// all alike (nothing to scale a kernel by).
+pub fn log_bandwidth(xs: &[i64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let mut logs: Vec<f64> = xs.iter().map(|&x| (x.max(1) as f64).ln()).collect();
+    logs.sort_by(f64::total_cmp);
+    let n = logs.len() as f64;
+    let mean = logs.iter().sum::<f64>() / n;
+    let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let q = |p: f64| {
+        let at = p * (n - 1.0);
+        let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+        logs[lo] + (logs[hi] - logs[lo]) * (at - lo as f64)
+    };
+    let iqr = (q(0.75) - q(0.25)) / 1.34;
+    let spread = if iqr > 0.0 { sd.min(iqr) } else { sd };
+    if spread < 1e-9 {
+        return 0.0;
+    }
+    0.9 * spread * n.powf(-0.2)
+}
+
+/// One draw of a distribution learned from the durations `xs`, for one
+/// run: the smoothed bootstrap (Efron 1979; Silverman and Young 1987). The
+/// sample is resampled with replacement, and each value is then scaled by
+/// `exp(h·Z)`, Z standard normal and `h` the log-scale kernel bandwidth
+/// ([`log_bandwidth`]). Draws within a run pick from the result, so they
+/// share the run's one version of the distribution (as every future draw
+/// shares the one true distribution), and across runs the version varies
+/// as much as so few observations leave it uncertain: the spread of a sum
+/// of draws (the calls of one voyage, a journey's legs) reflects how little
+/// is known. A single draw is distributed as the kernel density estimate,
+/// wider than the empirical distribution by the kernel; both the bootstrap
+/// variation and the kernel vanish as the sample grows.
+pub fn smoothed_bootstrap<R: Rng + ?Sized>(xs: &[i64], rng: &mut R) -> Vec<i64> {
+    let h = log_bandwidth(xs);
+    (0..xs.len())
+        .map(|_| {
+            let x = pick(xs, rng);
+            if h > 0.0 {
+                let z: f64 = rng.sample(StandardNormal);
+                ((x.max(1) as f64) * (h * z).exp()).round() as i64
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+/// A chance drawn from its posterior after `k` occurrences in `n` trials,
+/// under Jeffreys' prior: Beta(k + 1/2, n - k + 1/2).
+pub fn posterior_chance<R: Rng + ?Sized>(k: usize, n: usize, rng: &mut R) -> f64 {
+    let k = k.min(n) as f64;
+    Beta::new(k + 0.5, n as f64 - k + 0.5)
+        .expect("positive parameters")
+        .sample(rng)
+}
+
 impl Learned {
+    /// The distributions one run draws from: the learned ones as uncertain
+    /// as the observations behind them leave them. Durations (inland
+    /// transits, vessel delays, hold and outage lengths) are smoothed
+    /// bootstraps of the observed ones ([`smoothed_bootstrap`]); the chance
+    /// of a late vessel call, of a damage hold and of a certification hold
+    /// is drawn from its Beta posterior ([`posterior_chance`]), and the
+    /// outage rate from its Gamma posterior (Jeffreys' prior: shape
+    /// k + 1/2, rate the pool-weeks observed). Fallbacks to coarser groups
+    /// stay as in [`Learned::transit`] and the other draws, with the same
+    /// thresholds. A run's world calls this once, with its own generator.
+    pub fn posterior<R: Rng + ?Sized>(&self, rng: &mut R) -> Learned {
+        let mut transit_by_service: Vec<(&usize, &Vec<i64>)> =
+            self.transit_by_service.iter().collect();
+        transit_by_service.sort_by_key(|e| *e.0);
+        let mut transit_by_mode: Vec<(&takt_core::scenario::Mode, &Vec<i64>)> =
+            self.transit_by_mode.iter().collect();
+        transit_by_mode.sort_by_key(|e| format!("{:?}", e.0));
+        let late: Vec<i64> = self
+            .vessel_delay
+            .iter()
+            .copied()
+            .filter(|&x| x > 0)
+            .collect();
+        let vessel_late = if late.is_empty() || self.vessel_delay.len() < MIN_OBSERVATIONS {
+            0.0
+        } else {
+            posterior_chance(late.len(), self.vessel_delay.len(), rng)
+        };
+        let hold = posterior_chance(self.holds.len(), self.ramp_unloads, rng);
+        let cert_hold = posterior_chance(self.cert_holds.len(), self.certified, rng);
+        // No outage seen: no length to draw one with.
+        let outages_per_pool_week = if self.outage_pool_weeks > 0.0 && !self.outages.is_empty() {
+            Gamma::new(
+                self.outages.len() as f64 + 0.5,
+                1.0 / self.outage_pool_weeks,
+            )
+            .expect("positive parameters")
+            .sample(rng)
+        } else {
+            0.0
+        };
+        Learned {
+            transit_by_service: transit_by_service
+                .into_iter()
+                .map(|(&k, xs)| (k, smoothed_bootstrap(xs, rng)))
+                .collect(),
+            transit_by_mode: transit_by_mode
+                .into_iter()
+                .map(|(&k, xs)| (k, smoothed_bootstrap(xs, rng)))
+                .collect(),
+            // Only the late calls: the chance of one is `drawn`'s.
+            vessel_delay: smoothed_bootstrap(&late, rng),
+            ramp_unloads: self.ramp_unloads,
+            holds: smoothed_bootstrap(&self.holds, rng),
+            certified: self.certified,
+            cert_holds: smoothed_bootstrap(&self.cert_holds, rng),
+            outages: smoothed_bootstrap(&self.outages, rng),
+            outage_pool_weeks: self.outage_pool_weeks,
+            drawn: Some(DrawnRates {
+                vessel_late,
+                hold,
+                cert_hold,
+                outages_per_pool_week,
+            }),
+        }
+    }
+
     /// Inland minutes for a departure of `svc`.
     pub fn transit<R: Rng + ?Sized>(&self, net: &Network, svc: usize, rng: &mut R) -> i64 {
         if let Some(xs) = self
@@ -100,27 +246,43 @@ impl Learned {
     }
 
     /// Extra minutes before a berthing.
+    ///
+    /// Below [`MIN_OBSERVATIONS`] berthings, none (the schedule). In a
+    /// run's draw ([`Learned::posterior`]) a call is late with the run's
+    /// chance, by one of the run's (smoothed, resampled) late calls'
+    /// minutes.
     pub fn vessel_delay<R: Rng + ?Sized>(&self, rng: &mut R) -> i64 {
-        if self.vessel_delay.len() >= MIN_OBSERVATIONS {
-            pick(&self.vessel_delay, rng)
-        } else {
-            0
+        match self.drawn {
+            // A run's draw holds the late calls only.
+            Some(d) => {
+                if self.vessel_delay.is_empty() || !rng.random_bool(d.vessel_late.clamp(0.0, 1.0)) {
+                    0
+                } else {
+                    pick(&self.vessel_delay, rng)
+                }
+            }
+            None if self.vessel_delay.len() >= MIN_OBSERVATIONS => pick(&self.vessel_delay, rng),
+            None => 0,
         }
     }
 
     /// A damage hold's minutes, if one is drawn.
     pub fn hold<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
-        draw_event(self.ramp_unloads, &self.holds, rng)
+        let p = self.drawn.map(|d| d.hold);
+        draw_event(self.ramp_unloads, &self.holds, p, rng)
     }
 
     /// A certification hold's minutes, if one is drawn.
     pub fn cert_hold<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
-        draw_event(self.certified, &self.cert_holds, rng)
+        let p = self.drawn.map(|d| d.cert_hold);
+        draw_event(self.certified, &self.cert_holds, p, rng)
     }
 
-    /// Expected outages per processing pool per week, and a length draw.
+    /// Expected outages per processing pool per week.
     pub fn outage_rate(&self) -> f64 {
-        if self.outage_pool_weeks > 0.0 {
+        if let Some(d) = self.drawn {
+            d.outages_per_pool_week
+        } else if self.outage_pool_weeks > 0.0 {
             self.outages.len() as f64 / self.outage_pool_weeks
         } else {
             0.0
@@ -128,13 +290,20 @@ impl Learned {
     }
 }
 
-/// Bernoulli with the observed frequency, then an observed length.
-fn draw_event<R: Rng + ?Sized>(trials: usize, lengths: &[i64], rng: &mut R) -> Option<i64> {
+/// Bernoulli with the observed frequency (or `p`, a run's draw of it), then
+/// an observed length.
+fn draw_event<R: Rng + ?Sized>(
+    trials: usize,
+    lengths: &[i64],
+    p: Option<f64>,
+    rng: &mut R,
+) -> Option<i64> {
     if trials < MIN_OBSERVATIONS || lengths.is_empty() {
         return None;
     }
-    let p = lengths.len() as f64 / trials as f64;
-    rng.random_bool(p.min(1.0)).then(|| pick(lengths, rng))
+    let p = p.unwrap_or(lengths.len() as f64 / trials as f64);
+    rng.random_bool(p.clamp(0.0, 1.0))
+        .then(|| pick(lengths, rng))
 }
 
 /// P10, P50 and P90 of a sample.
@@ -371,6 +540,132 @@ pub fn static_eta(sim: &Simulation, vid: usize, means: &[Option<f64>]) -> Minute
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn var(xs: &[f64]) -> f64 {
+        let m = xs.iter().sum::<f64>() / xs.len() as f64;
+        xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / xs.len() as f64
+    }
+
+    /// `n` durations (minutes) from a lognormal, median 10 h, log sd 1/2.
+    fn observed(n: usize, rng: &mut ChaCha8Rng) -> Vec<i64> {
+        (0..n)
+            .map(|_| {
+                let z: f64 = rng.sample(StandardNormal);
+                (600.0 * (0.5 * z).exp()).round() as i64
+            })
+            .collect()
+    }
+
+    /// The variance of a sum of 7 draws (the calls of one voyage) over
+    /// many runs, relative to the same sum drawn from the empirical
+    /// distribution of `xs` (independent draws, as before runs drew their
+    /// own version of the distribution).
+    fn sum_variance_ratio(xs: &[i64], rng: &mut ChaCha8Rng) -> f64 {
+        let runs = 4_000;
+        let sums = |per_run: &mut dyn FnMut(&mut ChaCha8Rng) -> Vec<i64>, rng: &mut ChaCha8Rng| {
+            (0..runs)
+                .map(|_| {
+                    let run = per_run(rng);
+                    (0..7).map(|_| pick(&run, rng) as f64).sum::<f64>()
+                })
+                .collect::<Vec<f64>>()
+        };
+        let widened = sums(&mut |r| smoothed_bootstrap(xs, r), rng);
+        let empirical = sums(&mut |_| xs.to_vec(), rng);
+        var(&widened) / var(&empirical)
+    }
+
+    #[test]
+    fn a_distribution_learned_from_few_observations_is_drawn_wider() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        // Bandwidths: none without a spread, shrinking as data grows.
+        assert_eq!(log_bandwidth(&[]), 0.0);
+        assert_eq!(log_bandwidth(&[600]), 0.0);
+        assert_eq!(log_bandwidth(&[600, 600, 600]), 0.0);
+        let few = observed(6, &mut rng);
+        let many = observed(2_000, &mut rng);
+        assert!(log_bandwidth(&few) > 1.5 * log_bandwidth(&many));
+        // One draw per run: the log spread over runs exceeds the sample's
+        // (the kernel), by less as the sample grows.
+        let spread = |xs: &[i64], rng: &mut ChaCha8Rng| {
+            let logs: Vec<f64> = (0..(20_000 / xs.len()).max(1))
+                .flat_map(|_| smoothed_bootstrap(xs, rng))
+                .map(|x| (x as f64).ln())
+                .collect();
+            let own: Vec<f64> = xs.iter().map(|&x| (x as f64).ln()).collect();
+            var(&logs) / var(&own)
+        };
+        let few_ratio = spread(&few, &mut rng);
+        let many_ratio = spread(&many, &mut rng);
+        assert!(few_ratio > 1.05, "{few_ratio}");
+        assert!(many_ratio < 1.08, "{many_ratio}");
+        assert!(few_ratio > many_ratio, "{few_ratio} {many_ratio}");
+        // A sum of draws within one run: its variance exceeds the
+        // empirical distribution's by far with 6 observations and hardly
+        // with 2,000.
+        let few_sum = sum_variance_ratio(&few, &mut rng);
+        let many_sum = sum_variance_ratio(&many, &mut rng);
+        assert!(few_sum > 1.5, "{few_sum}");
+        assert!((many_sum - 1.0).abs() < 0.15, "{many_sum}");
+    }
+
+    #[test]
+    fn chances_are_drawn_from_their_posterior() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let draws = |k: usize, n: usize, rng: &mut ChaCha8Rng| -> Vec<f64> {
+            (0..20_000).map(|_| posterior_chance(k, n, rng)).collect()
+        };
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+        // Jeffreys: mean (k + 1/2) / (n + 1); none seen still leaves a chance.
+        let few = draws(2, 8, &mut rng);
+        assert!((mean(&few) - 2.5 / 9.0).abs() < 0.01, "{}", mean(&few));
+        assert!(mean(&draws(0, 30, &mut rng)) > 0.0);
+        // Its spread narrows as trials grow.
+        let many = draws(250, 1_000, &mut rng);
+        assert!((mean(&many) - 0.25).abs() < 0.005);
+        assert!(var(&few) > 20.0 * var(&many));
+    }
+
+    #[test]
+    fn a_run_draws_its_own_version_of_the_learned_distributions() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let learned = Learned {
+            vessel_delay: vec![0, 0, 840, 0, 0, 360, 0, 0, 0, 300],
+            ramp_unloads: 200,
+            holds: vec![1_440, 600],
+            certified: 40,
+            outages: vec![120, 180, 60],
+            outage_pool_weeks: 10.0,
+            ..Learned::default()
+        };
+        let run = learned.posterior(&mut rng);
+        let d = run.drawn.expect("a run's draw");
+        assert!(d.vessel_late > 0.0 && d.vessel_late < 1.0);
+        assert!(d.outages_per_pool_week > 0.0);
+        // The run keeps only late calls, as many as were seen.
+        assert_eq!(run.vessel_delay.len(), 3);
+        assert!(run.vessel_delay.iter().all(|&x| x > 0));
+        // Calls are late about as often as the run's chance says.
+        let late = (0..20_000)
+            .filter(|_| run.vessel_delay(&mut rng) > 0)
+            .count() as f64
+            / 20_000.0;
+        assert!((late - d.vessel_late).abs() < 0.02, "{late} {d:?}");
+        // No certification hold seen: none drawn (no length to draw).
+        assert!((0..1_000).all(|_| run.cert_hold(&mut rng).is_none()));
+        // Runs differ from each other.
+        let other = learned.posterior(&mut rng);
+        assert_ne!(other.drawn, run.drawn);
+        // Too few berthings: the schedule, as without a run's draw.
+        let thin = Learned {
+            vessel_delay: vec![0, 600, 0],
+            ..Learned::default()
+        };
+        let run = thin.posterior(&mut rng);
+        assert!((0..1_000).all(|_| run.vessel_delay(&mut rng) == 0));
+    }
 
     fn forecast_of(runs: &[i64], n_runs: usize) -> VehicleForecast {
         let mut xs = runs.to_vec();

@@ -2611,7 +2611,12 @@ impl Simulation {
         let now = self.now;
         let mut w = self.clone();
         w.rng = ChaCha8Rng::seed_from_u64(seed);
-        w.draws = draws;
+        // This run's version of learned distributions, as uncertain as
+        // the history behind them.
+        w.draws = match draws {
+            Draws::Learned(l) => Draws::Learned(std::sync::Arc::new(l.posterior(&mut w.rng))),
+            truth => truth,
+        };
         w.record = false;
         w.milestones.clear();
         w.drop_future(false);
