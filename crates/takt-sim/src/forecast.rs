@@ -169,7 +169,7 @@ impl Learned {
         transit_by_service.sort_by_key(|e| *e.0);
         let mut transit_by_mode: Vec<(&takt_core::scenario::Mode, &Vec<i64>)> =
             self.transit_by_mode.iter().collect();
-        transit_by_mode.sort_by_key(|e| format!("{:?}", e.0));
+        transit_by_mode.sort_by_key(|e| *e.0);
         let late: Vec<i64> = self
             .vessel_delay
             .iter()
