@@ -84,8 +84,13 @@ pub struct BucketScore {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EtaEval {
     pub scenario: String,
+    /// The first of `seeds`.
     pub seed: u64,
+    /// The seeds whose predictions are pooled in every figure (one truth
+    /// run each).
+    pub seeds: Vec<u64>,
     pub samples: usize,
+    /// Prediction instants, summed over the seeds.
     pub prediction_instants: usize,
     pub n_predictions: usize,
     /// Predictions of vehicles not delivered by the end of the truth run (not scored).
@@ -133,14 +138,104 @@ struct Prediction {
     refreshed: Option<([Minute; 3], forecast::VehicleForecast)>,
 }
 
+/// What one truth run's predictions scored, before the figures are
+/// made: runs of several seeds are pooled by adding these up.
+#[derive(Debug, Default)]
+struct Scored {
+    instants: usize,
+    n_predictions: usize,
+    censored: usize,
+    refreshed_missing: usize,
+    /// Per bucket, per scored prediction: the absolute errors of static,
+    /// takt, oracle, refreshed and takt where refreshed (NaN: none).
+    errors: Vec<Vec<[f64; 5]>>,
+    /// Per bucket: intervals holding the actual (takt, oracle, refreshed).
+    covered: Vec<(usize, usize, usize)>,
+    /// Per bucket: the summed PIT probabilities (takt, oracle, refreshed).
+    pit: Vec<(f64, f64, f64)>,
+    /// Per at-risk rule: vehicles predicted, late, flagged, flagged and
+    /// late, and the hours ahead of each hit.
+    at_risk: [(usize, usize, usize, usize, Vec<f64>); 2],
+}
+
+impl Scored {
+    fn add(&mut self, o: Scored) {
+        self.instants += o.instants;
+        self.n_predictions += o.n_predictions;
+        self.censored += o.censored;
+        self.refreshed_missing += o.refreshed_missing;
+        for (mine, theirs) in self.errors.iter_mut().zip(o.errors) {
+            mine.extend(theirs);
+        }
+        for (m, t) in self.covered.iter_mut().zip(o.covered) {
+            *m = (m.0 + t.0, m.1 + t.1, m.2 + t.2);
+        }
+        for (m, t) in self.pit.iter_mut().zip(o.pit) {
+            *m = (m.0 + t.0, m.1 + t.1, m.2 + t.2);
+        }
+        for (m, t) in self.at_risk.iter_mut().zip(o.at_risk) {
+            m.0 += t.0;
+            m.1 += t.1;
+            m.2 += t.2;
+            m.3 += t.3;
+            m.4.extend(t.4);
+        }
+    }
+}
+
 /// Runs the evaluation. `progress(done, total)` is called after each prediction instant.
 pub fn evaluate_eta(
     net: Network,
     policy: Box<dyn crate::Policy>,
     options: EvalOptions,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> EtaEval {
     let scenario = net.name.clone();
+    let scored = score_one(net, policy, options, progress);
+    figures(scenario, &[options.seed], options, scored)
+}
+
+/// The evaluation over several seeds, each its own truth run (the policy
+/// from `policy()`, the forecasts seeded by the seed), with every
+/// prediction pooled into one set of figures. One seed's truth is a few
+/// dozen voyages, and the errors of the vehicles on one voyage move
+/// together, so a bucket of thousands of predictions from one run says
+/// less about calibration than its size suggests; pooling runs says more.
+/// `progress(seed_index, done, total)` is called after each instant.
+pub fn evaluate_eta_seeds(
+    net: &Network,
+    policy: impl Fn() -> Box<dyn crate::Policy>,
+    options: EvalOptions,
+    seeds: &[u64],
+    mut progress: impl FnMut(usize, usize, usize),
+) -> EtaEval {
+    let mut pooled = Scored::default();
+    for (i, &seed) in seeds.iter().enumerate() {
+        let o = EvalOptions {
+            seed,
+            forecast: ForecastOptions {
+                seed,
+                ..options.forecast
+            },
+            ..options
+        };
+        let scored = score_one(net.clone(), policy(), o, |d, t| progress(i, d, t));
+        if i == 0 {
+            pooled = scored;
+        } else {
+            pooled.add(scored);
+        }
+    }
+    figures(net.name.clone(), seeds, options, pooled)
+}
+
+/// One truth run: its predictions, scored.
+fn score_one(
+    net: Network,
+    policy: Box<dyn crate::Policy>,
+    options: EvalOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Scored {
     let start = net.start;
     let end = net.end;
     let mut sim = Simulation::new(
@@ -226,9 +321,9 @@ pub fn evaluate_eta(
     sim.run_until(end.plus(options.settle_days * Minute::DAY));
     sim.drain_milestones();
     // static, takt, oracle, refreshed and takt where refreshed (NaN: none).
-    let mut errors: HashMap<usize, Vec<[f64; 5]>> = HashMap::new();
-    let mut covered: HashMap<usize, (usize, usize, usize)> = HashMap::new();
-    let mut pit: HashMap<usize, (f64, f64, f64)> = HashMap::new();
+    let mut errors: Vec<Vec<[f64; 5]>> = vec![Vec::new(); BUCKETS.len()];
+    let mut covered = vec![(0, 0, 0); BUCKETS.len()];
+    let mut pit = vec![(0.0, 0.0, 0.0); BUCKETS.len()];
     let mut censored = 0;
     for p in &predictions {
         let Some(actual) = sim.vehicles[p.vehicle].delivered_at else {
@@ -243,20 +338,20 @@ pub fn evaluate_eta(
             continue;
         };
         let err = |m: Minute| (m.since(actual) as f64 / 60.0).abs();
-        errors.entry(b).or_default().push([
+        errors[b].push([
             err(p.static_eta),
             err(p.takt[1]),
             err(p.oracle[1]),
             p.refreshed.as_ref().map_or(f64::NAN, |r| err(r.0[1])),
             p.refreshed.as_ref().map_or(f64::NAN, |_| err(p.takt[1])),
         ]);
-        let c = covered.entry(b).or_default();
+        let c = &mut covered[b];
         c.0 += usize::from(p.takt[0] <= actual && actual <= p.takt[2]);
         c.1 += usize::from(p.oracle[0] <= actual && actual <= p.oracle[2]);
         if let Some((q, _)) = &p.refreshed {
             c.2 += usize::from(q[0] <= actual && actual <= q[2]);
         }
-        let c = pit.entry(b).or_default();
+        let c = &mut pit[b];
         c.0 += p.takt_runs.pit_in(actual, 0.1, 0.9).unwrap_or(0.0);
         c.1 += p.oracle_runs.pit_in(actual, 0.1, 0.9).unwrap_or(0.0);
         if let Some((_, runs)) = &p.refreshed {
@@ -264,13 +359,7 @@ pub fn evaluate_eta(
         }
     }
     let truth_end = sim.now;
-    let at_risk = [
-        "takt P90 delivery after the promised date, before that date",
-        "takt P50 delivery after the promised date, before that date",
-    ]
-    .into_iter()
-    .enumerate()
-    .map(|(k, rule)| {
+    let at_risk = [0, 1].map(|k| {
         let mut late = 0;
         let mut flagged = 0;
         let mut hit = 0;
@@ -290,42 +379,76 @@ pub fn evaluate_eta(
                 }
             }
         }
-        ahead.sort_by(f64::total_cmp);
-        let q = |p: f64| {
-            if ahead.is_empty() {
-                0.0
-            } else {
-                round2(
-                    ahead[((p * (ahead.len() - 1) as f64).round() as usize).min(ahead.len() - 1)],
-                )
+        (predicted.len(), late, flagged, hit, ahead)
+    });
+    Scored {
+        instants: instants.len(),
+        n_predictions: predictions.len(),
+        censored,
+        refreshed_missing,
+        errors,
+        covered,
+        pit,
+        at_risk,
+    }
+}
+
+/// The figures of pooled scores.
+fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored) -> EtaEval {
+    let Scored {
+        instants,
+        n_predictions,
+        censored,
+        refreshed_missing,
+        mut errors,
+        covered,
+        pit,
+        at_risk,
+    } = scored;
+    let at_risk = at_risk
+        .into_iter()
+        .zip([
+            "takt P90 delivery after the promised date, before that date",
+            "takt P50 delivery after the promised date, before that date",
+        ])
+        .map(|((vehicles, late, flagged, hit, mut ahead), rule)| {
+            ahead.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                if ahead.is_empty() {
+                    0.0
+                } else {
+                    round2(
+                        ahead[((p * (ahead.len() - 1) as f64).round() as usize)
+                            .min(ahead.len() - 1)],
+                    )
+                }
+            };
+            AtRisk {
+                rule,
+                vehicles,
+                late,
+                flagged,
+                flagged_and_late: hit,
+                precision: if flagged == 0 {
+                    0.0
+                } else {
+                    round3(hit as f64 / flagged as f64)
+                },
+                recall: if late == 0 {
+                    0.0
+                } else {
+                    round3(hit as f64 / late as f64)
+                },
+                hours_ahead_p50: q(0.5),
+                hours_ahead_p10: q(0.1),
             }
-        };
-        AtRisk {
-            rule,
-            vehicles: predicted.len(),
-            late,
-            flagged,
-            flagged_and_late: hit,
-            precision: if flagged == 0 {
-                0.0
-            } else {
-                round3(hit as f64 / flagged as f64)
-            },
-            recall: if late == 0 {
-                0.0
-            } else {
-                round3(hit as f64 / late as f64)
-            },
-            hours_ahead_p50: q(0.5),
-            hours_ahead_p10: q(0.1),
-        }
-    })
-    .collect();
+        })
+        .collect();
     let by_horizon = BUCKETS
         .iter()
         .enumerate()
         .map(|(b, &(name, _, _))| {
-            let rows = errors.remove(&b).unwrap_or_default();
+            let rows = std::mem::take(&mut errors[b]);
             let n = rows.len();
             // A column's errors, leaving out predictions it did not make (NaN).
             let column = |k: usize| -> Vec<f64> {
@@ -349,8 +472,8 @@ pub fn evaluate_eta(
                     round2(xs[((0.9 * (xs.len() - 1) as f64).round() as usize).min(xs.len() - 1)])
                 }
             };
-            let (ct, co, cr) = covered.get(&b).copied().unwrap_or((0, 0, 0));
-            let (pt, po, pr) = pit.get(&b).copied().unwrap_or((0.0, 0.0, 0.0));
+            let (ct, co, cr) = covered[b];
+            let (pt, po, pr) = pit[b];
             let share_of = |x: f64, n: usize| if n == 0 { 0.0 } else { round3(x / n as f64) };
             let share = |x: f64| share_of(x, n);
             BucketScore {
@@ -389,10 +512,11 @@ pub fn evaluate_eta(
         .collect();
     EtaEval {
         scenario,
-        seed: options.seed,
+        seed: seeds[0],
+        seeds: seeds.to_vec(),
         samples: options.forecast.samples,
-        prediction_instants: instants.len(),
-        n_predictions: predictions.len(),
+        prediction_instants: instants,
+        n_predictions,
         censored,
         full_every: options.full_every,
         refreshed_missing,

@@ -36,6 +36,7 @@
 
 use crate::forecast::{SampledPath, VehicleForecast, quantiles};
 use std::collections::HashMap;
+use std::ops::Range;
 use takt_core::Minute;
 use takt_core::plan::Stage;
 
@@ -53,16 +54,28 @@ pub const PARALLEL_VEHICLES: usize = 2_048;
 /// One vehicle's runs.
 #[derive(Debug, Clone)]
 struct Runs {
+    vid: usize,
     /// Stages some run begins after the forecast's instant, in journey
     /// order.
     stages: Vec<Stage>,
-    /// `starts[j][k]`: when run `k` began `stages[j]` (minutes).
-    starts: Vec<Vec<Option<i64>>>,
-    /// When run `k` delivered, if it did within the horizon.
-    delivered: Vec<Option<i64>>,
+    /// Row `j < stages.len()`: when each run began `stages[j]` (minutes);
+    /// the last row: when each run delivered, if it did within the
+    /// horizon. Rows of one run per column, in one buffer
+    /// ([`Runs::row`]), so a vehicle's runs are one allocation.
+    starts: Vec<Option<i64>>,
     weights: Vec<f64>,
-    /// Whether any event has touched these runs.
-    conditioned: bool,
+    /// Whether every run still has the same weight (no milestone has
+    /// reweighted them): the quantiles are then the forecast's
+    /// ([`quantiles`]), otherwise weighted ([`weighted_quantiles`]).
+    uniform: bool,
+    /// P10/P50/P90 of each of `stages` (`None`: no run with weight began
+    /// it), and of delivery: kept up to date by every change, so an event
+    /// recomputes only the stages it moved.
+    stage_q: Vec<Option<[Minute; 3]>>,
+    delivered_q: Option<[Minute; 3]>,
+    /// The delivery of every run with weight that delivered, sorted, with
+    /// the run's weight (the forecast's `delivered_runs`).
+    delivered_sorted: Vec<(Minute, f64)>,
 }
 
 /// The runs of the last forecast, by vehicle, conditioned by the events
@@ -71,9 +84,15 @@ struct Runs {
 pub struct EtaBook {
     /// The forecast's instant.
     pub made_at: Minute,
-    vehicles: HashMap<usize, Runs>,
-    /// Vehicles aboard or booked on each voyage at the forecast's instant.
-    on_voyage: HashMap<usize, Vec<usize>>,
+    /// Every vehicle's runs (`None` once delivered), the vehicles of one
+    /// voyage side by side, so a voyage's event works on one slice.
+    slots: Vec<Option<Runs>>,
+    /// The vehicle in each slot, delivered ones included.
+    slot_vids: Vec<usize>,
+    slot_of: HashMap<usize, usize>,
+    /// Each voyage's slots (vehicles aboard or booked at the forecast's
+    /// instant).
+    on_voyage: HashMap<usize, Range<usize>>,
 }
 
 /// What an event did to the book.
@@ -94,9 +113,20 @@ impl EtaBook {
         voyage_of: impl Fn(usize) -> Option<usize>,
     ) -> EtaBook {
         let n = runs.len();
-        let mut vehicles = HashMap::with_capacity(targets.len());
-        let mut on_voyage: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (i, &vid) in targets.iter().enumerate() {
+        // Vehicles without a voyage first, then by voyage; stable, so the
+        // targets' order holds within each.
+        let mut order: Vec<(Option<usize>, usize)> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, &vid)| (voyage_of(vid), i))
+            .collect();
+        order.sort_by_key(|&(v, _)| v);
+        let mut slots = Vec::with_capacity(targets.len());
+        let mut slot_vids = Vec::with_capacity(targets.len());
+        let mut slot_of = HashMap::with_capacity(targets.len());
+        let mut on_voyage: HashMap<usize, Range<usize>> = HashMap::new();
+        for &(voyage, i) in &order {
+            let vid = targets[i];
             let mut stages: Vec<Stage> = Vec::new();
             for run in runs {
                 for &(s, _) in &run[i].0 {
@@ -106,58 +136,76 @@ impl EtaBook {
                 }
             }
             stages.sort_by_key(|s| s.index());
-            let mut starts = vec![vec![None; n]; stages.len()];
-            let mut delivered = vec![None; n];
+            let mut starts = vec![None; n * (stages.len() + 1)];
             for (k, run) in runs.iter().enumerate() {
                 let (path, d) = &run[i];
                 for &(s, at) in path {
                     let j = stages.iter().position(|&x| x == s).expect("collected");
                     // The first time a run began the stage.
-                    starts[j][k].get_or_insert(at.0);
+                    starts[j * n + k].get_or_insert(at.0);
                 }
-                delivered[k] = d.map(|d| d.0);
+                starts[stages.len() * n + k] = d.map(|d| d.0);
             }
-            vehicles.insert(
+            let mut r = Runs {
                 vid,
-                Runs {
-                    stages,
-                    starts,
-                    delivered,
-                    weights: vec![1.0; n],
-                    conditioned: false,
-                },
-            );
-            if let Some(v) = voyage_of(vid) {
-                on_voyage.entry(v).or_default().push(vid);
+                stage_q: vec![None; stages.len()],
+                stages,
+                starts,
+                weights: vec![1.0; n],
+                uniform: true,
+                delivered_q: None,
+                delivered_sorted: Vec::with_capacity(n),
+            };
+            r.requantile(0);
+            let slot = slots.len();
+            if let Some(v) = voyage {
+                on_voyage
+                    .entry(v)
+                    .and_modify(|range| range.end = slot + 1)
+                    .or_insert(slot..slot + 1);
             }
+            slot_of.insert(vid, slot);
+            slot_vids.push(vid);
+            slots.push(Some(r));
         }
         EtaBook {
             made_at,
-            vehicles,
+            slots,
+            slot_vids,
+            slot_of,
             on_voyage,
         }
     }
 
+    fn runs_mut(&mut self, vid: usize) -> Option<&mut Runs> {
+        let slot = *self.slot_of.get(&vid)?;
+        self.slots[slot].as_mut()
+    }
+
     /// Whether the book holds the vehicle.
     pub fn contains(&self, vid: usize) -> bool {
-        self.vehicles.contains_key(&vid)
+        self.slot_of
+            .get(&vid)
+            .is_some_and(|&slot| self.slots[slot].is_some())
     }
 
     /// The vehicles booked on a voyage at the forecast's instant.
     pub fn on_voyage(&self, voyage: usize) -> &[usize] {
-        self.on_voyage.get(&voyage).map_or(&[], |v| v.as_slice())
+        self.on_voyage
+            .get(&voyage)
+            .map_or(&[], |range| &self.slot_vids[range.clone()])
     }
 
     /// The vehicle began `stage` at `at`. Unknown vehicles, and stages no
     /// run began after the forecast, change nothing.
     pub fn observe(&mut self, vid: usize, stage: Stage, at: Minute) -> Touched {
-        let Some(r) = self.vehicles.get_mut(&vid) else {
+        let Some(r) = self.runs_mut(vid) else {
             return Touched::default();
         };
         let Some(j) = r.stages.iter().position(|&s| s == stage) else {
             return Touched::default();
         };
-        let xs: Vec<Option<i64>> = r.starts[j].clone();
+        let xs: Vec<Option<i64>> = r.row(Some(j)).to_vec();
         let present: Vec<f64> = xs.iter().flatten().map(|&x| x as f64).collect();
         if present.is_empty() {
             return Touched::default();
@@ -182,14 +230,16 @@ impl EtaBook {
                 .collect();
         }
         r.weights = w;
+        r.uniform = false;
         let orig = r.before_shifting(j);
-        let gaps = r.shortest_gaps();
+        let gaps = r.shortest_gaps(j);
         for (k, x) in xs.iter().enumerate() {
             if let Some(x) = *x {
                 r.shift(orig.as_ref(), &gaps, j, k, at.0 - x);
             }
         }
-        r.conditioned = true;
+        // New weights: every stage's quantiles change.
+        r.requantile(0);
         Touched { vehicles: 1 }
     }
 
@@ -209,8 +259,12 @@ impl EtaBook {
 
     /// The vehicle was delivered: it leaves the book.
     pub fn delivered(&mut self, vid: usize) -> Touched {
+        let gone = self
+            .slot_of
+            .get(&vid)
+            .and_then(|&slot| self.slots[slot].take());
         Touched {
-            vehicles: usize::from(self.vehicles.remove(&vid).is_some()),
+            vehicles: usize::from(gone.is_some()),
         }
     }
 
@@ -224,88 +278,62 @@ impl EtaBook {
         minutes: i64,
         threads: usize,
     ) -> Vec<VehicleForecast> {
-        let vids = self.on_voyage.get(&voyage).cloned().unwrap_or_default();
-        let mut taken: Vec<(usize, Runs)> = vids
-            .iter()
-            .filter_map(|v| self.vehicles.remove_entry(v))
-            .collect();
+        let Some(range) = self.on_voyage.get(&voyage).cloned() else {
+            return Vec::new();
+        };
+        let taken = &mut self.slots[range];
         let threads = if taken.len() >= PARALLEL_VEHICLES {
             threads.max(1)
         } else {
             1
         };
+        let refresh = |part: &mut [Option<Runs>]| -> Vec<VehicleForecast> {
+            part.iter_mut()
+                .flatten()
+                .filter_map(|r| r.move_discharge(minutes).then(|| r.forecast()))
+                .collect()
+        };
+        if threads == 1 {
+            return refresh(taken);
+        }
         let chunk = taken.len().div_ceil(threads).max(1);
-        let out = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let handles: Vec<_> = taken
                 .chunks_mut(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter_mut()
-                            .filter_map(|(vid, r)| {
-                                r.move_discharge(minutes).then(|| r.forecast(*vid))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
+                .map(|part| scope.spawn(move || refresh(part)))
                 .collect();
             handles
                 .into_iter()
                 .flat_map(|h| h.join().expect("refresh thread"))
                 .collect()
-        });
-        self.vehicles.extend(taken);
-        out
+        })
     }
 
     /// The vehicle's forecast from its (conditioned) runs; `None` when it
     /// is not in the book. Before any event it equals the forecast's.
     pub fn forecast(&self, vid: usize) -> Option<VehicleForecast> {
-        Some(self.vehicles.get(&vid)?.forecast(vid))
+        let slot = *self.slot_of.get(&vid)?;
+        Some(self.slots[slot].as_ref()?.forecast())
     }
 }
 
 impl Runs {
-    /// The forecast from the runs (see [`EtaBook::forecast`]).
-    fn forecast(&self, vid: usize) -> VehicleForecast {
+    /// The forecast from the runs (see [`EtaBook::forecast`]), from the
+    /// quantiles kept.
+    fn forecast(&self) -> VehicleForecast {
         let total: f64 = self.weights.iter().sum();
-        let mut buf: Vec<(i64, f64)> = Vec::with_capacity(self.weights.len());
-        let mut quantile3 = |values: &mut dyn Iterator<Item = (Option<i64>, f64)>| {
-            buf.clear();
-            buf.extend(values.filter_map(|(x, w)| x.filter(|_| w > 0.0).map(|x| (x, w))));
-            if self.conditioned {
-                weighted_quantiles(&mut buf)
-            } else {
-                let mut v: Vec<i64> = buf.iter().map(|x| x.0).collect();
-                quantiles(&mut v)
-            }
-        };
         let stages = self
             .stages
             .iter()
-            .zip(&self.starts)
-            .filter_map(|(&s, xs)| {
-                quantile3(&mut xs.iter().copied().zip(self.weights.iter().copied())).map(|q| (s, q))
-            })
+            .zip(&self.stage_q)
+            .filter_map(|(&s, q)| q.map(|q| (s, q)))
             .collect();
-        let delivered_q = quantile3(
-            &mut self
-                .delivered
-                .iter()
-                .copied()
-                .zip(self.weights.iter().copied()),
-        );
-        let mut delivered: Vec<(Minute, f64)> = self
-            .delivered
-            .iter()
-            .zip(&self.weights)
-            .filter_map(|(d, &w)| d.filter(|_| w > 0.0).map(|d| (Minute(d), w)))
-            .collect();
-        delivered.sort_by_key(|d| d.0);
+        let delivered = self.delivered_sorted.clone();
         let delivered_weight: f64 = delivered.iter().map(|d| d.1).sum();
         VehicleForecast {
-            vehicle: vid,
+            vehicle: self.vid,
             stages,
-            delivered: delivered_q,
+            delivered: self.delivered_q,
             delivered_share: if total > 0.0 {
                 delivered_weight / total
             } else {
@@ -316,6 +344,50 @@ impl Runs {
         }
     }
 
+    /// Recomputes the quantiles of `stages[from..]` and of delivery.
+    fn requantile(&mut self, from: usize) {
+        let weights = &self.weights;
+        if self.uniform {
+            let mut plain: Vec<i64> = Vec::with_capacity(weights.len());
+            for j in from..self.stages.len() {
+                plain.clear();
+                plain.extend(self.row(Some(j)).iter().flatten());
+                self.stage_q[j] = quantiles(&mut plain);
+            }
+        } else {
+            let mut buf: Vec<(i64, f64)> = Vec::with_capacity(weights.len());
+            for j in from..self.stages.len() {
+                buf.clear();
+                buf.extend(
+                    self.row(Some(j))
+                        .iter()
+                        .zip(weights)
+                        .filter_map(|(x, &w)| x.filter(|_| w > 0.0).map(|x| (x, w))),
+                );
+                self.stage_q[j] = weighted_quantiles(&mut buf);
+            }
+        }
+        // Delivery: the sorted runs are kept for the forecast, and the
+        // quantiles read off them.
+        let sorted = &mut self.delivered_sorted;
+        sorted.clear();
+        sorted.extend(
+            self.starts[self.stages.len() * weights.len()..]
+                .iter()
+                .zip(weights)
+                .filter_map(|(d, &w)| d.filter(|_| w > 0.0).map(|d| (Minute(d), w))),
+        );
+        sorted.sort_by_key(|d| d.0);
+        self.delivered_q = if sorted.is_empty() {
+            None
+        } else if self.uniform {
+            let q = |p: f64| sorted[(p * (sorted.len() - 1) as f64).round() as usize].0;
+            Some([q(0.1), q(0.5), q(0.9)])
+        } else {
+            weighted_sorted(sorted)
+        };
+    }
+
     /// Moves the discharge (and what follows) of every run by `minutes`;
     /// false when no run discharges after the forecast (already done).
     fn move_discharge(&mut self, minutes: i64) -> bool {
@@ -323,26 +395,35 @@ impl Runs {
             return false;
         };
         let orig = self.before_shifting(j);
-        let gaps = self.shortest_gaps();
+        let gaps = self.shortest_gaps(j);
         for k in 0..self.weights.len() {
             self.shift(orig.as_ref(), &gaps, j, k, minutes);
         }
-        self.conditioned = true;
+        // Stages before the discharge did not move, nor did the weights.
+        self.requantile(j);
         true
+    }
+
+    /// Every run's start of `stages[j]`, or their deliveries when `j` is
+    /// `None`.
+    fn row(&self, j: Option<usize>) -> &[Option<i64>] {
+        let n = self.weights.len();
+        let j = j.unwrap_or(self.stages.len());
+        &self.starts[j * n..(j + 1) * n]
     }
 
     /// Run `k`'s start of `stages[idx]`, or its delivery when `idx` is `None`.
     fn get(&self, idx: Option<usize>, k: usize) -> Option<i64> {
         match idx {
-            Some(j) => self.starts[j][k],
-            None => self.delivered[k],
+            Some(j) => self.starts[j * self.weights.len() + k],
+            None => self.starts[self.stages.len() * self.weights.len() + k],
         }
     }
 
     fn set(&mut self, idx: Option<usize>, k: usize, at: i64) {
         match idx {
-            Some(j) => self.starts[j][k] = Some(at),
-            None => self.delivered[k] = Some(at),
+            Some(j) => self.starts[j * self.weights.len() + k] = Some(at),
+            None => self.starts[self.stages.len() * self.weights.len() + k] = Some(at),
         }
     }
 
@@ -350,19 +431,20 @@ impl Runs {
     /// when some run skips a stage from there on (otherwise every gap is
     /// between consecutive stages and `shortest_gaps` has it).
     fn before_shifting(&self, j: usize) -> Option<Runs> {
-        let complete = self.starts[j..]
+        let complete = self.starts[j * self.weights.len()..]
             .iter()
-            .all(|xs| xs.iter().all(Option::is_some));
+            .all(Option::is_some);
         (!complete).then(|| self.clone())
     }
 
-    /// Per stage position `b` (and `stages.len()` for delivery), the
-    /// shortest gap from position `b - 1` to `b` over the runs that have
-    /// both.
-    fn shortest_gaps(&self) -> Vec<Option<i64>> {
+    /// Per stage position `b` after `from` (and `stages.len()` for
+    /// delivery), the shortest gap from position `b - 1` to `b` over the
+    /// runs that have both; `None` at and before `from` (a shift from
+    /// `from` never asks for those).
+    fn shortest_gaps(&self, from: usize) -> Vec<Option<i64>> {
         let n = self.stages.len();
         let mut out = vec![None; n + 1];
-        for (b, slot) in out.iter_mut().enumerate().skip(1) {
+        for (b, slot) in out.iter_mut().enumerate().skip(from + 1) {
             let next = (b < n).then_some(b);
             *slot = (0..self.weights.len())
                 .filter_map(|q| Some(self.get(next, q)? - self.get(Some(b - 1), q)?))
@@ -378,10 +460,10 @@ impl Runs {
     /// `gaps` ([`Runs::shortest_gaps`] before the event) or, where the run
     /// skips a stage, from `orig` (the runs before the event).
     fn shift(&mut self, orig: Option<&Runs>, gaps: &[Option<i64>], j: usize, k: usize, delta: i64) {
-        let Some(mut before) = self.starts[j][k] else {
+        let Some(mut before) = self.get(Some(j), k) else {
             return;
         };
-        self.starts[j][k] = Some(before + delta);
+        self.set(Some(j), k, before + delta);
         let mut carry = delta;
         let mut prev = Some(j);
         for next in (j + 1..self.stages.len())
@@ -426,20 +508,25 @@ fn effective_runs(w: &[f64]) -> f64 {
 /// P10/P50/P90 of weighted values (sorted here): the smallest value whose
 /// cumulative weight reaches the share.
 fn weighted_quantiles(v: &mut [(i64, f64)]) -> Option<[Minute; 3]> {
+    v.sort_unstable_by_key(|x| x.0);
+    weighted_sorted(v).map(|q| q.map(Minute))
+}
+
+/// P10/P50/P90 of weighted values already sorted.
+fn weighted_sorted<T: Copy>(v: &[(T, f64)]) -> Option<[T; 3]> {
     let total: f64 = v.iter().map(|x| x.1).sum();
     if v.is_empty() || total <= 0.0 {
         return None;
     }
-    v.sort_unstable_by_key(|x| x.0);
     let q = |p: f64| {
         let mut cum = 0.0;
-        for &(x, w) in v.iter() {
+        for &(x, w) in v {
             cum += w;
             if cum >= p * total - 1e-9 {
-                return Minute(x);
+                return x;
             }
         }
-        Minute(v[v.len() - 1].0)
+        v[v.len() - 1].0
     };
     Some([q(0.1), q(0.5), q(0.9)])
 }
@@ -519,10 +606,56 @@ mod tests {
         // shifts carry the forecast.
         let mut b = book(&[[100, 4_900, 20_000, 25_000], [100, 400, 15_000, 20_000]]);
         b.observe(7, Stage::PortArrival, Minute(1_100));
-        let r = &b.vehicles[&7];
+        let r = b.slots[b.slot_of[&7]].as_ref().unwrap();
         // The waiting run still loads at 4,900; the tight one 1,000 later.
-        assert_eq!(r.starts[1], vec![Some(4_900), Some(1_400)]);
-        assert_eq!(r.delivered, vec![Some(25_000), Some(21_000)]);
+        assert_eq!(r.row(Some(1)), &[Some(4_900), Some(1_400)]);
+        assert_eq!(r.row(None), &[Some(25_000), Some(21_000)]);
+    }
+
+    /// The forecast of a vehicle's runs with every quantile computed
+    /// afresh.
+    fn recomputed(b: &EtaBook, vid: usize) -> VehicleForecast {
+        let mut r = b.slots[b.slot_of[&vid]].clone().unwrap();
+        r.stage_q.fill(None);
+        r.delivered_q = None;
+        r.delivered_sorted.clear();
+        r.requantile(0);
+        r.forecast()
+    }
+
+    #[test]
+    fn kept_quantiles_equal_quantiles_computed_afresh_after_any_events() {
+        // Three vehicles on two voyages and one without a voyage, given in
+        // an order that is not the voyages' order.
+        let targets = [11, 12, 13, 14];
+        let voyage = |v: usize| match v {
+            11 | 13 => Some(5),
+            12 => Some(2),
+            _ => None,
+        };
+        let runs: Vec<Vec<SampledPath>> = RUNS
+            .iter()
+            .map(|r| paths(&[*r]).remove(0).into_iter().cycle().take(4).collect())
+            .collect();
+        let mut b = EtaBook::new(Minute(0), &targets, &runs, voyage);
+        assert_eq!(b.on_voyage(5), &[11, 13]);
+        assert_eq!(b.on_voyage(2), &[12]);
+        assert!(b.on_voyage(9).is_empty());
+        b.observe(13, Stage::PortArrival, Minute(5_900));
+        assert_eq!(b.refresh_voyage(5, 600, 2).len(), 2);
+        b.observe(11, Stage::Loading, Minute(5_100));
+        assert_eq!(b.refresh_voyage(5, -120, 1).len(), 2);
+        for vid in targets {
+            assert_eq!(b.forecast(vid), Some(recomputed(&b, vid)), "vehicle {vid}");
+        }
+        // Untouched vehicles are still the forecast's.
+        let f = summarize(&targets, &runs);
+        assert_eq!(b.forecast(12).as_ref(), Some(&f[1]));
+        assert_eq!(b.forecast(14).as_ref(), Some(&f[3]));
+        // A delivered vehicle leaves the book but not its voyage's list.
+        assert_eq!(b.delivered(13).vehicles, 1);
+        assert!(!b.contains(13) && b.contains(11));
+        assert_eq!(b.refresh_voyage(5, 60, 2).len(), 1);
     }
 
     #[test]

@@ -796,6 +796,77 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
 }
 
 #[test]
+fn eta_evaluation_over_several_seeds_pools_every_prediction() {
+    use takt_sim::eval::{EvalOptions, evaluate_eta, evaluate_eta_seeds};
+    use takt_sim::forecast::ForecastOptions;
+    let net = network(BUILTIN_US_JAPAN, 28);
+    let options = |seed| EvalOptions {
+        seed,
+        volume_scale: 1.0,
+        every_hours: 96,
+        warmup_days: 14,
+        settle_days: 60,
+        forecast: ForecastOptions {
+            samples: 4,
+            seed,
+            horizon_days: 90,
+            threads: 2,
+        },
+        full_every: 2,
+    };
+    let one = |seed| evaluate_eta(net.clone(), Box::new(Fifo), options(seed), |_, _| {});
+    let (a, b) = (one(5), one(6));
+    let mut calls = Vec::new();
+    let pooled = evaluate_eta_seeds(
+        &net,
+        || Box::new(Fifo),
+        options(99),
+        &[5, 6],
+        |i, _, _| calls.push(i),
+    );
+    assert_eq!(pooled.seeds, vec![5, 6]);
+    assert_eq!(pooled.seed, 5);
+    assert_eq!(calls.len(), pooled.prediction_instants);
+    assert_eq!(
+        calls.iter().filter(|&&i| i == 1).count(),
+        b.prediction_instants
+    );
+    assert_eq!(pooled.n_predictions, a.n_predictions + b.n_predictions);
+    assert_eq!(pooled.censored, a.censored + b.censored);
+    for ((p, x), y) in pooled
+        .by_horizon
+        .iter()
+        .zip(&a.by_horizon)
+        .zip(&b.by_horizon)
+    {
+        let n = x.n_predictions + y.n_predictions;
+        assert_eq!(p.n_predictions, n, "{}", p.bucket);
+        if n == 0 {
+            continue;
+        }
+        let mean =
+            |u: f64, v: f64| (u * x.n_predictions as f64 + v * y.n_predictions as f64) / n as f64;
+        assert!(
+            (p.mae_hours.takt - mean(x.mae_hours.takt, y.mae_hours.takt)).abs() < 0.01,
+            "{p:?}"
+        );
+        assert!(
+            (p.mae_hours.oracle - mean(x.mae_hours.oracle, y.mae_hours.oracle)).abs() < 0.01,
+            "{p:?}"
+        );
+        assert!(
+            (p.pit_coverage_p10_p90 - mean(x.pit_coverage_p10_p90, y.pit_coverage_p10_p90)).abs()
+                < 0.002,
+            "{p:?}"
+        );
+    }
+    for (p, (x, y)) in pooled.at_risk.iter().zip(a.at_risk.iter().zip(&b.at_risk)) {
+        assert_eq!(p.vehicles, x.vehicles + y.vehicles);
+        assert_eq!(p.flagged_and_late, x.flagged_and_late + y.flagged_and_late);
+    }
+}
+
+#[test]
 fn just_in_time_keeps_vehicles_out_of_the_export_yard() {
     // Same seed and disruptions: the jit policy ships later from the plant,
     // so vehicles spend less time at the export port and more at the plant.

@@ -807,6 +807,9 @@ fn eta_refresh_times_milestones_and_vessel_moves_over_the_forecast_runs() {
     for k in kinds {
         assert!(k["events"].as_u64().unwrap() > 0, "{k}");
         assert!(k["p50_ms"].as_f64().unwrap() <= k["max_ms"].as_f64().unwrap());
+        // CPU time, all threads: what the refresh costs whatever the load.
+        assert!(k["cpu_max_ms"].as_f64().unwrap() >= 0.0, "{k}");
+        assert!(k["cpu_us_per_vehicle"].as_f64().unwrap() > 0.0, "{k}");
     }
     // A vessel's move touches every vehicle booked on it that is still to
     // be discharged: more than one.
@@ -814,4 +817,38 @@ fn eta_refresh_times_milestones_and_vessel_moves_over_the_forecast_runs() {
     let bad = takt(&["eval", "eta-refresh", "--samples", "0"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("--samples"), "{}", stderr(&bad));
+}
+
+#[test]
+fn eval_eta_pools_the_predictions_of_several_seeds() {
+    let dir = temp_dir("eval-eta-seeds");
+    let json = dir.join("eval.json");
+    let out = takt(&[
+        "eval",
+        "eta",
+        "--days",
+        "21",
+        "--seed",
+        "3,4",
+        "--samples",
+        "3",
+        "--every-hours",
+        "96",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("seeds (pooled) 3, 4"),
+        "{}",
+        stdout(&out)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["seeds"], serde_json::json!([3, 4]));
+    assert_eq!(v["seed"], 3);
+    // Two truth runs, each predicting at days 14 and 18.
+    assert_eq!(v["prediction_instants"], 4);
+    let bad = takt(&["eval", "eta", "--seed", "1,x"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }

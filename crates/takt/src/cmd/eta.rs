@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use takt_core::Minute;
-use takt_sim::eval::{EvalOptions, evaluate_eta};
+use takt_sim::eval::{EvalOptions, evaluate_eta_seeds};
 use takt_sim::forecast::{self, Draws, ForecastOptions};
 use takt_sim::{Fifo, SimOptions, Simulation};
 
@@ -49,8 +49,11 @@ pub struct EvalArgs {
     /// Days during which predictions are made (default: the scenario's `days`).
     #[arg(long)]
     pub days: Option<u32>,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Seed of the truth run and its forecasts; several, comma-separated
+    /// (`--seed 1,2,3`), run one truth each and pool every prediction into
+    /// one set of figures.
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "1")]
+    pub seed: Vec<u64>,
     /// Monte Carlo runs per forecast, for takt and for the oracle.
     #[arg(long, default_value_t = 24)]
     pub samples: usize,
@@ -240,27 +243,40 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
         ProgressBar::hidden()
     };
     let options = EvalOptions {
-        seed: args.seed,
+        seed: args.seed[0],
         volume_scale: args.scenario.volume_scale,
         every_hours: args.every_hours,
         warmup_days: args.warmup_days,
         settle_days: 90,
         forecast: ForecastOptions {
             samples: args.samples,
-            seed: args.seed,
+            seed: args.seed[0],
             ..ForecastOptions::default()
         },
         full_every: args.full_every,
     };
-    let result = evaluate_eta(net, Box::new(Fifo), options, |done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    });
+    let n_seeds = args.seed.len();
+    let result = evaluate_eta_seeds(
+        &net,
+        || Box::new(Fifo),
+        options,
+        &args.seed,
+        |i, done, total| {
+            bar.set_length((total * n_seeds) as u64);
+            bar.set_position((i * total + done) as u64);
+        },
+    );
     bar.finish_and_clear();
+    let seeds: Vec<String> = result.seeds.iter().map(u64::to_string).collect();
     println!(
-        "ETA evaluation: scenario {}, seed {}, {} prediction instants, {} predictions scored ({} censored), {} runs per forecast\n",
+        "ETA evaluation: scenario {}, {} {}, {} prediction instants, {} predictions scored ({} censored), {} runs per forecast\n",
         result.scenario,
-        result.seed,
+        if n_seeds == 1 {
+            "seed"
+        } else {
+            "seeds (pooled)"
+        },
+        seeds.join(", "),
         result.prediction_instants,
         result.n_predictions - result.censored,
         result.censored,
