@@ -4,6 +4,12 @@
 mod cmd;
 mod load;
 
+/// The simulated world, its forecasts and the sequencer's decodes allocate
+/// and free many small vectors; with the system allocator, `takt bench`
+/// spent about half its time in malloc and free (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// takt sequences and schedules finished vehicles by the minute, from the
