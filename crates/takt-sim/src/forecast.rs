@@ -266,6 +266,30 @@ impl Learned {
         }
     }
 
+    /// A late call's minutes, given that they exceed `overdue` (the call is
+    /// overdue and not berthed): one of the late calls observed (in a
+    /// run's draw, its version of them) longer than that; `None` when none
+    /// was.
+    pub fn vessel_delay_over<R: Rng + ?Sized>(&self, overdue: i64, rng: &mut R) -> Option<i64> {
+        let late = |x: &&i64| **x > 0;
+        let n = self
+            .vessel_delay
+            .iter()
+            .filter(late)
+            .filter(|&&x| x > overdue)
+            .count();
+        if n == 0 {
+            return None;
+        }
+        let k = rng.random_range(0..n);
+        self.vessel_delay
+            .iter()
+            .filter(late)
+            .filter(|&&x| x > overdue)
+            .nth(k)
+            .copied()
+    }
+
     /// A damage hold's minutes, if one is drawn.
     pub fn hold<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<i64> {
         let p = self.drawn.map(|d| d.hold);

@@ -2395,10 +2395,23 @@ impl Simulation {
             for c in 0..sched.len() {
                 let (mut berth, mut depart) = known[c];
                 if !self.voyages[v].berthed[c] {
+                    // When the vessel was due: its schedule, or the sailing
+                    // from the call before.
+                    let mut due = sched[c].berth;
                     if let Some((d, sail)) = prev {
                         berth = berth.max(d.plus(sail));
+                        due = due.max(d.plus(sail));
                     }
-                    berth = berth.plus(self.draw_vessel_delay()).max(now);
+                    let overdue = now.since(due);
+                    berth = if overdue > 0 {
+                        // Due and not berthed: the call is late by more than
+                        // it has been overdue (as a train under way arrives
+                        // later than the time it has already spent).
+                        due.plus(self.draw_vessel_delay_over(overdue))
+                    } else {
+                        berth.plus(self.draw_vessel_delay())
+                    }
+                    .max(now);
                     depart = sched[c]
                         .depart
                         .max(berth.plus(sched[c].depart.since(sched[c].berth)));
@@ -2495,6 +2508,23 @@ impl Simulation {
                 }
             }
         }
+    }
+
+    /// The delay of a call that is `overdue` minutes past when it was due
+    /// and has not berthed: a late call's length, drawn given that it
+    /// exceeds `overdue`; an hour beyond it when the draws hold no call that
+    /// long (as for a train under way).
+    fn draw_vessel_delay_over(&mut self, overdue: i64) -> i64 {
+        let longer = match &self.draws {
+            Draws::Learned(l) => l.vessel_delay_over(overdue, &mut self.rng),
+            Draws::Truth => {
+                let d = &self.net.disruptions;
+                (0..64)
+                    .map(|_| sample_minutes(&d.vessel_delay, &mut self.rng))
+                    .find(|&x| x > overdue)
+            }
+        };
+        longer.unwrap_or(overdue + 60)
     }
 
     fn draw_hold(&mut self) -> Option<i64> {
@@ -2693,6 +2723,72 @@ impl PoolState {
             wake_at: None,
             terminal,
             import_terminal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use takt_core::network::CompileOptions;
+    use takt_core::scenario::BUILTIN_US_JAPAN;
+
+    /// The built-in world run until a vessel is overdue at its first call
+    /// (due, not berthed): the world and that voyage.
+    fn overdue_world() -> (Simulation, usize) {
+        let (_, net) = Network::load(
+            BUILTIN_US_JAPAN,
+            CompileOptions {
+                days: 56,
+                volume_scale: 1.0,
+            },
+        )
+        .expect("built-in scenario");
+        let start = net.start;
+        let mut sim = Simulation::new(
+            net,
+            Box::new(crate::Fifo),
+            SimOptions {
+                seed: 3,
+                volume_scale: 1.0,
+            },
+        );
+        for hour in 1..56 * 24 {
+            sim.run_until(start.plus(hour * 60));
+            let now = sim.now;
+            let overdue = (0..sim.net.voyages.len()).find(|&v| {
+                !sim.voyages[v].berthed[0] && sim.net.voyages[v].calls[0].berth.plus(60) < now
+            });
+            if let Some(v) = overdue {
+                return (sim, v);
+            }
+        }
+        panic!("no vessel overdue in 56 days of seed 3");
+    }
+
+    #[test]
+    fn regression_an_overdue_vessel_is_not_forecast_to_berth_at_once() {
+        // Forecast runs drew an overdue call's delay as if nothing were
+        // known, so three runs in four (the punctual share) had the vessel
+        // berth the minute the forecast was made.
+        let (sim, v) = overdue_world();
+        let now = sim.now;
+        let learned = Learned {
+            vessel_delay: vec![0, 0, 0, 30, 600, 1_800, 3_000, 0, 0, 0],
+            ..Learned::default()
+        };
+        for draws in [Draws::Truth, Draws::Learned(std::sync::Arc::new(learned))] {
+            for seed in 0..40 {
+                let mut w = sim.clone();
+                w.rng = ChaCha8Rng::seed_from_u64(seed);
+                w.draws = draws.clone();
+                w.retime_future_calls(true);
+                let berth = w.voyages[v].calls[0].0;
+                assert!(
+                    berth > now,
+                    "{draws:?} seed {seed}: berths at {berth:?}, now {now:?}"
+                );
+            }
         }
     }
 }
