@@ -429,16 +429,8 @@ fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored
                 late,
                 flagged,
                 flagged_and_late: hit,
-                precision: if flagged == 0 {
-                    0.0
-                } else {
-                    round3(hit as f64 / flagged as f64)
-                },
-                recall: if late == 0 {
-                    0.0
-                } else {
-                    round3(hit as f64 / late as f64)
-                },
+                precision: share_of(hit as f64, flagged),
+                recall: share_of(hit as f64, late),
                 hours_ahead_p50: q(0.5),
                 hours_ahead_p10: q(0.1),
             }
@@ -474,7 +466,6 @@ fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored
             };
             let (ct, co, cr) = covered[b];
             let (pt, po, pr) = pit[b];
-            let share_of = |x: f64, n: usize| if n == 0 { 0.0 } else { round3(x / n as f64) };
             let share = |x: f64| share_of(x, n);
             BucketScore {
                 bucket: name.to_string(),
@@ -491,16 +482,8 @@ fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored
                     takt_refreshed: p90(3),
                     oracle: p90(2),
                 },
-                coverage_p10_p90: if n == 0 {
-                    0.0
-                } else {
-                    round3(ct as f64 / n as f64)
-                },
-                oracle_coverage_p10_p90: if n == 0 {
-                    0.0
-                } else {
-                    round3(co as f64 / n as f64)
-                },
+                coverage_p10_p90: share(ct as f64),
+                oracle_coverage_p10_p90: share(co as f64),
                 pit_coverage_p10_p90: share(pt),
                 oracle_pit_coverage_p10_p90: share(po),
                 refreshed_coverage_p10_p90: share_of(cr as f64, n_refreshed),
@@ -539,6 +522,11 @@ fn slim(f: &forecast::VehicleForecast) -> forecast::VehicleForecast {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// `x / n` to three decimals; 0 when `n` is 0.
+fn share_of(x: f64, n: usize) -> f64 {
+    if n == 0 { 0.0 } else { round3(x / n as f64) }
 }
 
 fn round3(x: f64) -> f64 {
