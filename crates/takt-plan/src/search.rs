@@ -109,7 +109,7 @@ fn infos(net: &Network, plan: &Plan) -> Vec<Info> {
 /// Rounds of the backed-off just-in-time construction (each one decode).
 const BACKOFF_ROUNDS: usize = 2;
 
-/// Constructions tried before the search: the status quo and two full re-routings.
+/// Constructions tried before the search: the status quo and three full re-routings.
 fn constructions(n: usize) -> Vec<(&'static str, Vec<Gene>)> {
     let first = Gene {
         keep: false,
@@ -386,7 +386,8 @@ pub fn solve_with(
     // Just in time, backed off where the terminal cannot keep up: from the
     // snug departures, a vehicle still at the plant that the projected plan
     // rolls (its train lands in a queue that cannot be worked by the
-    // cutoff) leaves a day earlier, then on its first departure.
+    // cutoff) takes the departure that leaves a day for the terminal's
+    // queues instead, and if it still rolls, its first departure.
     if let Some((mut genes, mut plan)) = snug {
         for _ in 0..BACKOFF_ROUNDS {
             let mut changed = false;
