@@ -78,7 +78,23 @@ pub struct ObjectiveWeights {
     pub transport_cost_weight: f64,
     /// Per vehicle the plan cannot place.
     pub unplaced_usd_per_vehicle: f64,
+    /// Per vehicle-hour at an export terminal (port arrival to vessel
+    /// departure), on top of the dwell weight: the live sequencer's price
+    /// of shared terminal space and storage (`takt simulate --policy
+    /// takt`); not a term of the plan objective `takt check` prints.
+    #[serde(deserialize_with = "non_negative")]
+    pub export_yard_usd_per_vehicle_hour: f64,
     pub source: String,
+}
+
+/// A weight that must be a number of at least 0 (checked as it is read).
+fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let x = f64::deserialize(d)?;
+    if x >= 0.0 && x.is_finite() {
+        Ok(x)
+    } else {
+        Err(serde::de::Error::custom("must be a number of at least 0"))
+    }
 }
 
 impl Default for ObjectiveWeights {
@@ -90,6 +106,7 @@ impl Default for ObjectiveWeights {
             unused_space_usd_per_rt43: 120.0,
             transport_cost_weight: 1.0,
             unplaced_usd_per_vehicle: 5_000.0,
+            export_yard_usd_per_vehicle_hour: 1.0,
             source: "assumed: takt's default weights".to_string(),
         }
     }

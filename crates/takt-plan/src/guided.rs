@@ -39,9 +39,10 @@ pub struct Gene {
     /// Consider every option that makes the cutoff at standard times, not
     /// only those safe against a slow (90th percentile) inland move.
     pub tight: bool,
-    /// Hours added to the promised date when the vehicle queues for
-    /// processing or certification and when its discharge port's vehicles
-    /// are ordered for loading: negative is sooner.
+    /// Hours added to the vehicle's deadline when it queues for processing
+    /// (its voyage's cutoff) or certification (its promised date) and when
+    /// its discharge port's vehicles are ordered for loading (its promised
+    /// date): negative is sooner.
     pub urgency_hours: i16,
 }
 
@@ -152,15 +153,24 @@ impl Policy for Guided {
 
     fn queue_priority(
         &mut self,
-        _net: &Network,
+        net: &Network,
         kind: ResourceKind,
         vehicle: &Vehicle,
         now: Minute,
     ) -> i64 {
         match kind {
-            ResourceKind::Processing | ResourceKind::Certification => {
-                self.gene(vehicle.id).key(vehicle)
+            // The export terminal works first the vehicles whose vessel
+            // closes first: the cutoff of the voyage a vehicle is booked on
+            // is its deadline there (its promised date when it has none).
+            ResourceKind::Processing => {
+                let urgency = self.gene(vehicle.id).urgency_hours as i64 * 60;
+                let deadline = vehicle.route.map_or(vehicle.promised_by, |r| {
+                    let cutoff = net.export_terminals[r.terminal].cutoff_minutes;
+                    net.voyages[r.voyage].calls[r.call].berth.plus(-cutoff)
+                });
+                deadline.0 + urgency
             }
+            ResourceKind::Certification => self.gene(vehicle.id).key(vehicle),
             _ => now.0,
         }
     }

@@ -27,23 +27,25 @@ pub const FALLBACK: Gene = Gene {
     urgency_hours: 0,
 };
 
-/// USD per vehicle-hour in an export yard that the live planner adds to
-/// the objective: a tie-break, far below every weight of the objective,
-/// that prefers waiting at the plant to waiting in a port yard when the
-/// cost is otherwise the same (terminal throughput suffers above about 85%
-/// yard fill; DESIGN.md).
-pub const EXPORT_YARD_TIEBREAK_USD_PER_HOUR: f64 = 0.05;
-
-/// Export-yard vehicle-hours still planned, times the tie-break weight.
-fn export_yard_tiebreak(plan: &Plan) -> f64 {
+/// Vehicle-hours at export terminals that a plan still has ahead: from
+/// each vehicle's port arrival (or the plan's creation, if later) to its
+/// vessel's departure, or to the end of its last planned step when it has
+/// no voyage.
+pub fn export_yard_hours(plan: &Plan) -> f64 {
     let created = plan.created_at;
     let minutes: i64 = plan
         .vehicles
         .iter()
-        .filter_map(|v| v.step(Stage::Yard))
-        .map(|s| s.end.since(s.start.max(created)).max(0))
+        .filter_map(|v| {
+            let arrived = v.step(Stage::PortArrival)?.start;
+            let left = v
+                .step(Stage::Voyage)
+                .map(|s| s.start)
+                .or_else(|| v.steps.last().map(|s| s.end))?;
+            Some(left.since(arrived.max(created)).max(0))
+        })
         .sum();
-    minutes as f64 / 60.0 * EXPORT_YARD_TIEBREAK_USD_PER_HOUR
+    minutes as f64 / 60.0
 }
 
 /// The live planner and the genes it shares with the world's policy.
@@ -81,13 +83,16 @@ impl Live {
         if vids.is_empty() {
             return Ok(());
         }
-        let solved = solve_with(
-            &sim.net,
-            &inst,
-            &self.params,
-            &|| 0.0,
-            &export_yard_tiebreak,
-        )?;
+        // The live objective: the plan objective plus the export terminal's
+        // vehicle-hours at the scenario's price (`[objective]
+        // export_yard_usd_per_vehicle_hour`), so that of two plans equal
+        // otherwise the one that waits at the plant rather than in the
+        // shared port yard wins (the plan objective's dwell weighs an hour
+        // the same wherever it is spent).
+        let usd_per_hour = sim.net.objective.export_yard_usd_per_vehicle_hour;
+        let solved = solve_with(&sim.net, &inst, &self.params, &|| 0.0, &|plan: &Plan| {
+            export_yard_hours(plan) * usd_per_hour
+        })?;
         {
             let mut genes = self.genes.write().expect("genes lock");
             if genes.len() < sim.vehicles.len() {

@@ -106,7 +106,10 @@ fn infos(net: &Network, plan: &Plan) -> Vec<Info> {
         .collect()
 }
 
-/// Constructions tried before the search: the status quo and two full re-routings.
+/// Rounds of the backed-off just-in-time construction (each one decode).
+const BACKOFF_ROUNDS: usize = 2;
+
+/// Constructions tried before the search: the status quo and three full re-routings.
 fn constructions(n: usize) -> Vec<(&'static str, Vec<Gene>)> {
     let first = Gene {
         keep: false,
@@ -365,12 +368,50 @@ pub fn solve_with(
     let n = inst.vehicles.len();
     let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str, f64)> = None;
     let mut tried = Vec::new();
-    for (name, genes) in constructions(n) {
-        let (plan, obj) = decode(net, inst, &genes)?;
+    let mut consider = |name: &'static str, genes: Vec<Gene>, plan: Plan, obj: Objective| {
         tried.push((name, obj.clone()));
         let score = obj.total_usd + penalty(&plan);
         if best.as_ref().is_none_or(|b| score < b.4) {
             best = Some((genes, plan, obj, name, score));
+        }
+    };
+    let mut snug = None;
+    for (name, genes) in constructions(n) {
+        let (plan, obj) = decode(net, inst, &genes)?;
+        if genes.first().is_some_and(|g| g.snug) {
+            snug = Some((genes.clone(), plan.clone()));
+        }
+        consider(name, genes, plan, obj);
+    }
+    // Just in time, backed off where the terminal cannot keep up: from the
+    // snug departures, a vehicle still at the plant that the projected plan
+    // rolls (its train lands in a queue that cannot be worked by the
+    // cutoff) takes the departure that leaves a day for the terminal's
+    // queues instead, and if it still rolls, its first departure.
+    if let Some((mut genes, mut plan)) = snug {
+        for _ in 0..BACKOFF_ROUNDS {
+            let mut changed = false;
+            for (i, v) in inst.vehicles.iter().enumerate() {
+                let at_plant = v.steps.iter().all(|s| s.stage < Stage::Inland);
+                if !at_plant || plan.vehicles[i].rolls <= v.rolls {
+                    continue;
+                }
+                let g = &mut genes[i];
+                if g.snug {
+                    g.snug = false;
+                } else if g.late {
+                    g.late = false;
+                } else {
+                    continue;
+                }
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+            let (p, obj) = decode(net, inst, &genes)?;
+            plan = p.clone();
+            consider("just in time, backed off", genes.clone(), p, obj);
         }
     }
     let (genes0, plan0, obj0, name0, _) = best.expect("constructions");

@@ -1017,9 +1017,30 @@ impl Simulation {
                     if Some(term) != v.terminal {
                         continue;
                     }
-                    let staged = match v.staged_at {
-                        Some(_) => now,
-                        None => self.staged_standard(v.model, term, now),
+                    // A vehicle still on its train or truck is staged after
+                    // it arrives: at the mean transit from its departure
+                    // (or now, if that has passed), and at the 90th
+                    // percentile for the safe estimate.
+                    let (arrival, arrival_p90) = match (v.last_stage(), v.steps.last()) {
+                        (Some(Stage::Inland), Some(s)) => match s.res {
+                            Res::Inland(si) => {
+                                let t = &self.net.inland[si].transit;
+                                let dep = s.departure.unwrap_or(s.start);
+                                (
+                                    dep.plus(mean_minutes(t)).max(now),
+                                    dep.plus(p90_minutes(t)).max(now),
+                                )
+                            }
+                            _ => (now, now),
+                        },
+                        _ => (now, now),
+                    };
+                    let (staged, staged_p90) = match v.staged_at {
+                        Some(_) => (now, now),
+                        None => (
+                            self.staged_standard(v.model, term, arrival),
+                            self.staged_standard(v.model, term, arrival_p90),
+                        ),
                     };
                     if staged <= cutoff {
                         out.push(RouteOption {
@@ -1031,7 +1052,7 @@ impl Simulation {
                             deck,
                             cutoff_at: cutoff,
                             expected_staged_at: staged,
-                            staged_p90_at: staged,
+                            staged_p90_at: staged_p90,
                             arrives_japan_at,
                             inland_cost_usd: 0.0,
                             queue_allowance_minutes: None,
