@@ -151,11 +151,7 @@ fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
 }
 
 impl Tx for PgTx<'_> {
-    fn rows_by_id(
-        &mut self,
-        tenant: &TenantId,
-        ids: &[String],
-    ) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError> {
         self.tx
             .query(&self.stmts.rows_by_id, &[&tenant.as_str(), &ids])?
             .iter()
@@ -208,7 +204,7 @@ impl Tx for PgTx<'_> {
     fn write(
         &mut self,
         tenant: &TenantId,
-        rows: &[NewRow],
+        rows: &[NewRow<'_>],
         states: &[(String, String, String)],
     ) -> Result<(), BackendError> {
         let mut ids = Vec::with_capacity(rows.len());
@@ -218,7 +214,7 @@ impl Tx for PgTx<'_> {
         let mut flags = Vec::with_capacity(rows.len());
         let mut records = Vec::with_capacity(rows.len());
         let (mut s_subjects, mut s_ids, mut s_kinds) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, subjects) in rows {
+        for row in rows {
             let (record, f) = encode(row);
             ids.push(row.event.event_id.as_str());
             kinds.push(row.kind());
@@ -226,7 +222,7 @@ impl Tx for PgTx<'_> {
             received.push(row.received_at.as_millisecond());
             flags.push(f);
             records.push(record);
-            for s in subjects {
+            for s in &row.subjects {
                 s_subjects.push(s.as_str());
                 s_ids.push(row.event.event_id.as_str());
                 s_kinds.push(row.kind());
