@@ -130,6 +130,9 @@ pub trait Tx {
         rows: &[NewRow<'_>],
         states: &[(String, String, String)],
     ) -> Result<(), BackendError>;
+    /// Appends a row to the audit log (see [`crate::auth`]), in this
+    /// transaction.
+    fn audit(&mut self, entry: &crate::auth::AuditEntry) -> Result<(), BackendError>;
     /// Every subject with stored state, sorted.
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError>;
     /// Number of log rows of a tenant.

@@ -67,6 +67,7 @@ struct Statements {
     rows_by_subjects: Statement,
     states: Statement,
     write: Statement,
+    audit: Statement,
 }
 
 impl Statements {
@@ -117,6 +118,9 @@ impl Statements {
                     FROM unnest($12::text[], $13::text[], $14::text[]) AS u(subject, state, tail)
                     ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail)
                  SELECT 1",
+            )?,
+            audit: client.prepare(
+                "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?,
         })
     }
@@ -248,6 +252,23 @@ impl Tx for PgTx<'_> {
                 &st_subjects,
                 &st_states,
                 &st_tails,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
+        self.tx.execute(
+            &self.stmts.audit,
+            &[
+                &e.at_ms,
+                &e.tenant,
+                &e.token_id,
+                &e.role,
+                &e.method,
+                &e.path,
+                &i32::from(e.status),
+                &e.detail,
             ],
         )?;
         Ok(())

@@ -359,6 +359,23 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        stmt.execute(params![
+            e.at_ms,
+            e.tenant,
+            e.token_id,
+            e.role,
+            e.method,
+            e.path,
+            i32::from(e.status),
+            e.detail
+        ])?;
+        Ok(())
+    }
+
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT subject FROM subject_state WHERE tenant = ?1 ORDER BY subject",

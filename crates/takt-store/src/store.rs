@@ -1,5 +1,6 @@
 //! The store: appends batches all-or-nothing and answers per tenant.
 
+use crate::auth::AuditEntry;
 use crate::backend::{self, Backend, NewRow, StoredState, Tx};
 use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
 use crate::model::{Event, Flag, LogRow, subjects};
@@ -219,6 +220,30 @@ impl Store {
         batch: &[Event],
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
+        self.append_inner(tenant, batch, received_at, None)
+    }
+
+    /// [`Store::append`], and when the batch is accepted, the audit-log
+    /// row `audit` makes of its report is written in the same transaction
+    /// (one commit for both; also for a batch of duplicates only). A
+    /// rejected batch writes no audit row: the caller audits the rejection.
+    pub fn append_audited(
+        &self,
+        tenant: &TenantId,
+        batch: &[Event],
+        received_at: Timestamp,
+        audit: &dyn Fn(&AppendReport) -> AuditEntry,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_inner(tenant, batch, received_at, Some(audit))
+    }
+
+    fn append_inner(
+        &self,
+        tenant: &TenantId,
+        batch: &[Event],
+        received_at: Timestamp,
+        audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
+    ) -> Result<AppendReport, StoreError> {
         let mut bad = Vec::new();
         let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
         for (i, e) in batch.iter().enumerate() {
@@ -297,8 +322,12 @@ impl Store {
             return Err(Rejected(bad).into());
         }
         if new_rows.is_empty() {
-            // Only duplicates: nothing to write.
+            // Only duplicates: nothing to write but the audit row.
             report.items.sort_by_key(|r| r.index);
+            if let Some(audit) = audit {
+                tx.audit(&audit(&report))?;
+                tx.commit()?;
+            }
             return Ok(report);
         }
         let retracted_ids: BTreeSet<&str> = by_id
@@ -373,8 +402,11 @@ impl Store {
             row.flags = f;
         }
         tx.write(tenant, &new_rows, &states)?;
-        tx.commit()?;
         report.items.sort_by_key(|r| r.index);
+        if let Some(audit) = audit {
+            tx.audit(&audit(&report))?;
+        }
+        tx.commit()?;
         Ok(report)
     }
 
