@@ -116,18 +116,18 @@ fn in_list(n: usize) -> String {
 }
 
 /// A statement's SQL text for every chunk length (the powers of two up to
-/// [`MAX_CHUNK`]), built once per process: the text is the key of the
-/// prepared-statement cache, and building it for every batch cost more
-/// than running the statement.
+/// [`MAX_CHUNK`]), each built once per process when first used: the text
+/// is the key of the prepared-statement cache, and building it for every
+/// batch cost more than running the statement.
 struct SqlBySize {
-    texts: std::sync::OnceLock<Vec<String>>,
+    texts: [std::sync::OnceLock<String>; MAX_CHUNK.trailing_zeros() as usize + 1],
     make: fn(usize) -> String,
 }
 
 impl SqlBySize {
     const fn new(make: fn(usize) -> String) -> SqlBySize {
         SqlBySize {
-            texts: std::sync::OnceLock::new(),
+            texts: [const { std::sync::OnceLock::new() }; MAX_CHUNK.trailing_zeros() as usize + 1],
             make,
         }
     }
@@ -135,12 +135,7 @@ impl SqlBySize {
     /// The text for `len` items (a power of two, at most [`MAX_CHUNK`]).
     fn get(&'static self, len: usize) -> &'static str {
         debug_assert!(len.is_power_of_two() && len <= MAX_CHUNK);
-        let texts = self.texts.get_or_init(|| {
-            (0..=MAX_CHUNK.trailing_zeros())
-                .map(|k| (self.make)(1 << k))
-                .collect()
-        });
-        &texts[len.trailing_zeros() as usize]
+        self.texts[len.trailing_zeros() as usize].get_or_init(|| (self.make)(len))
     }
 }
 

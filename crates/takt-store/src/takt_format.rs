@@ -425,7 +425,7 @@ fn milestone_parts(i: usize, m: Milestone) -> Result<Parsed, Vec<BadItem>> {
     if !bad.is_empty() {
         return Err(bad);
     }
-    let content = serde_json::to_value(&m).expect("a milestone serializes");
+    let content = milestone_content(&m);
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let facts = VehicleFacts {
         vins: vin.into_iter().collect(),
@@ -446,6 +446,41 @@ fn milestone_parts(i: usize, m: Milestone) -> Result<Parsed, Vec<BadItem>> {
         Body::Vehicle(facts),
         content,
     ))
+}
+
+/// A milestone's content: `serde_json::to_value(m)`, built directly (the
+/// same map, without going through the serializer).
+fn milestone_content(m: &Milestone) -> Value {
+    let text = |s: &str| Value::String(s.to_string());
+    let mut o = Map::new();
+    o.insert("at".into(), Value::String(m.at.rfc3339()));
+    o.insert("event_id".into(), text(&m.event_id));
+    o.insert("location".into(), text(&m.location));
+    o.insert("milestone".into(), text(&m.milestone));
+    o.insert("model".into(), text(&m.model));
+    o.insert("resource".into(), text(&m.resource));
+    o.insert(
+        "stage".into(),
+        serde_json::to_value(m.stage).expect("a stage serializes"),
+    );
+    o.insert("tenant".into(), text(&m.tenant));
+    o.insert("vin".into(), text(&m.vin));
+    for (key, value) in [
+        ("item", &m.item),
+        ("reason", &m.reason),
+        ("voyage", &m.voyage),
+    ] {
+        if let Some(v) = value {
+            o.insert(key.into(), text(v));
+        }
+    }
+    if let Some(p) = &m.planned {
+        o.insert(
+            "planned".into(),
+            serde_json::to_value(p).expect("planned instants serialize"),
+        );
+    }
+    Value::Object(o)
 }
 
 #[derive(serde::Deserialize)]
@@ -485,8 +520,15 @@ mod tests {
             r#"{"event_id":"e2","vin":"4T1DAACK6TU000000","tenant":"toyota","model":"","milestone":"hold_placed","stage":"yard","at":"2026-10-06T10:52Z","location":"","resource":"","reason":"damage","voyage":null,"item":null}"#,
             r#"{"event_id":"e3","vin":"4T1DAACK6TU000000","tenant":"toyota","model":"camry","milestone":"routed","stage":"released","at":"2026-10-06T10:52:00Z","location":"USLGB","resource":"r","voyage":"V1","planned":{"port_arrived":"2026-10-07T00:00:00Z"}}"#,
             r#"{"event_id":"e4","vin":"4T1DAACK6TU000000","tenant":"toyota","model":"camry","milestone":"released","stage":"released","at":"2026-10-06T10:52:00Z","location":"USLGB","resource":"r","error_declaration":{"declaration_time":"2026-10-06T11:00:00Z","reason":"did_not_occur","corrective_event_ids":["e5"]}}"#,
+            r#"{"event_id":"e5","vin":"4T1DAACK6TU000000","tenant":"toyota","model":"camry","milestone":"checklist_item_done","stage":"certification","at":"2026-10-06T10:52:00Z","location":"JPNGO","resource":"r","item":"marking","reason":"\"quoted\" \u00e9"}"#,
         ];
         for line in lines {
+            let m: Milestone = serde_json::from_str(line).expect("a milestone");
+            assert_eq!(
+                milestone_content(&m),
+                serde_json::to_value(&m).expect("serializes"),
+                "{line}"
+            );
             let fast = fast_milestone(line).expect("the fast path takes it");
             assert_eq!(Ok(fast), general(line), "{line}");
         }
