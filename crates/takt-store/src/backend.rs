@@ -47,6 +47,10 @@ pub struct StoredState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewRow<'a> {
     pub event: &'a crate::model::Event,
+    /// The event's log record ([`record`]), made ahead of the
+    /// transaction (perhaps on another thread, see
+    /// [`crate::store::EncodedBatch`]).
+    pub record: std::borrow::Cow<'a, str>,
     pub received_at: jiff::Timestamp,
     pub flags: Vec<crate::model::Flag>,
     pub subjects: Vec<String>,
@@ -313,12 +317,14 @@ fn upgrade_v1(event: &mut crate::model::Event) {
     }
 }
 
-/// The columns of a row to store: (record, flags).
-pub(crate) fn encode(row: &NewRow<'_>) -> (String, String) {
-    (
-        serde_json::to_string(row.event).expect("an event serializes"),
-        serde_json::to_string(&row.flags).expect("flags serialize"),
-    )
+/// An event's log record (`event_log.record`): the event as JSON.
+pub fn record(event: &crate::model::Event) -> String {
+    serde_json::to_string(event).expect("an event serializes")
+}
+
+/// A row's flags column.
+pub(crate) fn encode_flags(row: &NewRow<'_>) -> String {
+    serde_json::to_string(&row.flags).expect("flags serialize")
 }
 
 /// Opens the database a URL names: `postgres://...` or `postgresql://...`

@@ -3,7 +3,9 @@
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
 
-use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
+use crate::backend::{
+    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -219,13 +221,13 @@ impl Tx for PgTx<'_> {
         let mut records = Vec::with_capacity(rows.len());
         let (mut s_subjects, mut s_ids, mut s_kinds) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
-            let (record, f) = encode(row);
+            let f = encode_flags(row);
             ids.push(row.event.event_id.as_str());
             kinds.push(row.kind());
             ats.push(row.event.at.as_millisecond());
             received.push(row.received_at.as_millisecond());
             flags.push(f);
-            records.push(record);
+            records.push(row.record.as_ref());
             for s in &row.subjects {
                 s_subjects.push(s.as_str());
                 s_ids.push(row.event.event_id.as_str());

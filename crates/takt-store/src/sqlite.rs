@@ -1,7 +1,9 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, both
 //! checked at start-up; migrations run at start-up.
 
-use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
+use crate::backend::{
+    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -297,13 +299,12 @@ impl Tx for SqliteTx<'_> {
         states: &[(String, String, String)],
     ) -> Result<(), BackendError> {
         let t = tenant.as_str();
-        let encoded: Vec<(String, String, i64, i64)> = rows
+        let encoded: Vec<(&str, String, i64, i64)> = rows
             .iter()
             .map(|row| {
-                let (record, flags) = encode(row);
                 (
-                    record,
-                    flags,
+                    row.record.as_ref(),
+                    encode_flags(row),
                     row.event.at.as_millisecond(),
                     row.received_at.as_millisecond(),
                 )

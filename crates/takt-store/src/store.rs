@@ -10,6 +10,7 @@ use crate::semantics::{
 use crate::tenant::TenantId;
 use jiff::Timestamp;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use takt_core::Vin;
@@ -65,6 +66,27 @@ pub struct Verification {
     pub n_subjects: usize,
     /// Subjects whose stored state differs from the state recomputed from the log.
     pub mismatched: Vec<String>,
+}
+
+/// A batch with each event's log record made ahead of storing it (by
+/// `takt ingest` on the thread that reads the next documents while the
+/// current one is stored): [`Store::append_encoded`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBatch {
+    events: Vec<Event>,
+    records: Vec<String>,
+}
+
+impl EncodedBatch {
+    /// Makes every event's log record.
+    pub fn new(events: Vec<Event>) -> EncodedBatch {
+        let records = events.iter().map(backend::record).collect();
+        EncodedBatch { events, records }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
 }
 
 /// The event store over one backend.
@@ -220,7 +242,23 @@ impl Store {
         batch: &[Event],
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(tenant, batch, received_at, None)
+        self.append_inner(tenant, batch, None, received_at, None)
+    }
+
+    /// [`Store::append`] of a batch whose log records were made ahead.
+    pub fn append_encoded(
+        &self,
+        tenant: &TenantId,
+        batch: &EncodedBatch,
+        received_at: Timestamp,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_inner(
+            tenant,
+            &batch.events,
+            Some(&batch.records),
+            received_at,
+            None,
+        )
     }
 
     /// [`Store::append`], and when the batch is accepted, the audit-log
@@ -234,13 +272,14 @@ impl Store {
         received_at: Timestamp,
         audit: &dyn Fn(&AppendReport) -> AuditEntry,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(tenant, batch, received_at, Some(audit))
+        self.append_inner(tenant, batch, None, received_at, Some(audit))
     }
 
     fn append_inner(
         &self,
         tenant: &TenantId,
         batch: &[Event],
+        records: Option<&[String]>,
         received_at: Timestamp,
         audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
     ) -> Result<AppendReport, StoreError> {
@@ -311,6 +350,10 @@ impl Store {
                     report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
                     new_rows.push(NewRow {
                         event: e,
+                        record: match records {
+                            Some(r) => Cow::Borrowed(r[i].as_str()),
+                            None => Cow::Owned(backend::record(e)),
+                        },
                         received_at,
                         flags: std::mem::take(&mut flags[i]),
                         subjects: unique_subjects(e),

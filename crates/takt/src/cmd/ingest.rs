@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use takt_store::takt_format::{self, Item};
 use takt_store::{
-    Answer, BadItem, Code, Event, Flag, Rejected, Store, StoreError, TenantId, epcis,
+    Answer, BadItem, Code, EncodedBatch, Event, Flag, Rejected, Store, StoreError, TenantId, epcis,
 };
 
 #[derive(clap::Args, Debug)]
@@ -127,17 +127,17 @@ pub fn parse(
     Ok((tenant, items.into_iter().map(|i| i.event).collect()))
 }
 
-/// A document read and parsed, ready to store.
-type Parsed = Result<(TenantId, Vec<Event>), Rejected>;
+/// A document read, parsed and encoded, ready to store.
+type Parsed = Result<(TenantId, EncodedBatch), Rejected>;
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let tenant = args.tenant.as_deref().map(TenantId::parse).transpose()?;
     let store = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
     let mut n_rejected = 0;
-    // Documents are read and parsed one or two ahead on another thread
-    // while the current one is stored (its commit waits for the disk);
-    // they are still stored one at a time, in order, each received when
-    // its turn comes.
+    // Documents are read, parsed and their log records made, one or two
+    // ahead, on another thread while the current one is stored (its commit
+    // waits for the disk); they are still stored one at a time, in order,
+    // each received when its turn comes.
     std::thread::scope(|scope| -> Result<()> {
         let (send, parsed) = std::sync::mpsc::sync_channel::<Result<Parsed>>(2);
         let files = &args.files;
@@ -146,7 +146,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             for path in files {
                 let doc = std::fs::read_to_string(path)
                     .with_context(|| format!("reading {}", path.display()))
-                    .map(|text| parse(path, &text, tenant));
+                    .map(|text| {
+                        parse(path, &text, tenant).map(|(t, events)| (t, EncodedBatch::new(events)))
+                    });
                 let failed = doc.is_err();
                 if send.send(doc).is_err() || failed {
                     return;
@@ -156,7 +158,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         for (path, doc) in args.files.iter().zip(parsed) {
             let result = doc?.map_err(StoreError::from).and_then(|(t, events)| {
                 store
-                    .append(&t, &events, jiff::Timestamp::now())
+                    .append_encoded(&t, &events, jiff::Timestamp::now())
                     .map(|r| (t, r))
             });
             match result {
