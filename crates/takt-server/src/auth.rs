@@ -189,6 +189,12 @@ impl TokenCache {
 #[derive(Debug, Clone)]
 pub struct AuditDetail(pub String);
 
+/// A response extension: the handler already wrote the call's audit row,
+/// in the transaction that stored what the call did (an accepted batch of
+/// events), so [`authenticate`] writes none.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited;
+
 async fn lookup(state: &AppState, token: &str) -> Result<Option<TokenInfo>, Problem> {
     let hash = token_hash(token);
     let now = Instant::now();
@@ -252,7 +258,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let path = req.uri().path().to_string();
     req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
-    if mutating {
+    if mutating && response.extensions().get::<Audited>().is_none() {
         let detail = response
             .extensions()
             .get::<AuditDetail>()

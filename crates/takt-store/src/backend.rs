@@ -42,8 +42,44 @@ pub struct StoredState {
     pub tail: Option<String>,
 }
 
-/// A row to append and the subjects it is about.
-pub type NewRow = (LogRow, Vec<String>);
+/// A row to append: the event (borrowed from the batch, never copied),
+/// its receipt time and flags, and the subjects it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRow<'a> {
+    pub event: &'a crate::model::Event,
+    /// The event's log record ([`record`]), made ahead of the
+    /// transaction (perhaps on another thread, see
+    /// [`crate::store::EncodedBatch`]).
+    pub record: std::borrow::Cow<'a, str>,
+    pub received_at: jiff::Timestamp,
+    pub flags: Vec<crate::model::Flag>,
+    pub subjects: Vec<String>,
+}
+
+impl NewRow<'_> {
+    /// True for an error-declaration row.
+    pub fn is_retraction(&self) -> bool {
+        self.event.error_declaration.is_some()
+    }
+
+    /// `event` or `retraction` (see [`LogRow::kind`]).
+    pub fn kind(&self) -> &'static str {
+        if self.is_retraction() {
+            "retraction"
+        } else {
+            "event"
+        }
+    }
+
+    /// The row as it will read back.
+    pub fn to_log_row(&self) -> LogRow {
+        LogRow {
+            event: self.event.clone(),
+            received_at: self.received_at,
+            flags: self.flags.clone(),
+        }
+    }
+}
 
 /// One transaction. Dropping it without [`Tx::commit`] rolls back.
 ///
@@ -51,11 +87,7 @@ pub type NewRow = (LogRow, Vec<String>);
 /// whatever the number of ids, subjects or rows.
 pub trait Tx {
     /// Stored rows with these ids (events and retractions), in storage order.
-    fn rows_by_id(
-        &mut self,
-        tenant: &TenantId,
-        ids: &[String],
-    ) -> Result<Vec<LogRow>, BackendError>;
+    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError>;
     /// Every stored row of a tenant, by event time (then storage order).
     fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError>;
     /// Stored rows about these subjects, as (subject, row), in storage order.
@@ -99,9 +131,12 @@ pub trait Tx {
     fn write(
         &mut self,
         tenant: &TenantId,
-        rows: &[NewRow],
+        rows: &[NewRow<'_>],
         states: &[(String, String, String)],
     ) -> Result<(), BackendError>;
+    /// Appends a row to the audit log (see [`crate::auth`]), in this
+    /// transaction.
+    fn audit(&mut self, entry: &crate::auth::AuditEntry) -> Result<(), BackendError>;
     /// Every subject with stored state, sorted.
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError>;
     /// Number of log rows of a tenant.
@@ -282,12 +317,14 @@ fn upgrade_v1(event: &mut crate::model::Event) {
     }
 }
 
-/// The columns of a row to store: (record, flags).
-pub(crate) fn encode(row: &LogRow) -> (String, String) {
-    (
-        serde_json::to_string(&row.event).expect("an event serializes"),
-        serde_json::to_string(&row.flags).expect("flags serialize"),
-    )
+/// An event's log record (`event_log.record`): the event as JSON.
+pub fn record(event: &crate::model::Event) -> String {
+    serde_json::to_string(event).expect("an event serializes")
+}
+
+/// A row's flags column.
+pub(crate) fn encode_flags(row: &NewRow<'_>) -> String {
+    serde_json::to_string(&row.flags).expect("flags serialize")
 }
 
 /// Opens the database a URL names: `postgres://...` or `postgresql://...`

@@ -3,7 +3,9 @@
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
 
-use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
+use crate::backend::{
+    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -67,6 +69,7 @@ struct Statements {
     rows_by_subjects: Statement,
     states: Statement,
     write: Statement,
+    audit: Statement,
 }
 
 impl Statements {
@@ -118,6 +121,9 @@ impl Statements {
                     ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail)
                  SELECT 1",
             )?,
+            audit: client.prepare(
+                "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )?,
         })
     }
 }
@@ -151,11 +157,7 @@ fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
 }
 
 impl Tx for PgTx<'_> {
-    fn rows_by_id(
-        &mut self,
-        tenant: &TenantId,
-        ids: &[String],
-    ) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError> {
         self.tx
             .query(&self.stmts.rows_by_id, &[&tenant.as_str(), &ids])?
             .iter()
@@ -208,7 +210,7 @@ impl Tx for PgTx<'_> {
     fn write(
         &mut self,
         tenant: &TenantId,
-        rows: &[NewRow],
+        rows: &[NewRow<'_>],
         states: &[(String, String, String)],
     ) -> Result<(), BackendError> {
         let mut ids = Vec::with_capacity(rows.len());
@@ -218,15 +220,15 @@ impl Tx for PgTx<'_> {
         let mut flags = Vec::with_capacity(rows.len());
         let mut records = Vec::with_capacity(rows.len());
         let (mut s_subjects, mut s_ids, mut s_kinds) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, subjects) in rows {
-            let (record, f) = encode(row);
+        for row in rows {
+            let f = encode_flags(row);
             ids.push(row.event.event_id.as_str());
             kinds.push(row.kind());
             ats.push(row.event.at.as_millisecond());
             received.push(row.received_at.as_millisecond());
             flags.push(f);
-            records.push(record);
-            for s in subjects {
+            records.push(row.record.as_ref());
+            for s in &row.subjects {
                 s_subjects.push(s.as_str());
                 s_ids.push(row.event.event_id.as_str());
                 s_kinds.push(row.kind());
@@ -252,6 +254,23 @@ impl Tx for PgTx<'_> {
                 &st_subjects,
                 &st_states,
                 &st_tails,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
+        self.tx.execute(
+            &self.stmts.audit,
+            &[
+                &e.at_ms,
+                &e.tenant,
+                &e.token_id,
+                &e.role,
+                &e.method,
+                &e.path,
+                &i32::from(e.status),
+                &e.detail,
             ],
         )?;
         Ok(())

@@ -1,7 +1,9 @@
 //! The SQLite backend: one file, WAL journal, `synchronous=FULL`, both
 //! checked at start-up; migrations run at start-up.
 
-use crate::backend::{Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode, pending};
+use crate::backend::{
+    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+};
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
@@ -115,14 +117,88 @@ fn in_list(n: usize) -> String {
         .join(", ")
 }
 
-/// Runs `sql(n)` (an `IN` list of `n` values after the tenant) over `keys`
-/// in chunks padded to a power of two by repeating the last key, and
-/// collects what `map` makes of each row.
-fn select_in<T>(
+/// A statement's SQL text for every chunk length (the powers of two up to
+/// [`MAX_CHUNK`]), each built once per process when first used: the text
+/// is the key of the prepared-statement cache, and building it for every
+/// batch cost more than running the statement.
+struct SqlBySize {
+    texts: [std::sync::OnceLock<String>; MAX_CHUNK.trailing_zeros() as usize + 1],
+    make: fn(usize) -> String,
+}
+
+impl SqlBySize {
+    const fn new(make: fn(usize) -> String) -> SqlBySize {
+        SqlBySize {
+            texts: [const { std::sync::OnceLock::new() }; MAX_CHUNK.trailing_zeros() as usize + 1],
+            make,
+        }
+    }
+
+    /// The text for `len` items (a power of two, at most [`MAX_CHUNK`]).
+    fn get(&'static self, len: usize) -> &'static str {
+        debug_assert!(len.is_power_of_two() && len <= MAX_CHUNK);
+        self.texts[len.trailing_zeros() as usize].get_or_init(|| (self.make)(len))
+    }
+}
+
+static INSERT_LOG: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+         VALUES {}",
+        values(n, 7)
+    )
+});
+
+static INSERT_SUBJECTS: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES {}",
+        values(n, 3)
+    )
+});
+
+static UPSERT_STATES: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "INSERT INTO subject_state (tenant, subject, state, tail) VALUES {}
+         ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail",
+        values(n, 3)
+    )
+});
+
+static ROWS_BY_ID: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 AND l.event_id IN ({}) ORDER BY l.seq",
+        in_list(n)
+    )
+});
+
+static ROWS_BY_SUBJECTS: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "SELECT s.subject, {ROW_COLUMNS} FROM event_subject s
+         JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
+         WHERE s.tenant = ?1 AND s.subject IN ({}) ORDER BY l.seq",
+        in_list(n)
+    )
+});
+
+static STATES: SqlBySize = SqlBySize::new(|n| {
+    format!(
+        "SELECT q.subject, st.state, st.tail
+         FROM (SELECT DISTINCT value AS subject FROM json_each(json_array({}))) AS q
+         LEFT JOIN subject_state st ON st.tenant = ?1 AND st.subject = q.subject
+         WHERE st.state IS NOT NULL
+            OR EXISTS (SELECT 1 FROM event_subject e WHERE e.tenant = ?1 AND e.subject = q.subject)",
+        in_list(n)
+    )
+});
+
+/// Runs `sql` (an `IN` list after the tenant) over `keys` in chunks padded
+/// to a power of two by repeating the last key, and collects what `map`
+/// makes of each row.
+fn select_in<K: AsRef<str>, T>(
     tx: &rusqlite::Transaction<'_>,
     tenant: &TenantId,
-    keys: &[String],
-    sql: impl Fn(&str) -> String,
+    keys: &[K],
+    sql: &'static SqlBySize,
     mut map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, BackendError> {
     let mut out = Vec::new();
@@ -135,8 +211,8 @@ fn select_in<T>(
             &chunk[chunk.len() - 1],
             len - chunk.len(),
         ));
-        let mut stmt = tx.prepare_cached(&sql(&in_list(len)))?;
-        let params = std::iter::once(tenant.as_str()).chain(padded.map(String::as_str));
+        let mut stmt = tx.prepare_cached(sql.get(len))?;
+        let params = std::iter::once(tenant.as_str()).chain(padded.map(AsRef::as_ref));
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
             out.push(map(row)?);
@@ -161,7 +237,7 @@ fn decode_raw((record, at, flags, version): &RawRow) -> Result<LogRow, BackendEr
     decode(record, *at, flags, *version)
 }
 
-fn kind(row: &LogRow) -> &'static dyn ToSql {
+fn kind(row: &NewRow<'_>) -> &'static dyn ToSql {
     static EVENT: &str = "event";
     static RETRACTION: &str = "retraction";
     if row.is_retraction() {
@@ -174,22 +250,8 @@ fn kind(row: &LogRow) -> &'static dyn ToSql {
 const ROW_COLUMNS: &str = "l.record, l.received_at_ms, l.flags, l.record_version";
 
 impl Tx for SqliteTx<'_> {
-    fn rows_by_id(
-        &mut self,
-        tenant: &TenantId,
-        ids: &[String],
-    ) -> Result<Vec<LogRow>, BackendError> {
-        let raw = select_in(
-            &self.tx,
-            tenant,
-            ids,
-            |list| {
-                format!(
-                    "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 AND l.event_id IN ({list}) ORDER BY l.seq"
-                )
-            },
-            |r| raw_row(r, 0),
-        )?;
+    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError> {
+        let raw = select_in(&self.tx, tenant, ids, &ROWS_BY_ID, |r| raw_row(r, 0))?;
         raw.iter().map(decode_raw).collect()
     }
 
@@ -208,19 +270,9 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let raw = select_in(
-            &self.tx,
-            tenant,
-            subjects,
-            |list| {
-                format!(
-                    "SELECT s.subject, {ROW_COLUMNS} FROM event_subject s
-                     JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
-                     WHERE s.tenant = ?1 AND s.subject IN ({list}) ORDER BY l.seq"
-                )
-            },
-            |r| Ok((r.get::<_, String>(0)?, raw_row(r, 1)?)),
-        )?;
+        let raw = select_in(&self.tx, tenant, subjects, &ROWS_BY_SUBJECTS, |r| {
+            Ok((r.get::<_, String>(0)?, raw_row(r, 1)?))
+        })?;
         raw.into_iter()
             .map(|(s, r)| Ok((s, decode_raw(&r)?)))
             .collect()
@@ -231,56 +283,39 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        select_in(
-            &self.tx,
-            tenant,
-            subjects,
-            |list| {
-                format!(
-                    "SELECT q.subject, st.state, st.tail
-                     FROM (SELECT DISTINCT value AS subject FROM json_each(json_array({list}))) AS q
-                     LEFT JOIN subject_state st ON st.tenant = ?1 AND st.subject = q.subject
-                     WHERE st.state IS NOT NULL
-                        OR EXISTS (SELECT 1 FROM event_subject e WHERE e.tenant = ?1 AND e.subject = q.subject)"
-                )
-            },
-            |r| {
-                Ok(StoredState {
-                    subject: r.get(0)?,
-                    state: r.get(1)?,
-                    tail: r.get(2)?,
-                })
-            },
-        )
+        select_in(&self.tx, tenant, subjects, &STATES, |r| {
+            Ok(StoredState {
+                subject: r.get(0)?,
+                state: r.get(1)?,
+                tail: r.get(2)?,
+            })
+        })
     }
 
     fn write(
         &mut self,
         tenant: &TenantId,
-        rows: &[NewRow],
+        rows: &[NewRow<'_>],
         states: &[(String, String, String)],
     ) -> Result<(), BackendError> {
-        let encoded: Vec<(String, String, i64, i64)> = rows
+        let t = tenant.as_str();
+        let encoded: Vec<(&str, String, i64, i64)> = rows
             .iter()
-            .map(|(row, _)| {
-                let (record, flags) = encode(row);
+            .map(|row| {
                 (
-                    record,
-                    flags,
+                    row.record.as_ref(),
+                    encode_flags(row),
                     row.event.at.as_millisecond(),
                     row.received_at.as_millisecond(),
                 )
             })
             .collect();
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(1 + 7 * MAX_CHUNK);
         for (start, len) in chunks(rows.len()) {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
-                 VALUES {}",
-                values(len, 7)
-            ))?;
-            let t = tenant.as_str();
-            let mut params: Vec<&dyn ToSql> = vec![&t];
-            for ((row, _), (record, flags, at, received)) in
+            let mut stmt = self.tx.prepare_cached(INSERT_LOG.get(len))?;
+            params.clear();
+            params.push(&t);
+            for (row, (record, flags, at, received)) in
                 rows[start..start + len].iter().zip(&encoded[start..])
             {
                 params.extend([
@@ -295,35 +330,45 @@ impl Tx for SqliteTx<'_> {
             }
             stmt.execute(params.as_slice())?;
         }
-        let subject_rows: Vec<(&String, &LogRow)> = rows
+        let subject_rows: Vec<(&String, &NewRow<'_>)> = rows
             .iter()
-            .flat_map(|(row, subjects)| subjects.iter().map(move |s| (s, row)))
+            .flat_map(|row| row.subjects.iter().map(move |s| (s, row)))
             .collect();
         for (start, len) in chunks(subject_rows.len()) {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES {}",
-                values(len, 3)
-            ))?;
-            let t = tenant.as_str();
-            let mut params: Vec<&dyn ToSql> = vec![&t];
+            let mut stmt = self.tx.prepare_cached(INSERT_SUBJECTS.get(len))?;
+            params.clear();
+            params.push(&t);
             for (subject, row) in &subject_rows[start..start + len] {
                 params.extend([*subject as &dyn ToSql, &row.event.event_id, kind(row)]);
             }
             stmt.execute(params.as_slice())?;
         }
         for (start, len) in chunks(states.len()) {
-            let mut stmt = self.tx.prepare_cached(&format!(
-                "INSERT INTO subject_state (tenant, subject, state, tail) VALUES {}
-                 ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail",
-                values(len, 3)
-            ))?;
-            let t = tenant.as_str();
-            let mut params: Vec<&dyn ToSql> = vec![&t];
+            let mut stmt = self.tx.prepare_cached(UPSERT_STATES.get(len))?;
+            params.clear();
+            params.push(&t);
             for (subject, state, tail) in &states[start..start + len] {
                 params.extend([subject as &dyn ToSql, state, tail]);
             }
             stmt.execute(params.as_slice())?;
         }
+        Ok(())
+    }
+
+    fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        stmt.execute(params![
+            e.at_ms,
+            e.tenant,
+            e.token_id,
+            e.role,
+            e.method,
+            e.path,
+            i32::from(e.status),
+            e.detail
+        ])?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The store: appends batches all-or-nothing and answers per tenant.
 
-use crate::backend::{self, Backend, StoredState, Tx};
+use crate::auth::AuditEntry;
+use crate::backend::{self, Backend, NewRow, StoredState, Tx};
 use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
 use crate::model::{Event, Flag, LogRow, subjects};
 use crate::semantics::{
@@ -9,7 +10,8 @@ use crate::semantics::{
 use crate::tenant::TenantId;
 use jiff::Timestamp;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use takt_core::Vin;
 
@@ -66,6 +68,27 @@ pub struct Verification {
     pub mismatched: Vec<String>,
 }
 
+/// A batch with each event's log record made ahead of storing it (by
+/// `takt ingest` on the thread that reads the next documents while the
+/// current one is stored): [`Store::append_encoded`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedBatch {
+    events: Vec<Event>,
+    records: Vec<String>,
+}
+
+impl EncodedBatch {
+    /// Makes every event's log record.
+    pub fn new(events: Vec<Event>) -> EncodedBatch {
+        let records = events.iter().map(backend::record).collect();
+        EncodedBatch { events, records }
+    }
+
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
 /// The event store over one backend.
 pub struct Store {
     backend: Mutex<Box<dyn Backend>>,
@@ -94,6 +117,9 @@ impl Plan {
     }
 }
 
+/// The subjects the new rows touch, each with its new events in batch order.
+type Touched<'a> = BTreeMap<&'a str, Vec<&'a Event>>;
+
 /// Decides, for every subject the new rows touch, whether the batch can be
 /// applied to its stored state: the state has a tail (written since
 /// migration 4), the batch brings no error declaration for the subject and
@@ -104,15 +130,9 @@ impl Plan {
 fn plan_subjects(
     tx: &mut dyn Tx,
     tenant: &TenantId,
-    new_rows: &[(LogRow, Vec<String>)],
+    touched: &Touched<'_>,
     retracted_ids: &BTreeSet<&str>,
 ) -> Result<BTreeMap<String, Plan>, BackendError> {
-    let mut touched: BTreeMap<&str, Vec<&LogRow>> = BTreeMap::new();
-    for (row, subs) in new_rows {
-        for s in subs {
-            touched.entry(s.as_str()).or_default().push(row);
-        }
-    }
     let keys: Vec<String> = touched.keys().map(|s| s.to_string()).collect();
     let mut stored: BTreeMap<String, StoredState> = tx
         .states(tenant, &keys)?
@@ -121,10 +141,10 @@ fn plan_subjects(
         .collect();
     let mut plans = BTreeMap::new();
     let mut derive = Vec::new();
-    for (s, rows) in &touched {
-        let plain = rows
+    for (s, events) in touched {
+        let plain = events
             .iter()
-            .all(|r| !r.is_retraction() && !retracted_ids.contains(r.event.event_id.as_str()));
+            .all(|e| e.error_declaration.is_none() && !retracted_ids.contains(e.event_id.as_str()));
         let plan = match stored.remove(*s) {
             // Never seen: nothing stored to read.
             None if plain => Some(Plan::Apply {
@@ -143,9 +163,9 @@ fn plan_subjects(
                 .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
                 .filter(|tail| {
                     plain
-                        && rows
+                        && events
                             .iter()
-                            .all(|r| tail.last.as_ref().is_none_or(|k| k.precedes(&r.event)))
+                            .all(|e| tail.last.as_ref().is_none_or(|k| k.precedes(e)))
                 })
                 .map(|tail| Plan::Apply {
                     state: Some(state),
@@ -172,10 +192,14 @@ fn plan_subjects(
     Ok(plans)
 }
 
-/// Removes repeated items, keeping the first of each.
-fn dedup_in_order(items: &mut Vec<String>) {
-    let mut seen = BTreeSet::new();
-    items.retain(|s| seen.insert(s.clone()));
+/// The subject keys of an event (see [`subjects`]), each once, in order.
+fn unique_subjects(e: &Event) -> Vec<String> {
+    let mut subs = subjects(e);
+    if subs.len() > 1 {
+        let mut seen = BTreeSet::new();
+        subs.retain(|s| seen.insert(s.clone()));
+    }
+    subs
 }
 
 impl Store {
@@ -218,6 +242,47 @@ impl Store {
         batch: &[Event],
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
+        self.append_inner(tenant, batch, None, received_at, None)
+    }
+
+    /// [`Store::append`] of a batch whose log records were made ahead.
+    pub fn append_encoded(
+        &self,
+        tenant: &TenantId,
+        batch: &EncodedBatch,
+        received_at: Timestamp,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_inner(
+            tenant,
+            &batch.events,
+            Some(&batch.records),
+            received_at,
+            None,
+        )
+    }
+
+    /// [`Store::append`], and when the batch is accepted, the audit-log
+    /// row `audit` makes of its report is written in the same transaction
+    /// (one commit for both; also for a batch of duplicates only). A
+    /// rejected batch writes no audit row: the caller audits the rejection.
+    pub fn append_audited(
+        &self,
+        tenant: &TenantId,
+        batch: &[Event],
+        received_at: Timestamp,
+        audit: &dyn Fn(&AppendReport) -> AuditEntry,
+    ) -> Result<AppendReport, StoreError> {
+        self.append_inner(tenant, batch, None, received_at, Some(audit))
+    }
+
+    fn append_inner(
+        &self,
+        tenant: &TenantId,
+        batch: &[Event],
+        records: Option<&[String]>,
+        received_at: Timestamp,
+        audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
+    ) -> Result<AppendReport, StoreError> {
         let mut bad = Vec::new();
         let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
         for (i, e) in batch.iter().enumerate() {
@@ -240,24 +305,28 @@ impl Store {
         }
         let mut guard = self.lock();
         let mut tx = guard.begin(tenant, true)?;
-        let ids: Vec<String> = batch
+        let ids: Vec<&str> = batch
             .iter()
-            .map(|e| e.event_id.clone())
+            .map(|e| e.event_id.as_str())
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut by_id: BTreeMap<String, Vec<Event>> = BTreeMap::new();
-        for row in tx.rows_by_id(tenant, &ids)? {
+        // The rows stored under the batch's ids, and the batch's new events
+        // as they are accepted (for duplicates within the batch): borrowed,
+        // never copied.
+        let stored_rows = tx.rows_by_id(tenant, &ids)?;
+        let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
+        for row in &stored_rows {
             by_id
-                .entry(row.event.event_id.clone())
+                .entry(row.event.event_id.as_str())
                 .or_default()
-                .push(row.event);
+                .push(&row.event);
         }
         let mut report = AppendReport::default();
-        let mut new_rows: Vec<(LogRow, Vec<String>)> = Vec::new();
+        let mut new_rows: Vec<NewRow<'_>> = Vec::with_capacity(batch.len());
         for (i, e) in batch.iter().enumerate() {
-            let stored = by_id.entry(e.event_id.clone()).or_default();
-            match classify(&stored.iter().collect::<Vec<_>>(), e) {
+            let stored = by_id.entry(e.event_id.as_str()).or_default();
+            match classify(stored, e) {
                 Outcome::Conflict(fields) => bad.push(BadItem {
                     index: i,
                     event_id: Some(e.event_id.clone()),
@@ -276,13 +345,19 @@ impl Store {
                     flags: Vec::new(),
                 }),
                 Outcome::New => {
-                    stored.push(e.clone());
+                    stored.push(e);
                     let answer = if e.error_declaration.is_some() { Answer::Retracted } else { Answer::Stored };
                     report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
-                    let row = LogRow { event: e.clone(), received_at, flags: flags[i].clone() };
-                    let mut subs = subjects(e);
-                    dedup_in_order(&mut subs);
-                    new_rows.push((row, subs));
+                    new_rows.push(NewRow {
+                        event: e,
+                        record: match records {
+                            Some(r) => Cow::Borrowed(r[i].as_str()),
+                            None => Cow::Owned(backend::record(e)),
+                        },
+                        received_at,
+                        flags: std::mem::take(&mut flags[i]),
+                        subjects: unique_subjects(e),
+                    });
                 }
             }
         }
@@ -290,8 +365,12 @@ impl Store {
             return Err(Rejected(bad).into());
         }
         if new_rows.is_empty() {
-            // Only duplicates: nothing to write.
+            // Only duplicates: nothing to write but the audit row.
             report.items.sort_by_key(|r| r.index);
+            if let Some(audit) = audit {
+                tx.audit(&audit(&report))?;
+                tx.commit()?;
+            }
             return Ok(report);
         }
         let retracted_ids: BTreeSet<&str> = by_id
@@ -300,7 +379,13 @@ impl Store {
             .filter(|e| e.error_declaration.is_some())
             .map(|e| e.event_id.as_str())
             .collect();
-        let plans = plan_subjects(&mut *tx, tenant, &new_rows, &retracted_ids)?;
+        let mut touched: Touched<'_> = BTreeMap::new();
+        for row in &new_rows {
+            for s in &row.subjects {
+                touched.entry(s.as_str()).or_default().push(row.event);
+            }
+        }
+        let plans = plan_subjects(&mut *tx, tenant, &touched, &retracted_ids)?;
         // Flags in batch order: an event is out of order when a stored or
         // earlier event of one of its subjects is later.
         let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
@@ -311,41 +396,41 @@ impl Store {
             .items
             .iter_mut()
             .filter(|r| r.answer != Answer::Duplicate);
-        for (row, subs) in &mut new_rows {
+        let mut row_flags: Vec<Vec<Flag>> = Vec::with_capacity(new_rows.len());
+        for row in &new_rows {
+            let mut f = row.flags.clone();
             if !row.is_retraction() {
-                if subs
+                if row
+                    .subjects
                     .iter()
                     .any(|s| latest[s.as_str()].is_some_and(|t| t > row.event.at))
                 {
-                    row.flags.push(Flag::OutOfOrder);
+                    f.push(Flag::OutOfOrder);
                 }
-                for s in subs.iter() {
+                for s in &row.subjects {
                     let l = latest.get_mut(s.as_str()).expect("planned");
                     *l = (*l).max(Some(row.event.at));
                 }
             }
-            row.flags.sort();
+            f.sort();
             if let Some(r) = reports.next() {
-                r.flags.clone_from(&row.flags);
+                r.flags.clone_from(&f);
             }
+            row_flags.push(f);
         }
         let mut states = Vec::with_capacity(plans.len());
         for (s, plan) in plans {
+            let events = &touched[s.as_str()];
             let derived = match plan {
                 Plan::Apply { state, tail } => {
-                    let events: Vec<&Event> = new_rows
-                        .iter()
-                        .filter(|(_, subs)| subs.contains(&s))
-                        .map(|(r, _)| &r.event)
-                        .collect();
-                    semantics::apply_subject(&s, state.as_deref(), &tail, &events)
+                    semantics::apply_subject(&s, state.as_deref(), &tail, events)
                 }
                 Plan::Derive(mut rows) => {
                     rows.extend(
                         new_rows
                             .iter()
-                            .filter(|(_, subs)| subs.contains(&s))
-                            .map(|(r, _)| r.clone()),
+                            .filter(|r| r.subjects.contains(&s))
+                            .map(NewRow::to_log_row),
                     );
                     semantics::derive_subject(&s, &rows)
                 }
@@ -355,9 +440,16 @@ impl Store {
                 states.push((s, d.state, tail));
             }
         }
+        drop(touched);
+        for (row, f) in new_rows.iter_mut().zip(row_flags) {
+            row.flags = f;
+        }
         tx.write(tenant, &new_rows, &states)?;
-        tx.commit()?;
         report.items.sort_by_key(|r| r.index);
+        if let Some(audit) = audit {
+            tx.audit(&audit(&report))?;
+        }
+        tx.commit()?;
         Ok(report)
     }
 

@@ -137,7 +137,53 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     resource_events_derive_latest_by_event_time(&open("resources"));
     simulated_run_replays_and_verifies(&open("sim"));
     simulated_milestones_read_back_equal(&open("readback"));
+    encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
     migrations_are_versioned_and_data_survives_reopen(open);
+}
+
+/// `append_encoded` (records made ahead) and `append_audited` (the audit
+/// row in the batch's transaction) store the same rows and state as
+/// `append`, and answer the same. (The audit rows themselves are checked
+/// through the API: takt-server's `every_mutating_call_is_in_the_audit_log`.)
+fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &Store) {
+    let t = tenant("toyota");
+    let first = events(&journey(VIN_A, "ea"));
+    let second = events(&journey(VIN_B, "eb"));
+    let entry = |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
+        seq: 0,
+        at_ms: 1,
+        tenant: "toyota".into(),
+        token_id: "tk_test".into(),
+        role: "planner".into(),
+        method: "POST".into(),
+        path: "/v1/events".into(),
+        status: 200,
+        detail: format!("{} events", report.items.len()),
+    };
+    let a1 = plain.append(&t, &first, now()).unwrap();
+    let a2 = plain.append(&t, &second, now()).unwrap();
+    let b1 = other
+        .append_encoded(&t, &takt_store::EncodedBatch::new(first.clone()), now())
+        .unwrap();
+    let b2 = other.append_audited(&t, &second, now(), &entry).unwrap();
+    assert_eq!((a1, a2), (b1, b2));
+    for vin in [VIN_A, VIN_B] {
+        let subject = format!("vin:{vin}");
+        assert_eq!(
+            plain.rows(&t, &subject).unwrap(),
+            other.rows(&t, &subject).unwrap()
+        );
+    }
+    assert_eq!(plain.subjects(&t).unwrap(), other.subjects(&t).unwrap());
+    assert!(other.verify(&t).unwrap().mismatched.is_empty());
+    // Duplicates only (a transaction with the audit row alone), and a
+    // conflict (rejected, nothing written).
+    let again = other.append_audited(&t, &second, now(), &entry).unwrap();
+    assert_eq!(again.count(Answer::Duplicate), second.len());
+    let mut changed = second.clone();
+    changed[0].content["location"] = serde_json::json!("ELSEWHERE");
+    assert!(other.append_audited(&t, &changed, now(), &entry).is_err());
+    assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
 }
 
 fn duplicates_are_stored_once_and_answered(store: &Store) {
