@@ -133,6 +133,11 @@ enum Ev {
     PoolWake {
         pool: usize,
     },
+    /// Start what the pool's free servers can take, once every event of
+    /// this minute that was already due has run ([`Simulation::dispatch`]).
+    Dispatch {
+        pool: usize,
+    },
     ServiceEnd {
         pool: usize,
         server: usize,
@@ -208,6 +213,8 @@ struct PoolState {
     pending_outage: Vec<i64>,
     queue: BinaryHeap<Reverse<(i64, u64, usize, u32)>>,
     wake_at: Option<Minute>,
+    /// The minute a dispatch of the pool is already due ([`Ev::Dispatch`]).
+    dispatch_at: Option<Minute>,
     /// Export terminal whose yard this pool feeds (processing) or empties (loading).
     terminal: Option<usize>,
     import_terminal: Option<usize>,
@@ -777,6 +784,10 @@ impl Simulation {
             Ev::PoolWake { pool } => {
                 self.pools[pool].wake_at = None;
                 self.dispatch(pool);
+            }
+            Ev::Dispatch { pool } => {
+                self.pools[pool].dispatch_at = None;
+                self.dispatch_now(pool);
             }
             Ev::ServiceEnd { pool, server, vid } => self.on_service_end(pool, server, vid),
             Ev::HoldEnd { vid } => {
@@ -1421,7 +1432,23 @@ impl Simulation {
     }
 
     /// Starts service for queued vehicles while a server can start now.
+    /// Asks for the pool's free servers to start work at this minute, after
+    /// every event of the minute already due: vehicles that reach a queue
+    /// in the same minute (a whole call discharged by several drivers, a
+    /// train unloaded) are all in it before a server is given, so the
+    /// queue's order decides, not the order in which the minute's events
+    /// happen to run.
     fn dispatch(&mut self, pool: usize) {
+        let now = self.now;
+        if self.pools[pool].dispatch_at != Some(now) {
+            self.pools[pool].dispatch_at = Some(now);
+            self.push(now, Ev::Dispatch { pool });
+        }
+    }
+
+    /// Starts, at once, what the pool's free servers can take, in queue
+    /// order.
+    fn dispatch_now(&mut self, pool: usize) {
         loop {
             let Some(&Reverse((_, _, vid, ticket))) = self.pools[pool].queue.peek() else {
                 return;
@@ -2742,6 +2769,7 @@ impl PoolState {
             pending_outage: vec![0; n],
             queue: BinaryHeap::new(),
             wake_at: None,
+            dispatch_at: None,
             terminal,
             import_terminal,
         }
