@@ -2816,6 +2816,52 @@ mod tests {
     }
 
     #[test]
+    fn regression_vehicles_queued_in_the_same_minute_are_served_by_priority_not_arrival() {
+        // Vehicles discharged in the same minute took the certification
+        // stations in the order their events ran, so a vehicle due days
+        // later could take the last free station from one due that day.
+        let (mut sim, _) = overdue_world();
+        let now = sim.now;
+        let pool = sim.pool_of_resource[&sim.net.import_terminals[0].certification.resource];
+        // One free server, an empty queue, and a window open for the work.
+        let n = sim.pools[pool].busy_until.len();
+        for s in 0..n {
+            sim.pools[pool].busy_until[s] = now.plus(if s == 0 { 0 } else { 10 * Minute::DAY });
+            sim.pools[pool].down_until[s] = now;
+            sim.pools[pool].pending_outage[s] = 0;
+        }
+        sim.pools[pool].queue.clear();
+        let minutes = sim
+            .service_minutes(pool, 0)
+            .max(sim.service_minutes(pool, 1));
+        let open = sim
+            .calendar(pool)
+            .earliest_fit(0, now, minutes)
+            .expect("the station opens within the horizon");
+        sim.run_until(open);
+        let at = sim.now;
+        assert!(sim.pools[pool].busy_until[0] <= at);
+        // Two vehicles reach the queue in the same minute: the less urgent
+        // (a larger priority) first.
+        let (later, urgent) = (0, 1);
+        sim.enqueue_with(pool, later, 9_000);
+        sim.enqueue_with(pool, urgent, 1_000);
+        assert!(
+            sim.vehicles[later].queued.is_some(),
+            "no server given mid-minute"
+        );
+        sim.run_until(at.plus(1));
+        assert!(
+            sim.vehicles[urgent].queued.is_none(),
+            "the urgent vehicle started"
+        );
+        assert!(
+            sim.vehicles[later].queued.is_some(),
+            "the other still waits"
+        );
+    }
+
+    #[test]
     fn regression_an_overdue_vessel_is_not_forecast_to_berth_at_once() {
         // Forecast runs drew an overdue call's delay as if nothing were
         // known, so three runs in four (the punctual share) had the vessel
