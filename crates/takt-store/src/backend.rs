@@ -59,16 +59,12 @@ pub struct NewRow<'a> {
 impl NewRow<'_> {
     /// True for an error-declaration row.
     pub fn is_retraction(&self) -> bool {
-        self.event.error_declaration.is_some()
+        self.event.is_retraction()
     }
 
-    /// `event` or `retraction` (see [`LogRow::kind`]).
+    /// `event` or `retraction` ([`crate::model::Event::log_kind`]).
     pub fn kind(&self) -> &'static str {
-        if self.is_retraction() {
-            "retraction"
-        } else {
-            "event"
-        }
+        self.event.log_kind()
     }
 
     /// The row as it will read back.

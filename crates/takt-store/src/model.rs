@@ -157,19 +157,31 @@ pub struct LogRow {
     pub flags: Vec<Flag>,
 }
 
-impl LogRow {
-    /// True for an error-declaration row.
+impl Event {
+    /// True for an error declaration (it retracts the event with its id).
     pub fn is_retraction(&self) -> bool {
-        self.event.error_declaration.is_some()
+        self.error_declaration.is_some()
     }
 
     /// `event` or `retraction`: the log keeps at most one of each per id.
-    pub fn kind(&self) -> &'static str {
+    pub fn log_kind(&self) -> &'static str {
         if self.is_retraction() {
             "retraction"
         } else {
             "event"
         }
+    }
+}
+
+impl LogRow {
+    /// True for an error-declaration row.
+    pub fn is_retraction(&self) -> bool {
+        self.event.is_retraction()
+    }
+
+    /// `event` or `retraction` ([`Event::log_kind`]).
+    pub fn kind(&self) -> &'static str {
+        self.event.log_kind()
     }
 }
 
