@@ -271,23 +271,14 @@ impl Learned {
     /// run's draw, its version of them) longer than that; `None` when none
     /// was.
     pub fn vessel_delay_over<R: Rng + ?Sized>(&self, overdue: i64, rng: &mut R) -> Option<i64> {
-        let late = |x: &&i64| **x > 0;
-        let n = self
-            .vessel_delay
-            .iter()
-            .filter(late)
-            .filter(|&&x| x > overdue)
-            .count();
+        // Longer than a non-negative overdue time: late calls only.
+        let longer = |x: &&i64| **x > overdue.max(0);
+        let n = self.vessel_delay.iter().filter(longer).count();
         if n == 0 {
             return None;
         }
         let k = rng.random_range(0..n);
-        self.vessel_delay
-            .iter()
-            .filter(late)
-            .filter(|&&x| x > overdue)
-            .nth(k)
-            .copied()
+        self.vessel_delay.iter().filter(longer).nth(k).copied()
     }
 
     /// A damage hold's minutes, if one is drawn.
