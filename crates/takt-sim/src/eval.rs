@@ -90,6 +90,9 @@ pub struct EtaEval {
     /// run each).
     pub seeds: Vec<u64>,
     pub samples: usize,
+    /// Days of history takt's predictor learned from before the truth run
+    /// began (0: a cold start, learning from the truth run alone).
+    pub history_days: i64,
     /// Prediction instants, summed over the seeds.
     pub prediction_instants: usize,
     pub n_predictions: usize,
@@ -183,16 +186,25 @@ impl Scored {
     }
 }
 
-/// Runs the evaluation. `progress(done, total)` is called after each prediction instant.
+/// Mixed into a truth run's seed to seed its history run
+/// ([`forecast::Learned::from_history`]), so that the two share no draws.
+pub const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
+
+/// Runs the evaluation. takt's predictor learns from `history` (the same
+/// scenario compiled for the history's days, simulated with the truth's
+/// policy and its own seed) and from the truth run up to each prediction;
+/// without it, from the truth run alone (a cold start). `progress(done,
+/// total)` is called after each prediction instant.
 pub fn evaluate_eta(
     net: Network,
+    history: Option<&Network>,
     policy: Box<dyn crate::Policy>,
     options: EvalOptions,
     progress: impl FnMut(usize, usize),
 ) -> EtaEval {
     let scenario = net.name.clone();
-    let scored = score_one(net, policy, options, progress);
-    figures(scenario, &[options.seed], options, scored)
+    let scored = score_one(net, history, policy, options, progress);
+    figures(scenario, &[options.seed], history, options, scored)
 }
 
 /// The evaluation over several seeds, each its own truth run (the policy
@@ -204,6 +216,7 @@ pub fn evaluate_eta(
 /// `progress(seed_index, done, total)` is called after each instant.
 pub fn evaluate_eta_seeds(
     net: &Network,
+    history: Option<&Network>,
     policy: impl Fn() -> Box<dyn crate::Policy>,
     options: EvalOptions,
     seeds: &[u64],
@@ -219,25 +232,36 @@ pub fn evaluate_eta_seeds(
             },
             ..options
         };
-        let scored = score_one(net.clone(), policy(), o, |d, t| progress(i, d, t));
+        let scored = score_one(net.clone(), history, policy(), o, |d, t| progress(i, d, t));
         if i == 0 {
             pooled = scored;
         } else {
             pooled.add(scored);
         }
     }
-    figures(net.name.clone(), seeds, options, pooled)
+    figures(net.name.clone(), seeds, history, options, pooled)
 }
 
 /// One truth run: its predictions, scored.
 fn score_one(
     net: Network,
+    history: Option<&Network>,
     policy: Box<dyn crate::Policy>,
     options: EvalOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Scored {
     let start = net.start;
     let end = net.end;
+    let history = history.map(|h| {
+        forecast::Learned::from_history(
+            h.clone(),
+            policy.clone_box(),
+            SimOptions {
+                seed: options.seed ^ HISTORY_SEED,
+                volume_scale: options.volume_scale,
+            },
+        )
+    });
     let mut sim = Simulation::new(
         net,
         policy,
@@ -273,7 +297,11 @@ fn score_one(
         }
         let targets = sim.pipeline();
         let means = forecast::stage_means(&sim);
-        let learned = Draws::Learned(std::sync::Arc::new(sim.learned()));
+        let mut learned = sim.learned();
+        if let Some(h) = &history {
+            learned.absorb(h);
+        }
+        let learned = Draws::Learned(std::sync::Arc::new(learned));
         let fo = ForecastOptions {
             seed: options.forecast.seed ^ (i as u64).wrapping_mul(0x1000_0001),
             ..options.forecast
@@ -394,7 +422,13 @@ fn score_one(
 }
 
 /// The figures of pooled scores.
-fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored) -> EtaEval {
+fn figures(
+    scenario: String,
+    seeds: &[u64],
+    history: Option<&Network>,
+    options: EvalOptions,
+    scored: Scored,
+) -> EtaEval {
     let Scored {
         instants,
         n_predictions,
@@ -498,6 +532,7 @@ fn figures(scenario: String, seeds: &[u64], options: EvalOptions, scored: Scored
         seed: seeds[0],
         seeds: seeds.to_vec(),
         samples: options.forecast.samples,
+        history_days: history.map_or(0, |h| h.end.since(h.start) / Minute::DAY),
         prediction_instants: instants,
         n_predictions,
         censored,
@@ -517,6 +552,7 @@ fn slim(f: &forecast::VehicleForecast) -> forecast::VehicleForecast {
         delivered_share: f.delivered_share,
         delivered_runs: f.delivered_runs.clone(),
         runs_weight: f.runs_weight,
+        effective_runs: f.effective_runs,
     }
 }
 

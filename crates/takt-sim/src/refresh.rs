@@ -341,6 +341,7 @@ impl Runs {
             },
             delivered_runs: delivered,
             runs_weight: total,
+            effective_runs: effective_runs(&self.weights),
         }
     }
 

@@ -676,6 +676,53 @@ fn instance_holds_every_vehicle_in_the_pipeline_with_its_frozen_past() {
 
 // ----------------------------------------------------------------- ETAs
 
+/// An earlier period's observations are pooled with the present run's:
+/// every sample and count adds up, and a year of history gives the vessel
+/// delays enough berthings to be drawn from at the first prediction.
+#[test]
+fn a_year_of_history_pools_with_what_the_run_has_seen() {
+    use takt_sim::forecast::{Learned, MIN_OBSERVATIONS};
+    let options = |seed| SimOptions {
+        seed,
+        volume_scale: 1.0,
+    };
+    let history = Learned::from_history(
+        network(BUILTIN_US_JAPAN, 365),
+        Box::new(Fifo),
+        options(7 ^ takt_sim::eval::HISTORY_SEED),
+    );
+    let mut sim = Simulation::new(network(BUILTIN_US_JAPAN, 56), Box::new(Fifo), options(7));
+    sim.run_until(sim.net.start.plus(14 * takt_core::Minute::DAY));
+    let run = sim.learned();
+    assert!(history.vessel_delay.len() > 10 * run.vessel_delay.len().max(1));
+    assert!(history.vessel_delay.iter().filter(|&&x| x > 0).count() >= MIN_OBSERVATIONS);
+    assert!(
+        history.outage_pool_weeks > 100.0,
+        "{}",
+        history.outage_pool_weeks
+    );
+    let mut both = run.clone();
+    both.absorb(&history);
+    assert_eq!(
+        both.vessel_delay.len(),
+        run.vessel_delay.len() + history.vessel_delay.len()
+    );
+    assert_eq!(both.ramp_unloads, run.ramp_unloads + history.ramp_unloads);
+    assert_eq!(both.certified, run.certified + history.certified);
+    assert_eq!(both.holds.len(), run.holds.len() + history.holds.len());
+    assert_eq!(
+        both.outages.len(),
+        run.outages.len() + history.outages.len()
+    );
+    assert!(
+        (both.outage_pool_weeks - run.outage_pool_weeks - history.outage_pool_weeks).abs() < 1e-9
+    );
+    for (svc, xs) in &history.transit_by_service {
+        let mine = run.transit_by_service.get(svc).map_or(0, Vec::len);
+        assert_eq!(both.transit_by_service[svc].len(), mine + xs.len());
+    }
+}
+
 #[test]
 fn forecasts_are_ordered_deterministic_and_learned_from_history() {
     use takt_sim::forecast::{Draws, ForecastOptions, forecast};
@@ -736,7 +783,11 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
         full_every: 2,
     };
     let mut calls = 0;
-    let e = evaluate_eta(net, Box::new(Fifo), options, |_, _| calls += 1);
+    let history = network(BUILTIN_US_JAPAN, 90);
+    let e = evaluate_eta(net, Some(&history), Box::new(Fifo), options, |_, _| {
+        calls += 1
+    });
+    assert_eq!(e.history_days, 90);
     assert!(
         e.refreshed_missing < e.n_predictions / 4,
         "{}",
@@ -814,11 +865,13 @@ fn eta_evaluation_over_several_seeds_pools_every_prediction() {
         },
         full_every: 2,
     };
-    let one = |seed| evaluate_eta(net.clone(), Box::new(Fifo), options(seed), |_, _| {});
+    let one = |seed| evaluate_eta(net.clone(), None, Box::new(Fifo), options(seed), |_, _| {});
     let (a, b) = (one(5), one(6));
+    assert_eq!(a.history_days, 0);
     let mut calls = Vec::new();
     let pooled = evaluate_eta_seeds(
         &net,
+        None,
         || Box::new(Fifo),
         options(99),
         &[5, 6],

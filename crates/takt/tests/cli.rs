@@ -834,6 +834,8 @@ fn eval_eta_pools_the_predictions_of_several_seeds() {
         "3",
         "--every-hours",
         "96",
+        "--history-days",
+        "30",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -843,10 +845,16 @@ fn eval_eta_pools_the_predictions_of_several_seeds() {
         "{}",
         stdout(&out)
     );
+    assert!(
+        stdout(&out).contains("takt learning from 30 days of history and the run so far"),
+        "{}",
+        stdout(&out)
+    );
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(v["seeds"], serde_json::json!([3, 4]));
     assert_eq!(v["seed"], 3);
+    assert_eq!(v["history_days"], 30);
     // Two truth runs, each predicting at days 14 and 18.
     assert_eq!(v["prediction_instants"], 4);
     let bad = takt(&["eval", "eta", "--seed", "1,x"]);

@@ -29,6 +29,11 @@ pub struct Args {
     /// Monte Carlo runs per forecast.
     #[arg(long, default_value_t = 32)]
     pub samples: usize,
+    /// Days of earlier operation takt's ETAs learn from before this run:
+    /// the same scenario simulated for that many days with a seed of its
+    /// own (a deployment's history). 0: learn from this run alone.
+    #[arg(long, default_value_t = 365)]
+    pub history_days: u32,
     /// Write every vehicle's forecast as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -60,9 +65,14 @@ pub struct EvalArgs {
     /// Hours between prediction instants.
     #[arg(long, default_value_t = 24)]
     pub every_hours: i64,
-    /// Days of history before the first prediction.
+    /// Days of the truth run before the first prediction.
     #[arg(long, default_value_t = 14)]
     pub warmup_days: i64,
+    /// Days of earlier operation takt's ETAs learn from before this run:
+    /// the same scenario simulated for that many days with a seed of its
+    /// own (a deployment's history). 0: learn from this run alone.
+    #[arg(long, default_value_t = 365)]
+    pub history_days: u32,
     /// The `refr` predictor forecasts in full at every this many
     /// instants and conditions those runs on the events in between.
     #[arg(long, default_value_t = 3)]
@@ -100,7 +110,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         None => None,
     };
-    let learned = Draws::Learned(Arc::new(sim.learned()));
+    let mut learned = sim.learned();
+    if let Some(history) = history_network(&args.scenario, args.history_days)? {
+        learned.absorb(&takt_sim::forecast::Learned::from_history(
+            history,
+            Box::new(Fifo),
+            SimOptions {
+                seed: args.seed ^ takt_sim::eval::HISTORY_SEED,
+                volume_scale: args.scenario.volume_scale,
+            },
+        ));
+    }
+    let learned = Draws::Learned(Arc::new(learned));
     let options = ForecastOptions {
         samples: args.samples,
         seed: args.seed,
@@ -109,8 +130,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let forecasts = forecast::forecast(&sim, &learned, options, only.as_deref());
     let net = &sim.net;
     println!(
-        "ETAs at {} ({} Monte Carlo runs, durations learned from the run so far)\n",
-        sim.now, args.samples
+        "ETAs at {} ({} Monte Carlo runs, durations learned from {})\n",
+        sim.now,
+        args.samples,
+        learned_from(args.history_days)
     );
     if only.is_some() {
         let f = &forecasts[0];
@@ -214,6 +237,22 @@ fn stage_zone(sim: &Simulation, vid: usize, stage: takt_core::Stage) -> jiff::tz
     loc.map_or(jiff::tz::TimeZone::UTC, |l| net.locations[l].tz.clone())
 }
 
+/// The scenario compiled for `days` of history; none for 0.
+fn history_network(args: &ScenarioArgs, days: u32) -> Result<Option<takt_core::network::Network>> {
+    if days == 0 {
+        return Ok(None);
+    }
+    Ok(Some(crate::load::network(args, Some(days))?.1))
+}
+
+fn learned_from(history_days: u32) -> String {
+    if history_days == 0 {
+        "the run so far".to_string()
+    } else {
+        format!("{history_days} days of history and the run so far")
+    }
+}
+
 pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
     let args = match cmd {
         EvalCommand::Eta(args) => args,
@@ -255,9 +294,11 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
         },
         full_every: args.full_every,
     };
+    let history = history_network(&args.scenario, args.history_days)?;
     let n_seeds = args.seed.len();
     let result = evaluate_eta_seeds(
         &net,
+        history.as_ref(),
         || Box::new(Fifo),
         options,
         &args.seed,
@@ -269,7 +310,7 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
     bar.finish_and_clear();
     let seeds: Vec<String> = result.seeds.iter().map(u64::to_string).collect();
     println!(
-        "ETA evaluation: scenario {}, {} {}, {} prediction instants, {} predictions scored ({} censored), {} runs per forecast\n",
+        "ETA evaluation: scenario {}, {} {}, {} prediction instants, {} predictions scored ({} censored), {} runs per forecast, takt learning from {}\n",
         result.scenario,
         if n_seeds == 1 {
             "seed"
@@ -280,7 +321,8 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
         result.prediction_instants,
         result.n_predictions - result.censored,
         result.censored,
-        result.samples
+        result.samples,
+        learned_from(args.history_days)
     );
     println!("delivery ETA error, hours, by days before actual delivery");
     println!(
