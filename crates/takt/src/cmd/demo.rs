@@ -72,6 +72,11 @@ pub struct Args {
     /// milestone refreshes its vehicle's ETA from the last forecast's runs).
     #[arg(long, default_value_t = 12)]
     pub eta_every_hours: i64,
+    /// Days of earlier operation the ETA models learn from before the run
+    /// (the scenario simulated with FIFO and a seed of its own); 0: from
+    /// the run alone.
+    #[arg(long, default_value_t = 365)]
+    pub eta_history_days: u32,
     /// Simulated minutes between re-plans (a re-plan is also made when
     /// events arrive and a planner asks for one).
     #[arg(long, default_value_t = 60)]
@@ -109,12 +114,16 @@ fn to_eta(f: &VehicleForecast) -> Eta {
 }
 
 /// The demo's ETAs: a full forecast (Monte Carlo with durations learned
-/// from the run so far) every `--eta-every-hours`, its runs kept in an
+/// from `--eta-history-days` of history and the run so far) every
+/// `--eta-every-hours`, its runs kept in an
 /// [`EtaBook`], and between forecasts every milestone refreshes the ETA of
 /// the vehicle it is about from that vehicle's runs (a delivered vehicle
 /// loses its ETA).
 #[derive(Default)]
 struct Etas {
+    /// What the history taught, pooled with the run's observations at
+    /// every forecast.
+    history: Option<takt_sim::forecast::Learned>,
     book: EtaBook,
     /// The book's vehicles by VIN.
     vids: HashMap<String, usize>,
@@ -133,7 +142,11 @@ impl Etas {
             self.by_vin.clear();
             return;
         }
-        let draws = Draws::Learned(Arc::new(sim.learned()));
+        let mut learned = sim.learned();
+        if let Some(h) = &self.history {
+            learned.absorb(h);
+        }
+        let draws = Draws::Learned(Arc::new(learned));
         let options = ForecastOptions {
             samples,
             seed,
@@ -352,7 +365,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
     let start = sim.net.start;
     let end = sim.net.end;
-    let mut etas = Etas::default();
+    let mut etas = Etas {
+        history: if args.eta_samples > 0 {
+            super::eta::history_learned(&args.scenario, args.eta_history_days, args.seed)?
+        } else {
+            None
+        },
+        ..Etas::default()
+    };
     let mut last_plan = Minute(i64::MIN / 4);
     let mut last_eta = Minute(i64::MIN / 4);
     let mut last_plan_wall = Instant::now() - Duration::from_secs(3600);

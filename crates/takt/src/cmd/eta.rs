@@ -111,15 +111,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => None,
     };
     let mut learned = sim.learned();
-    if let Some(history) = history_network(&args.scenario, args.history_days)? {
-        learned.absorb(&takt_sim::forecast::Learned::from_history(
-            history,
-            Box::new(Fifo),
-            SimOptions {
-                seed: args.seed ^ takt_sim::eval::HISTORY_SEED,
-                volume_scale: args.scenario.volume_scale,
-            },
-        ));
+    if let Some(history) = history_learned(&args.scenario, args.history_days, args.seed)? {
+        learned.absorb(&history);
     }
     let learned = Draws::Learned(Arc::new(learned));
     let options = ForecastOptions {
@@ -245,7 +238,28 @@ fn history_network(args: &ScenarioArgs, days: u32) -> Result<Option<takt_core::n
     Ok(Some(crate::load::network(args, Some(days))?.1))
 }
 
-fn learned_from(history_days: u32) -> String {
+/// What `days` of earlier operation of the scenario teach takt's ETAs
+/// (none for 0): the scenario simulated with FIFO (the durations learned
+/// are the world's: transits, vessel delays, holds, outages) and a seed of
+/// its own, derived from `seed`.
+pub(crate) fn history_learned(
+    args: &ScenarioArgs,
+    days: u32,
+    seed: u64,
+) -> Result<Option<takt_sim::forecast::Learned>> {
+    Ok(history_network(args, days)?.map(|net| {
+        takt_sim::forecast::Learned::from_history(
+            net,
+            Box::new(Fifo),
+            SimOptions {
+                seed: seed ^ takt_sim::eval::HISTORY_SEED,
+                volume_scale: args.volume_scale,
+            },
+        )
+    }))
+}
+
+pub(crate) fn learned_from(history_days: u32) -> String {
     if history_days == 0 {
         "the run so far".to_string()
     } else {
