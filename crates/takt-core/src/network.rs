@@ -1883,6 +1883,10 @@ impl Compiler {
             ("unused_space_usd_per_rt43", o.unused_space_usd_per_rt43),
             ("transport_cost_weight", o.transport_cost_weight),
             ("unplaced_usd_per_vehicle", o.unplaced_usd_per_vehicle),
+            (
+                "export_yard_usd_per_vehicle_hour",
+                o.export_yard_usd_per_vehicle_hour,
+            ),
         ] {
             if !(value >= 0.0 && value.is_finite()) {
                 self.err(

@@ -82,19 +82,8 @@ pub struct ObjectiveWeights {
     /// departure), on top of the dwell weight: the live sequencer's price
     /// of shared terminal space and storage (`takt simulate --policy
     /// takt`); not a term of the plan objective `takt check` prints.
-    #[serde(deserialize_with = "non_negative")]
     pub export_yard_usd_per_vehicle_hour: f64,
     pub source: String,
-}
-
-/// A weight that must be a number of at least 0 (checked as it is read).
-fn non_negative<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let x = f64::deserialize(d)?;
-    if x >= 0.0 && x.is_finite() {
-        Ok(x)
-    } else {
-        Err(serde::de::Error::custom("must be a number of at least 0"))
-    }
 }
 
 impl Default for ObjectiveWeights {

@@ -245,6 +245,20 @@ fn insight_threshold_and_objective_weights_come_from_the_scenario() {
             .iter()
             .any(|e| e.contains("objective.roll_usd_per_vehicle: must be a number of at least 0"))
     );
+    // The live sequencer's export-yard weight is checked the same way, and
+    // the message names it (it used to say only "(file)").
+    let text = BUILTIN_US_JAPAN.replacen(
+        "export_yard_usd_per_vehicle_hour = 1.0",
+        "export_yard_usd_per_vehicle_hour = -1.0",
+        1,
+    );
+    let errors = errors_of(&text);
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "objective.export_yard_usd_per_vehicle_hour: must be a number of at least 0"
+        )),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -860,3 +860,35 @@ fn eval_eta_pools_the_predictions_of_several_seeds() {
     let bad = takt(&["eval", "eta", "--seed", "1,x"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 }
+
+#[test]
+fn bench_reports_wall_and_cpu_time_of_the_simulation() {
+    let dir = temp_dir("bench");
+    let json = dir.join("bench.json");
+    let out = takt(&[
+        "bench",
+        "--vehicles",
+        "1000",
+        "--days",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("simulate, CPU time"),
+        "{}",
+        stdout(&out)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(v["vehicles_released"].as_u64().unwrap() > 500, "{v}");
+    let wall = v["simulate_seconds"].as_f64().unwrap();
+    let cpu = v["simulate_cpu_seconds"].as_f64().unwrap();
+    // The simulation runs on one thread: its CPU time is positive and no
+    // more than the wall time of the two threads a process could use.
+    assert!(
+        cpu > 0.0 && cpu <= 2.0 * wall + 0.05,
+        "cpu {cpu} wall {wall}"
+    );
+}

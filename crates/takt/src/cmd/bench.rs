@@ -52,22 +52,6 @@ struct Figures {
     peak_rss_mib: Option<f64>,
 }
 
-/// CPU seconds (user + system) used by this process so far.
-fn cpu_seconds() -> Option<f64> {
-    #[cfg(unix)]
-    {
-        // SAFETY: getrusage only writes into the zeroed struct we own.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-            return None;
-        }
-        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-        Some(t(usage.ru_utime) + t(usage.ru_stime))
-    }
-    #[cfg(not(unix))]
-    None
-}
-
 /// Peak resident memory of this process, from /proc (Linux only).
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -91,10 +75,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let (_, net) = crate::load::network(&scaled, Some(args.days))?;
     let t0 = Instant::now();
-    let cpu0 = cpu_seconds();
+    let cpu0 = super::process_cpu_ms();
     let sim = super::run_simulation(net.clone(), &args.policy, args.seed, scale, |_| Ok(()))?;
     let simulate_seconds = t0.elapsed().as_secs_f64();
-    let simulate_cpu_seconds = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let simulate_cpu_seconds = super::process_cpu_ms()
+        .zip(cpu0)
+        .map(|(b, a)| (b - a) / 1000.0);
     let summary = Summary::of(&sim, args.seed);
     let t1 = Instant::now();
     let plan = sim.plan(false);

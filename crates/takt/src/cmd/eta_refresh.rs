@@ -56,18 +56,10 @@ struct Kind {
     cpu_us_per_vehicle: f64,
 }
 
-/// CPU time of this process, all threads, in milliseconds.
+/// CPU time of this process, all threads, in milliseconds (NaN where it
+/// cannot be read).
 fn process_cpu_ms() -> f64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes into the struct we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-    if rc != 0 {
-        return f64::NAN;
-    }
-    t.tv_sec as f64 * 1000.0 + t.tv_nsec as f64 / 1e6
+    super::process_cpu_ms().unwrap_or(f64::NAN)
 }
 
 #[derive(Debug, Serialize)]
