@@ -352,7 +352,9 @@ pub fn repair(
 ) -> Result<Repaired, RepairError> {
     let (before, before_objective) = decode(net, inst, genes)?;
     let changed = apply(net, inst, d)?;
+    let before_kept = progress();
     let (kept, kept_objective) = decode(net, &changed, genes)?;
+    let decode_step = progress() - before_kept;
     let penalty = |p: &Plan| {
         let dd = diff(&before, p);
         dd.voyage_changed.len() as f64 * CHANGE_USD_PER_VOYAGE
@@ -366,6 +368,7 @@ pub fn repair(
         params,
         progress,
         &penalty,
+        decode_step,
     );
     let diff = diff(&before, &out.plan);
     Ok(Repaired {

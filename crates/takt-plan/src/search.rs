@@ -53,6 +53,11 @@ pub struct Solved {
     pub construction_name: &'static str,
     /// Every construction tried, with its objective.
     pub constructions: Vec<(&'static str, Objective)>,
+    /// The caller's progress reading when the first plan (the first
+    /// construction, feasible as every decoded plan is) was ready: with
+    /// a progress of elapsed time over the limit, the time to a first plan
+    /// is this times the limit.
+    pub first_plan_progress: f64,
     /// Candidates decoded, over all threads.
     pub iterations: u64,
     /// Accepted candidates that improved the thread's best.
@@ -247,8 +252,28 @@ pub struct Improved {
     pub improvements: u64,
 }
 
+/// The most vehicles the search threads decode at the same time. Each
+/// candidate is a world and a plan of the whole pipeline: two candidates
+/// at once at 100,000 vehicles took `takt plan` to
+/// 1.2 GB (BENCHMARKS.md), and there a candidate costs seconds, so the
+/// second thread bought little search.
+pub const MAX_VEHICLES_DECODED_AT_ONCE: usize = 120_000;
+
+/// Threads the search runs for `vehicles`: `requested` (at least one), fewer
+/// when that many decodes at once would exceed
+/// [`MAX_VEHICLES_DECODED_AT_ONCE`].
+pub fn search_threads(requested: usize, vehicles: usize) -> usize {
+    let by_memory = MAX_VEHICLES_DECODED_AT_ONCE / vehicles.max(1);
+    requested.max(1).min(by_memory.max(1))
+}
+
 /// Large-neighbourhood search from `start` (genes, their plan and
-/// objective), minimizing objective plus `penalty`.
+/// objective), minimizing objective plus `penalty`. `decode_step` is the
+/// progress one decode is known to take (0 when unknown): no candidate,
+/// the first one included, starts unless it fits before progress reaches
+/// one. The threads share the start plan and keep a plan of their own only
+/// once they improve on it, so a search that finds nothing better holds
+/// one plan, not one per thread.
 pub fn improve(
     net: &Network,
     inst: &Instance,
@@ -256,6 +281,7 @@ pub fn improve(
     params: &Params,
     progress: &(dyn Fn() -> f64 + Sync),
     penalty: Penalty,
+    decode_step: f64,
 ) -> Improved {
     // Vehicles whose decisions can still change: not yet loaded.
     let movable: Vec<usize> = inst
@@ -265,34 +291,38 @@ pub fn improve(
         .filter(|(_, v)| v.steps.iter().all(|s| s.stage < Stage::Loading))
         .map(|(i, _)| i)
         .collect();
-    let threads = params.threads.max(1);
-    let score0 = start.2.total_usd + penalty(&start.1);
-    let results: Vec<Improved> = std::thread::scope(|scope| {
+    let threads = search_threads(params.threads, inst.vehicles.len());
+    let (genes0, plan0, obj0) = start;
+    let score0 = obj0.total_usd + penalty(&plan0);
+    let info0 = infos(net, &plan0);
+    /// A thread's best: its genes, score and (once improved) plan and objective.
+    struct Best {
+        genes: Vec<Gene>,
+        score: f64,
+        found: Option<(Plan, Objective)>,
+        iterations: u64,
+        improvements: u64,
+    }
+    let results: Vec<Best> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (genes0, plan0, obj0, movable) = (
-                    start.0.clone(),
-                    start.1.clone(),
-                    start.2.clone(),
-                    movable.clone(),
-                );
+                let (genes0, info0, movable) = (genes0.clone(), info0.clone(), movable.clone());
                 scope.spawn(move || {
                     let mut s = Search {
                         movable,
                         rng: ChaCha8Rng::seed_from_u64(params.seed.wrapping_add(t as u64 * 0x9e37)),
                     };
-                    let mut cur = (genes0.clone(), score0, infos(net, &plan0));
-                    let mut best = Improved {
+                    let mut cur = (genes0.clone(), score0, info0);
+                    let mut best = Best {
                         genes: genes0,
-                        plan: plan0,
-                        objective: obj0,
                         score: score0,
+                        found: None,
                         iterations: 0,
                         improvements: 0,
                     };
                     // Progress one candidate takes (the longest seen), so the
                     // search stops before a candidate would overrun the limit.
-                    let mut step = 0.0f64;
+                    let mut step = decode_step.max(0.0);
                     loop {
                         let p = match params.max_iterations {
                             Some(0) => 1.0,
@@ -319,9 +349,8 @@ pub fn improve(
                             if score < best.score - 1e-6 {
                                 best.improvements += 1;
                                 best.genes = cand;
-                                best.plan = plan;
-                                best.objective = obj;
                                 best.score = score;
+                                best.found = Some((plan, obj));
                             }
                         }
                     }
@@ -336,13 +365,19 @@ pub fn improve(
     });
     let iterations = results.iter().map(|r| r.iterations).sum();
     let improvements = results.iter().map(|r| r.improvements).sum();
-    let mut best = results
+    let best = results
         .into_iter()
         .reduce(|a, b| if b.score < a.score { b } else { a })
         .expect("at least one thread");
-    best.iterations = iterations;
-    best.improvements = improvements;
-    best
+    let (plan, objective) = best.found.unwrap_or((plan0, obj0));
+    Improved {
+        genes: best.genes,
+        plan,
+        objective,
+        score: best.score,
+        iterations,
+        improvements,
+    }
 }
 
 /// Plans an instance: the best of the constructions, improved until
@@ -375,9 +410,23 @@ pub fn solve_with(
             best = Some((genes, plan, obj, name, score));
         }
     };
+    // The first construction always runs: it is the first plan. Each
+    // further one only when it fits in what is left of the limit (the
+    // longest decode so far as its estimate), so that the limit holds at
+    // any size: at 100,000 vehicles one decode takes seconds.
+    let mut first_plan_progress = None;
+    let mut step = 0.0f64;
+    let fits = |first: bool, step: f64| first || progress() + step < 1.0;
     let mut snug = None;
     for (name, genes) in constructions(n) {
+        if !fits(first_plan_progress.is_none(), step) {
+            break;
+        }
+        let before = progress();
         let (plan, obj) = decode(net, inst, &genes)?;
+        let after = progress();
+        step = step.max(after - before);
+        first_plan_progress.get_or_insert(after);
         if genes.first().is_some_and(|g| g.snug) {
             snug = Some((genes.clone(), plan.clone()));
         }
@@ -406,7 +455,7 @@ pub fn solve_with(
                 }
                 changed = true;
             }
-            if !changed {
+            if !changed || !fits(false, step) {
                 break;
             }
             let (p, obj) = decode(net, inst, &genes)?;
@@ -416,7 +465,15 @@ pub fn solve_with(
     }
     let (genes0, plan0, obj0, name0, _) = best.expect("constructions");
     let construction = obj0.clone();
-    let out = improve(net, inst, (genes0, plan0, obj0), params, progress, penalty);
+    let out = improve(
+        net,
+        inst,
+        (genes0, plan0, obj0),
+        params,
+        progress,
+        penalty,
+        step,
+    );
     Ok(Solved {
         plan: out.plan,
         objective: out.objective,
@@ -424,7 +481,24 @@ pub fn solve_with(
         construction,
         construction_name: name0,
         constructions: tried,
+        first_plan_progress: first_plan_progress.unwrap_or(0.0),
         iterations: out.iterations,
         improvements: out.improvements,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::search_threads;
+
+    #[test]
+    fn large_instances_search_on_fewer_threads() {
+        assert_eq!(search_threads(2, 200), 2);
+        assert_eq!(search_threads(2, 50_000), 2);
+        assert_eq!(search_threads(2, 60_000), 2);
+        assert_eq!(search_threads(2, 100_000), 1);
+        assert_eq!(search_threads(2, 1_000_000), 1);
+        assert_eq!(search_threads(0, 10), 1);
+        assert_eq!(search_threads(4, 40_000), 3);
+    }
 }

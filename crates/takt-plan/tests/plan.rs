@@ -71,6 +71,42 @@ fn sequencer_improves_on_construction_and_stays_feasible() {
     solve_and_check(OTHER, 30, 3, 1.0, 30);
 }
 
+/// The time limit holds at any size: once the first construction is
+/// decoded (the first feasible plan), a further construction runs only if
+/// it fits in what is left. A clock already past the limit gets the first
+/// plan and nothing more; a clock that never moves gets every construction.
+#[test]
+fn constructions_after_the_first_wait_for_time_left() {
+    let (net, inst) = instance(BUILTIN_US_JAPAN, 30, 2, 1.0);
+    let params = Params {
+        seed: 1,
+        threads: 2,
+        max_iterations: None,
+    };
+    let late = solve(&net, &inst, &params, &|| 2.0).unwrap();
+    assert_eq!(late.constructions.len(), 1, "{:?}", late.constructions);
+    assert_eq!(late.construction_name, "keep bookings");
+    assert_eq!(late.iterations, 0);
+    assert_eq!(late.first_plan_progress, 2.0);
+    assert!(takt_check::check(&net, &late.plan).is_feasible());
+    let timeless = solve(
+        &net,
+        &inst,
+        &Params {
+            max_iterations: Some(1),
+            ..params
+        },
+        &|| 0.0,
+    )
+    .unwrap();
+    assert!(
+        timeless.constructions.len() >= 4,
+        "{:?}",
+        timeless.constructions
+    );
+    assert_eq!(timeless.first_plan_progress, 0.0);
+}
+
 /// Whether the slow suite runs (`TAKT_SLOW_TESTS=1`, ideally with
 /// `--release`); otherwise the slow tests say so and pass.
 fn slow_tests(name: &str) -> bool {

@@ -68,6 +68,9 @@ struct Figures<'a> {
     gap: f64,
     iterations: u64,
     seconds: f64,
+    /// From the start (reading the instance included) to the first
+    /// feasible plan: the first construction decoded.
+    first_plan_seconds: f64,
     unplaced: usize,
     feasible: bool,
     objective: &'a takt_core::objective::Objective,
@@ -110,6 +113,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let solved = takt_plan::solve(&net, &inst, &params, &progress)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.input.instance.display()))?;
     bar.finish_and_clear();
+    let first_plan_seconds = solved.first_plan_progress * search_limit.as_secs_f64().max(1e-3);
     let report = takt_check::check(&net, &solved.plan);
     crate::cmd::simulate::write_json(&args.out, &solved.plan)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -126,15 +130,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .filter_map(|v| v.unplaced.as_ref().map(|r| (&v.vin, r)))
         .collect();
     println!(
-        "planned {} vehicles at {} in {seconds:.1} s ({} candidates, {} improvements, 2 cores{})",
+        "planned {} vehicles at {} in {seconds:.1} s, first plan after {first_plan_seconds:.1} s ({} candidates, {} improvements{})",
         inst.vehicles.len(),
         inst.now,
         solved.iterations,
         solved.improvements,
-        if params.threads == 1 {
-            ", 1 thread"
-        } else {
-            ""
+        match takt_plan::search::search_threads(params.threads, inst.vehicles.len()) {
+            1 => ", 1 search thread".to_string(),
+            t => format!(", {t} search threads"),
         },
     );
     println!(
@@ -172,6 +175,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             gap,
             iterations: solved.iterations,
             seconds,
+            first_plan_seconds,
             unplaced: unplaced.len(),
             feasible: report.is_feasible(),
             objective: obj,
