@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use takt_core::Minute;
 use takt_core::network::Network;
+use takt_core::plan::Stage;
 
 /// Horizon buckets: days from the prediction to the actual delivery.
 pub const BUCKETS: &[(&str, f64, f64)] = &[
@@ -107,23 +108,38 @@ pub struct EtaEval {
     /// The at-risk flag, scored per vehicle, with two thresholds: takt's
     /// P90 after the promise (early warning) and P50 after it (likely late).
     pub at_risk: Vec<AtRisk>,
+    /// The cutoff flag, scored per vehicle routed on a voyage and not yet
+    /// loaded: flagged when at least 10% (early warning) or half (likely)
+    /// of takt's runs miss a voyage it is routed on; "late" here means the
+    /// vehicle did miss one (a roll) after it was first predicted, and
+    /// hours ahead count from the first flag to that roll.
+    pub at_risk_cutoff: Vec<AtRisk>,
 }
 
-/// A vehicle is flagged at risk at a prediction instant before its promised
-/// date when takt's P90 (or P50) delivery falls after the promise. Scored
-/// per vehicle against what happened.
+/// An at-risk flag, scored per vehicle against what happened. The promise
+/// flag fires at a prediction instant before the vehicle's promised date
+/// when takt's P90 (or P50) delivery falls after the promise; the cutoff
+/// flag fires while the vehicle is routed on a voyage and not yet loaded
+/// when at least 10% (or half) of takt's runs miss a voyage it is routed
+/// on (a roll).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AtRisk {
     pub rule: &'static str,
-    /// Vehicles predicted at least once.
+    /// Vehicles the rule looked at (predicted at least once; for the
+    /// cutoff flag, while routed and not loaded).
     pub vehicles: usize,
-    /// Of those, delivered after their promise (or not delivered by the end of the truth run although promised before it).
+    /// Of those, the ones the flagged event happened to: delivered after
+    /// their promise (or not delivered by the end of the truth run although
+    /// promised before it); for the cutoff flag, rolled after they were
+    /// first predicted.
     pub late: usize,
     pub flagged: usize,
+    /// Flagged before the event happened.
     pub flagged_and_late: usize,
     pub precision: f64,
     pub recall: f64,
-    /// How long before the promise the first flag fired, for late vehicles that were flagged.
+    /// How long before the event (the promise; the roll) the first flag
+    /// fired, for vehicles flagged before it.
     pub hours_ahead_p50: f64,
     pub hours_ahead_p10: f64,
 }
@@ -158,8 +174,28 @@ struct Scored {
     pit: Vec<(f64, f64, f64)>,
     /// Per at-risk rule: vehicles predicted, late, flagged, flagged and
     /// late, and the hours ahead of each hit.
-    at_risk: [(usize, usize, usize, usize, Vec<f64>); 2],
+    at_risk: [RiskCounts; 2],
+    /// The same for the cutoff flag (rolls).
+    at_risk_cutoff: [RiskCounts; 2],
 }
+
+/// Vehicles predicted, with the event, flagged, flagged before the event,
+/// and the hours ahead of each hit.
+type RiskCounts = (usize, usize, usize, usize, Vec<f64>);
+
+/// A vehicle followed for the cutoff flag: when it was first predicted
+/// while routed and not loaded, when each rule first flagged it, and its
+/// first roll after that.
+#[derive(Debug, Clone, Copy)]
+struct RollTrack {
+    first_predicted: Minute,
+    flagged: [Option<Minute>; 2],
+    rolled_at: Option<Minute>,
+}
+
+/// Shares of takt's runs that roll the vehicle, from which the cutoff
+/// flag's two rules fire.
+const ROLL_SHARES: [f64; 2] = [0.1, 0.5];
 
 impl Scored {
     fn add(&mut self, o: Scored) {
@@ -176,7 +212,12 @@ impl Scored {
         for (m, t) in self.pit.iter_mut().zip(o.pit) {
             *m = (m.0 + t.0, m.1 + t.1, m.2 + t.2);
         }
-        for (m, t) in self.at_risk.iter_mut().zip(o.at_risk) {
+        for (m, t) in self
+            .at_risk
+            .iter_mut()
+            .chain(self.at_risk_cutoff.iter_mut())
+            .zip(o.at_risk.into_iter().chain(o.at_risk_cutoff))
+        {
             m.0 += t.0;
             m.1 += t.1;
             m.2 += t.2;
@@ -282,12 +323,27 @@ fn score_one(
     let mut book: Option<EtaBook> = None;
     let mut by_vin: HashMap<String, usize> = HashMap::new();
     let mut refreshed_missing = 0;
+    let mut rolls: HashMap<usize, RollTrack> = HashMap::new();
+    // The first roll after a followed vehicle's first prediction.
+    let note_rolls = |events: &[crate::Milestone],
+                      by_vin: &HashMap<String, usize>,
+                      rolls: &mut HashMap<usize, RollTrack>| {
+        for m in events.iter().filter(|m| m.milestone == "rolled") {
+            if let Some(t) = by_vin.get(&m.vin).and_then(|v| rolls.get_mut(v))
+                && t.rolled_at.is_none()
+                && m.at > t.first_predicted
+            {
+                t.rolled_at = Some(m.at);
+            }
+        }
+    };
     for (i, &at) in instants.iter().enumerate() {
         sim.run_until(at);
         let events = sim.drain_milestones();
         for v in &sim.vehicles[by_vin.len()..] {
             by_vin.insert(v.vin.to_string(), v.id);
         }
+        note_rolls(&events, &by_vin, &mut rolls);
         if let Some(book) = book.as_mut() {
             for m in &events {
                 if let Some(&vid) = by_vin.get(&m.vin) {
@@ -316,6 +372,23 @@ fn score_one(
         drop(runs);
         let oracle = forecast::forecast(&sim, &Draws::Truth, fo, Some(&targets));
         for ((&vid, tk), or) in targets.iter().zip(&takt).zip(&oracle) {
+            let v = &sim.vehicles[vid];
+            let routed_not_loaded =
+                v.route.is_some() && v.steps.last().is_none_or(|s| s.stage < Stage::Loading);
+            if routed_not_loaded {
+                let t = rolls.entry(vid).or_insert(RollTrack {
+                    first_predicted: at,
+                    flagged: [None, None],
+                    rolled_at: None,
+                });
+                if t.rolled_at.is_none() {
+                    for (k, share) in ROLL_SHARES.into_iter().enumerate() {
+                        if tk.roll_share >= share && t.flagged[k].is_none() {
+                            t.flagged[k] = Some(at);
+                        }
+                    }
+                }
+            }
             let promised = sim.vehicles[vid].promised_by;
             let first = predicted.entry(vid).or_insert([None, None]);
             for (k, quantile) in [(0, 2), (1, 1)] {
@@ -347,7 +420,7 @@ fn score_one(
         progress(i + 1, instants.len());
     }
     sim.run_until(end.plus(options.settle_days * Minute::DAY));
-    sim.drain_milestones();
+    note_rolls(&sim.drain_milestones(), &by_vin, &mut rolls);
     // static, takt, oracle, refreshed and takt where refreshed (NaN: none).
     let mut errors: Vec<Vec<[f64; 5]>> = vec![Vec::new(); BUCKETS.len()];
     let mut covered = vec![(0, 0, 0); BUCKETS.len()];
@@ -409,6 +482,20 @@ fn score_one(
         }
         (predicted.len(), late, flagged, hit, ahead)
     });
+    let at_risk_cutoff = [0, 1].map(|k| {
+        let mut counts: RiskCounts = (rolls.len(), 0, 0, 0, Vec::new());
+        for t in rolls.values() {
+            counts.1 += usize::from(t.rolled_at.is_some());
+            if let Some(at) = t.flagged[k] {
+                counts.2 += 1;
+                if let Some(rolled) = t.rolled_at {
+                    counts.3 += 1;
+                    counts.4.push(rolled.since(at) as f64 / 60.0);
+                }
+            }
+        }
+        counts
+    });
     Scored {
         instants: instants.len(),
         n_predictions: predictions.len(),
@@ -418,6 +505,7 @@ fn score_one(
         covered,
         pit,
         at_risk,
+        at_risk_cutoff,
     }
 }
 
@@ -438,38 +526,22 @@ fn figures(
         covered,
         pit,
         at_risk,
+        at_risk_cutoff,
     } = scored;
-    let at_risk = at_risk
-        .into_iter()
-        .zip([
+    let at_risk = risk_figures(
+        at_risk,
+        [
             "takt P90 delivery after the promised date, before that date",
             "takt P50 delivery after the promised date, before that date",
-        ])
-        .map(|((vehicles, late, flagged, hit, mut ahead), rule)| {
-            ahead.sort_by(f64::total_cmp);
-            let q = |p: f64| {
-                if ahead.is_empty() {
-                    0.0
-                } else {
-                    round2(
-                        ahead[((p * (ahead.len() - 1) as f64).round() as usize)
-                            .min(ahead.len() - 1)],
-                    )
-                }
-            };
-            AtRisk {
-                rule,
-                vehicles,
-                late,
-                flagged,
-                flagged_and_late: hit,
-                precision: share_of(hit as f64, flagged),
-                recall: share_of(hit as f64, late),
-                hours_ahead_p50: q(0.5),
-                hours_ahead_p10: q(0.1),
-            }
-        })
-        .collect();
+        ],
+    );
+    let at_risk_cutoff = risk_figures(
+        at_risk_cutoff,
+        [
+            "at least 10% of takt's runs miss a voyage the vehicle is routed on, before it is loaded",
+            "at least half of takt's runs miss a voyage the vehicle is routed on, before it is loaded",
+        ],
+    );
     let by_horizon = BUCKETS
         .iter()
         .enumerate()
@@ -540,7 +612,40 @@ fn figures(
         refreshed_missing,
         by_horizon,
         at_risk,
+        at_risk_cutoff,
     }
+}
+
+/// The figures of an at-risk flag's two rules.
+fn risk_figures(counts: [RiskCounts; 2], rules: [&'static str; 2]) -> Vec<AtRisk> {
+    counts
+        .into_iter()
+        .zip(rules)
+        .map(|((vehicles, late, flagged, hit, mut ahead), rule)| {
+            ahead.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                if ahead.is_empty() {
+                    0.0
+                } else {
+                    round2(
+                        ahead[((p * (ahead.len() - 1) as f64).round() as usize)
+                            .min(ahead.len() - 1)],
+                    )
+                }
+            };
+            AtRisk {
+                rule,
+                vehicles,
+                late,
+                flagged,
+                flagged_and_late: hit,
+                precision: share_of(hit as f64, flagged),
+                recall: share_of(hit as f64, late),
+                hours_ahead_p50: q(0.5),
+                hours_ahead_p10: q(0.1),
+            }
+        })
+        .collect()
 }
 
 /// The part of a forecast the transform needs: its delivery runs.
@@ -553,6 +658,7 @@ fn slim(f: &forecast::VehicleForecast) -> forecast::VehicleForecast {
         delivered_runs: f.delivered_runs.clone(),
         runs_weight: f.runs_weight,
         effective_runs: f.effective_runs,
+        roll_share: f.roll_share,
     }
 }
 

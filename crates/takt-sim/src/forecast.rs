@@ -387,9 +387,17 @@ pub fn quantiles(xs: &mut [i64]) -> Option<[Minute; 3]> {
     Some([Minute(q(0.1)), Minute(q(0.5)), Minute(q(0.9))])
 }
 
-/// One run's outcome for one vehicle: the start of each stage begun after
-/// the forecast instant, and the delivery instant if it came.
-pub type SampledPath = (Vec<(Stage, Minute)>, Option<Minute>);
+/// One run's outcome for one vehicle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledPath {
+    /// The start of each stage begun after the forecast instant.
+    pub stages: Vec<(Stage, Minute)>,
+    /// The delivery instant, if it came within the horizon.
+    pub delivered: Option<Minute>,
+    /// Whether the vehicle missed a voyage it was routed on (a roll) after
+    /// the forecast instant.
+    pub rolled: bool,
+}
 
 /// One vehicle's forecast: P10/P50/P90 of the start of each remaining
 /// stage and of delivery at the dealer.
@@ -409,6 +417,10 @@ pub struct VehicleForecast {
     /// How many runs the weights amount to (Kish's effective number; the
     /// number of runs in a forecast, where every weight is 1).
     pub effective_runs: f64,
+    /// Share of the runs' weight in which the vehicle missed a voyage it
+    /// was routed on (its cutoff, or loading before departure) after the
+    /// forecast instant: the risk of a roll.
+    pub roll_share: f64,
 }
 
 impl VehicleForecast {
@@ -532,8 +544,14 @@ pub fn summarize(targets: &[usize], runs: &[Vec<SampledPath>]) -> Vec<VehicleFor
         .map(|(i, &vid)| {
             let mut by_stage: Vec<(Stage, Vec<i64>)> = Vec::new();
             let mut delivered = Vec::new();
+            let mut rolled = 0usize;
             for run in runs {
-                let (stages, d) = &run[i];
+                let SampledPath {
+                    stages,
+                    delivered: d,
+                    rolled: r,
+                } = &run[i];
+                rolled += usize::from(*r);
                 for &(stage, at) in stages {
                     match by_stage.iter_mut().find(|(s, _)| *s == stage) {
                         Some((_, xs)) => xs.push(at.0),
@@ -557,6 +575,7 @@ pub fn summarize(targets: &[usize], runs: &[Vec<SampledPath>]) -> Vec<VehicleFor
                 delivered_runs: delivered.into_iter().map(|d| (Minute(d), 1.0)).collect(),
                 runs_weight: runs.len() as f64,
                 effective_runs: runs.len() as f64,
+                roll_share: rolled as f64 / runs.len().max(1) as f64,
             }
         })
         .collect()
@@ -753,6 +772,7 @@ mod tests {
             delivered_runs: xs.into_iter().map(|d| (Minute(d), 1.0)).collect(),
             runs_weight: n_runs as f64,
             effective_runs: n_runs as f64,
+            roll_share: 0.0,
         }
     }
 

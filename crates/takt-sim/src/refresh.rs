@@ -64,6 +64,8 @@ struct Runs {
     /// ([`Runs::row`]), so a vehicle's runs are one allocation.
     starts: Vec<Option<i64>>,
     weights: Vec<f64>,
+    /// Whether each run rolled the vehicle after the forecast's instant.
+    rolled: Vec<bool>,
     /// Whether every run still has the same weight (no milestone has
     /// reweighted them): the quantiles are then the forecast's
     /// ([`quantiles`]), otherwise weighted ([`weighted_quantiles`]).
@@ -129,7 +131,7 @@ impl EtaBook {
             let vid = targets[i];
             let mut stages: Vec<Stage> = Vec::new();
             for run in runs {
-                for &(s, _) in &run[i].0 {
+                for &(s, _) in &run[i].stages {
                     if !stages.contains(&s) {
                         stages.push(s);
                     }
@@ -138,13 +140,13 @@ impl EtaBook {
             stages.sort_by_key(|s| s.index());
             let mut starts = vec![None; n * (stages.len() + 1)];
             for (k, run) in runs.iter().enumerate() {
-                let (path, d) = &run[i];
-                for &(s, at) in path {
+                let p = &run[i];
+                for &(s, at) in &p.stages {
                     let j = stages.iter().position(|&x| x == s).expect("collected");
                     // The first time a run began the stage.
                     starts[j * n + k].get_or_insert(at.0);
                 }
-                starts[stages.len() * n + k] = d.map(|d| d.0);
+                starts[stages.len() * n + k] = p.delivered.map(|d| d.0);
             }
             let mut r = Runs {
                 vid,
@@ -152,6 +154,7 @@ impl EtaBook {
                 stages,
                 starts,
                 weights: vec![1.0; n],
+                rolled: runs.iter().map(|run| run[i].rolled).collect(),
                 uniform: true,
                 delivered_q: None,
                 delivered_sorted: Vec::with_capacity(n),
@@ -342,6 +345,17 @@ impl Runs {
             delivered_runs: delivered,
             runs_weight: total,
             effective_runs: effective_runs(&self.weights),
+            roll_share: if total > 0.0 {
+                self.weights
+                    .iter()
+                    .zip(&self.rolled)
+                    .filter(|(_, r)| **r)
+                    .map(|(w, _)| w)
+                    .sum::<f64>()
+                    / total
+            } else {
+                0.0
+            },
         }
     }
 
@@ -542,14 +556,15 @@ mod tests {
     fn paths(runs: &[[i64; 4]]) -> Vec<Vec<SampledPath>> {
         runs.iter()
             .map(|r| {
-                vec![(
-                    vec![
+                vec![SampledPath {
+                    stages: vec![
                         (Stage::PortArrival, Minute(r[0])),
                         (Stage::Loading, Minute(r[1])),
                         (Stage::Discharge, Minute(r[2])),
                     ],
-                    Some(Minute(r[3])),
-                )]
+                    delivered: Some(Minute(r[3])),
+                    rolled: false,
+                }]
             })
             .collect()
     }

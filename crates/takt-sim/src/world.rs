@@ -2718,13 +2718,16 @@ impl Simulation {
             .iter()
             .map(|&t| {
                 let v = &w.vehicles[t];
-                let stages = v
-                    .steps
-                    .iter()
-                    .filter(|s| s.start > now)
-                    .map(|s| (s.stage, s.start))
-                    .collect();
-                (stages, v.delivered_at)
+                crate::forecast::SampledPath {
+                    stages: v
+                        .steps
+                        .iter()
+                        .filter(|s| s.start > now)
+                        .map(|s| (s.stage, s.start))
+                        .collect(),
+                    delivered: v.delivered_at,
+                    rolled: v.rolls > self.vehicles[t].rolls,
+                }
             })
             .collect()
     }

@@ -830,6 +830,22 @@ fn eta_evaluation_scores_three_predictors_by_horizon() {
     }
     // The P50 rule flags no more vehicles than the P90 rule.
     assert!(e.at_risk[1].flagged <= e.at_risk[0].flagged);
+    // The cutoff flag: rolls happen on this network, and the runs see some
+    // of them coming.
+    assert_eq!(e.at_risk_cutoff.len(), 2);
+    for r in &e.at_risk_cutoff {
+        assert!(
+            r.flagged_and_late <= r.flagged.min(r.late) && r.late <= r.vehicles,
+            "{r:?}"
+        );
+    }
+    assert!(e.at_risk_cutoff[0].late > 0, "{:?}", e.at_risk_cutoff);
+    assert!(
+        e.at_risk_cutoff[0].flagged_and_late > 0,
+        "{:?}",
+        e.at_risk_cutoff
+    );
+    assert!(e.at_risk_cutoff[1].flagged <= e.at_risk_cutoff[0].flagged);
     let json = serde_json::to_value(&e).unwrap();
     let first = &json["by_horizon"][0];
     for key in [
@@ -913,8 +929,19 @@ fn eta_evaluation_over_several_seeds_pools_every_prediction() {
             "{p:?}"
         );
     }
-    for (p, (x, y)) in pooled.at_risk.iter().zip(a.at_risk.iter().zip(&b.at_risk)) {
+    let pairs = pooled
+        .at_risk
+        .iter()
+        .zip(a.at_risk.iter().zip(&b.at_risk))
+        .chain(
+            pooled
+                .at_risk_cutoff
+                .iter()
+                .zip(a.at_risk_cutoff.iter().zip(&b.at_risk_cutoff)),
+        );
+    for (p, (x, y)) in pairs {
         assert_eq!(p.vehicles, x.vehicles + y.vehicles);
+        assert_eq!(p.late, x.late + y.late);
         assert_eq!(p.flagged_and_late, x.flagged_and_late + y.flagged_and_late);
     }
 }

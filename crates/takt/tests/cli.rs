@@ -855,6 +855,12 @@ fn eval_eta_pools_the_predictions_of_several_seeds() {
     assert_eq!(v["seeds"], serde_json::json!([3, 4]));
     assert_eq!(v["seed"], 3);
     assert_eq!(v["history_days"], 30);
+    assert_eq!(v["at_risk_cutoff"].as_array().map(Vec::len), Some(2), "{v}");
+    assert!(
+        stdout(&out).contains("at risk of a roll if"),
+        "{}",
+        stdout(&out)
+    );
     // Two truth runs, each predicting at days 14 and 18.
     assert_eq!(v["prediction_instants"], 4);
     let bad = takt(&["eval", "eta", "--seed", "1,x"]);

@@ -169,8 +169,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             );
         }
         println!(
-            "\ndelivered within the horizon in {:.0}% of runs",
-            f.delivered_share * 100.0
+            "\ndelivered within the horizon in {:.0}% of runs; misses a voyage it is routed on in {:.0}%",
+            f.delivered_share * 100.0,
+            f.roll_share * 100.0
         );
     } else {
         let late = forecasts
@@ -187,8 +188,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     .is_none_or(|q| q[2] > sim.vehicles[f.vehicle].promised_by)
             })
             .count();
+        let roll_risk = forecasts.iter().filter(|f| f.roll_share >= 0.5).count();
         println!(
-            "{} vehicles in the pipeline; {late} expected late (P50 after the promise), {at_risk} at risk (P90 after the promise)",
+            "{} vehicles in the pipeline; {late} expected late (P50 after the promise), {at_risk} at risk (P90 after the promise), {roll_risk} likely to miss a voyage they are routed on (half the runs or more)",
             forecasts.len()
         );
     }
@@ -203,6 +205,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "stages": f.stages.iter().map(|(s, q)| serde_json::json!({"stage": s.name(), "p10": q[0], "p50": q[1], "p90": q[2]})).collect::<Vec<_>>(),
                     "delivered": f.delivered.map(|q| serde_json::json!({"p10": q[0], "p50": q[1], "p90": q[2]})),
                     "delivered_share": f.delivered_share,
+                    "roll_share": f.roll_share,
                 })
             })
             .collect();
@@ -390,6 +393,20 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
     for r in &result.at_risk {
         println!(
             "\nat risk if {}: {} vehicles, {} late, {} flagged, {} flagged and late; precision {:.1}%, recall {:.1}%; first flag {:.0} h (p50) / {:.0} h (p10) before the promise",
+            r.rule,
+            r.vehicles,
+            r.late,
+            r.flagged,
+            r.flagged_and_late,
+            r.precision * 100.0,
+            r.recall * 100.0,
+            r.hours_ahead_p50,
+            r.hours_ahead_p10
+        );
+    }
+    for r in &result.at_risk_cutoff {
+        println!(
+            "\nat risk of a roll if {}: {} vehicles, {} rolled, {} flagged, {} flagged before the roll; precision {:.1}%, recall {:.1}%; first flag {:.0} h (p50) / {:.0} h (p10) before the roll",
             r.rule,
             r.vehicles,
             r.late,
