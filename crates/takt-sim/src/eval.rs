@@ -488,7 +488,9 @@ fn score_one(
             counts.1 += usize::from(t.rolled_at.is_some());
             if let Some(at) = t.flagged[k] {
                 counts.2 += 1;
-                if let Some(rolled) = t.rolled_at {
+                // Before the roll: a roll in the very minute of the
+                // prediction (the next event to run) is not foreseen.
+                if let Some(rolled) = t.rolled_at.filter(|&r| r > at) {
                     counts.3 += 1;
                     counts.4.push(rolled.since(at) as f64 / 60.0);
                 }
