@@ -208,35 +208,6 @@ impl Calendar {
         }
     }
 
-    /// When `work` server-minutes are done, starting at `from` with every
-    /// server free, the windows' servers working in parallel (whole
-    /// vehicles are not tracked: a lower estimate, like standard times);
-    /// far in the future beyond the calendar.
-    pub fn work_done_by(&self, from: Minute, work: i64) -> Minute {
-        if work <= 0 {
-            return from;
-        }
-        if self.always_open {
-            let n = self.full.max(1) as i64;
-            return from.plus((work + n - 1) / n);
-        }
-        let mut left = work;
-        let mut i = self.windows.partition_point(|w| w.1 <= from);
-        while let Some(&(s, e, n)) = self.windows.get(i) {
-            let start = s.max(from);
-            let n = n as i64;
-            if n > 0 {
-                let capacity = e.since(start) * n;
-                if capacity >= left {
-                    return start.plus((left + n - 1) / n);
-                }
-                left -= capacity;
-            }
-            i += 1;
-        }
-        Minute(i64::MAX / 4)
-    }
-
     /// Earliest start `>= t` such that server number `server` (0-based) works
     /// without a break for `minutes`; `None` beyond the calendar.
     pub fn earliest_fit(&self, server: u32, t: Minute, minutes: i64) -> Option<Minute> {
@@ -1961,23 +1932,6 @@ impl Compiler {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn work_spills_over_closed_hours_into_the_next_shift() {
-        let cal = Calendar {
-            always_open: false,
-            full: 6,
-            // Two shifts of 100 minutes, 3 servers then 6, a gap between.
-            windows: vec![(Minute(0), Minute(100), 3), (Minute(1000), Minute(1100), 6)],
-        };
-        assert_eq!(cal.work_done_by(Minute(0), 300), Minute(100));
-        assert_eq!(cal.work_done_by(Minute(50), 150), Minute(100));
-        // 150 minutes left after the first shift: 25 minutes of 6 servers.
-        assert_eq!(cal.work_done_by(Minute(50), 300), Minute(1025));
-        // Arriving while closed waits for the next window.
-        assert_eq!(cal.work_done_by(Minute(500), 60), Minute(1010));
-        assert_eq!(cal.work_done_by(Minute(2000), 1), Minute(i64::MAX / 4));
-    }
 
     #[test]
     fn overlapping_windows_take_the_larger_count_only_where_they_overlap() {

@@ -36,11 +36,6 @@ pub struct Gene {
     /// the terminal's queues rather than a day (the planner sees the queues
     /// in its projection).
     pub snug: bool,
-    /// With `late` and not `snug`: the latest departure safe against a
-    /// late train (`RouteOption::robust`: the 90th percentile of the
-    /// transit with the scenario's delays, the whole train processed in
-    /// the terminal's shifts), the just-in-time one if none is.
-    pub robust: bool,
     /// Consider every option that makes the cutoff at standard times, not
     /// only those safe against a slow (90th percentile) inland move.
     pub tight: bool,
@@ -59,7 +54,6 @@ impl Gene {
         service_rank: 0,
         late: false,
         snug: false,
-        robust: false,
         tight: false,
         urgency_hours: 0,
     };
@@ -144,19 +138,11 @@ pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
     services.sort();
     services.dedup();
     let service = services[(gene.service_rank as usize).min(services.len() - 1)].1;
-    let on_service = || on_voyage().filter(move |(_, o)| o.inland.map(|(s, _)| s) == service);
-    // The robust departure when the gene asks for it and the world offers
-    // one; otherwise the first or latest of the others.
-    let robust = gene.late && gene.robust && !gene.snug && on_service().any(|(_, o)| o.robust);
-    let candidates = on_service().filter(|(_, o)| {
-        if robust {
-            o.robust
-        } else {
-            !o.robust
-                && (gene.snug
-                    || o.queue_allowance_minutes
-                        .is_none_or(|a| a >= takt_sim::world::JIT_QUEUE_ALLOWANCE_MINUTES))
-        }
+    let candidates = on_voyage().filter(|(_, o)| {
+        o.inland.map(|(s, _)| s) == service
+            && (gene.snug
+                || o.queue_allowance_minutes
+                    .is_none_or(|a| a >= takt_sim::world::JIT_QUEUE_ALLOWANCE_MINUTES))
     });
     if gene.late {
         candidates.max_by_key(|(i, o)| (o.departs_at, std::cmp::Reverse(*i)))

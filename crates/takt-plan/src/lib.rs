@@ -7,9 +7,7 @@
 //!   the world rebuilt from the instance, scored by the one objective;
 //! - [`bound`]: a lower bound on the objective of any feasible plan;
 //! - [`repair`]: one event in, a feasible plan out that changes as little
-//!   as the objective allows, and what changed;
-//! - [`risk`]: the price of the rolls a projection at mean transit times
-//!   cannot see (late trains, weekends at the terminal).
+//!   as the objective allows, and what changed.
 //!
 //! Pure: no I/O, no clock. Time limits come in as a progress closure.
 
@@ -17,7 +15,6 @@ pub mod bound;
 pub mod guided;
 pub mod live;
 pub mod repair;
-pub mod risk;
 pub mod search;
 
 pub use guided::{Gene, Guided};

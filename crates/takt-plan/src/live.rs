@@ -10,7 +10,6 @@
 //! and queues are served by promised date.
 
 use crate::guided::{Gene, Guided};
-use crate::risk::RollRisk;
 use crate::search::{Params, solve_with};
 use std::sync::{Arc, RwLock};
 use takt_core::plan::{Plan, Stage};
@@ -24,7 +23,6 @@ pub const FALLBACK: Gene = Gene {
     service_rank: 0,
     late: true,
     snug: true,
-    robust: false,
     tight: false,
     urgency_hours: 0,
 };
@@ -59,8 +57,6 @@ pub struct Live {
     pub replans: u64,
     pub rerouted: u64,
     pub candidates: u64,
-    /// The network's transit distributions, drawn at the first re-plan.
-    risk: Option<Arc<RollRisk>>,
 }
 
 impl Live {
@@ -71,7 +67,6 @@ impl Live {
             replans: 0,
             rerouted: 0,
             candidates: 0,
-            risk: None,
         }
     }
 
@@ -94,31 +89,10 @@ impl Live {
         // otherwise the one that waits at the plant rather than in the
         // shared port yard wins (the plan objective's dwell weighs an hour
         // the same wherever it is spent).
-        // Also the expected cost of the rolls the projection, at mean
-        // transit times, cannot show (`RollRisk`: late trains, a terminal
-        // closed over the weekend), and a construction that ships the
-        // vehicles carrying most of that risk on safer departures.
         let usd_per_hour = sim.net.objective.export_yard_usd_per_vehicle_hour;
-        let risk = self
-            .risk
-            .get_or_insert_with(|| Arc::new(RollRisk::new(&sim.net)))
-            .clone();
-        let net = &sim.net;
-        let exposure = |plan: &Plan| {
-            let mut usd = vec![0.0; plan.vehicles.len()];
-            for e in risk.vehicles(net, plan) {
-                usd[e.vehicle] = e.p_miss * e.cost_usd;
-            }
-            usd
-        };
-        let solved = solve_with(
-            net,
-            &inst,
-            &self.params,
-            &|| 0.0,
-            &|plan: &Plan| export_yard_hours(plan) * usd_per_hour + risk.usd(net, plan),
-            Some(&exposure),
-        )?;
+        let solved = solve_with(&sim.net, &inst, &self.params, &|| 0.0, &|plan: &Plan| {
+            export_yard_hours(plan) * usd_per_hour
+        })?;
         {
             let mut genes = self.genes.write().expect("genes lock");
             if genes.len() < sim.vehicles.len() {

@@ -354,49 +354,34 @@ pub fn solve(
     params: &Params,
     progress: &(dyn Fn() -> f64 + Sync),
 ) -> Result<Solved, RestoreError> {
-    solve_with(net, inst, params, progress, &|_| 0.0, None)
+    solve_with(net, inst, params, progress, &|_| 0.0)
 }
 
-/// Per vehicle of a plan (by index), the expected cost in USD of the risks
-/// the projection does not show (e.g. [`crate::risk::RollRisk`]).
-pub type Exposure<'a> = &'a (dyn Fn(&Plan) -> Vec<f64> + Sync);
-
-/// Expected cost of a roll (USD) above which the risk-backed-off
-/// construction ships a vehicle on a safer departure, round by round.
-const RISK_BACKOFF_USD: [f64; 3] = [200.0, 100.0, 50.0];
-
 /// [`solve`], minimizing the objective plus `penalty` (constructions too).
-/// With `exposure`, one more construction backs off, from the best one,
-/// the departures of vehicles still at the plant that carry more risk than
-/// a threshold, for thresholds falling round by round (every round is
-/// scored, penalty included, like any other construction).
 pub fn solve_with(
     net: &Network,
     inst: &Instance,
     params: &Params,
     progress: &(dyn Fn() -> f64 + Sync),
     penalty: Penalty,
-    exposure: Option<Exposure>,
 ) -> Result<Solved, RestoreError> {
     let n = inst.vehicles.len();
-    type Best = Option<(Vec<Gene>, Plan, Objective, &'static str, f64)>;
-    let mut best: Best = None;
+    let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str, f64)> = None;
     let mut tried = Vec::new();
-    let mut consider =
-        |best: &mut Best, name: &'static str, genes: Vec<Gene>, plan: Plan, obj: Objective| {
-            tried.push((name, obj.clone()));
-            let score = obj.total_usd + penalty(&plan);
-            if best.as_ref().is_none_or(|b| score < b.4) {
-                *best = Some((genes, plan, obj, name, score));
-            }
-        };
+    let mut consider = |name: &'static str, genes: Vec<Gene>, plan: Plan, obj: Objective| {
+        tried.push((name, obj.clone()));
+        let score = obj.total_usd + penalty(&plan);
+        if best.as_ref().is_none_or(|b| score < b.4) {
+            best = Some((genes, plan, obj, name, score));
+        }
+    };
     let mut snug = None;
     for (name, genes) in constructions(n) {
         let (plan, obj) = decode(net, inst, &genes)?;
         if genes.first().is_some_and(|g| g.snug) {
             snug = Some((genes.clone(), plan.clone()));
         }
-        consider(&mut best, name, genes, plan, obj);
+        consider(name, genes, plan, obj);
     }
     // Just in time, backed off where the terminal cannot keep up: from the
     // snug departures, a vehicle still at the plant that the projected plan
@@ -426,45 +411,7 @@ pub fn solve_with(
             }
             let (p, obj) = decode(net, inst, &genes)?;
             plan = p.clone();
-            consider(&mut best, "just in time, backed off", genes.clone(), p, obj);
-        }
-    }
-    if let Some(exposure) = exposure {
-        let (mut genes, mut plan) = {
-            let b = best.as_ref().expect("constructions");
-            (b.0.clone(), b.1.clone())
-        };
-        for threshold in RISK_BACKOFF_USD {
-            let risk = exposure(&plan);
-            let mut changed = false;
-            for (i, v) in inst.vehicles.iter().enumerate() {
-                let at_plant = v.steps.iter().all(|s| s.stage < Stage::Inland);
-                if !at_plant || risk.get(i).is_none_or(|&r| r <= threshold) {
-                    continue;
-                }
-                let g = &mut genes[i];
-                if g.keep {
-                    // A kept booking is routed again, just in time.
-                    *g = Gene {
-                        keep: false,
-                        late: true,
-                        ..Gene::KEEP
-                    };
-                } else if g.snug {
-                    g.snug = false;
-                } else if g.late && !g.robust {
-                    g.robust = true;
-                } else {
-                    continue;
-                }
-                changed = true;
-            }
-            if !changed {
-                continue;
-            }
-            let (p, obj) = decode(net, inst, &genes)?;
-            plan = p.clone();
-            consider(&mut best, "backed off for risk", genes.clone(), p, obj);
+            consider("just in time, backed off", genes.clone(), p, obj);
         }
     }
     let (genes0, plan0, obj0, name0, _) = best.expect("constructions");

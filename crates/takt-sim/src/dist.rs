@@ -36,32 +36,6 @@ pub fn p90_minutes(d: &HoursDist) -> i64 {
     d.p90_minutes()
 }
 
-/// Draws of the transit time of an inland move with the scenario's delays
-/// on top (a delay with `delay_probability`, of length `delay`), sorted:
-/// the whole distribution a planner can price a late train with. The draws
-/// come from their own fixed seed, so they are a function of the scenario
-/// alone and take nothing from a run's random source.
-pub fn delayed_transit_draws(
-    transit: &HoursDist,
-    delay_probability: f64,
-    delay: &HoursDist,
-    n: usize,
-) -> Vec<i64> {
-    use rand::SeedableRng;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5eed_7a17);
-    let mut xs: Vec<i64> = (0..n)
-        .map(|_| {
-            let mut t = sample_minutes(transit, &mut rng);
-            if rng.random_bool(delay_probability) {
-                t += sample_minutes(delay, &mut rng);
-            }
-            t
-        })
-        .collect();
-    xs.sort_unstable();
-    xs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

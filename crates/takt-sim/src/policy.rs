@@ -38,12 +38,6 @@ pub struct RouteOption {
     /// terminal's queues before the cutoff; `None` for the first departure
     /// with room.
     pub queue_allowance_minutes: Option<i64>,
-    /// The latest departure that is safe against a late train: the
-    /// vehicle and every vehicle already on that departure processed in
-    /// the terminal's shifts before the cutoff with the transit at the 90th
-    /// percentile of its distribution with the scenario's inland delays
-    /// (offered only to planners that ask, [`Policy::wants_snug`]).
-    pub robust: bool,
 }
 
 impl RouteOption {

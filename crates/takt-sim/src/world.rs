@@ -348,14 +348,7 @@ pub struct Simulation {
     /// (a world rebuilt from an instance): projections keep them rather
     /// than re-deriving them from the schedule and mean transit times.
     calls_known: bool,
-    /// Per inland service, the 90th percentile of its transit with the
-    /// scenario's delays, for a policy that wants robust departures
-    /// offered (`Policy::wants_snug`); empty otherwise.
-    robust_transit_minutes: Vec<i64>,
 }
-
-/// Draws of each inland transit behind `robust_transit_minutes`.
-const ROBUST_TRANSIT_DRAWS: usize = 2000;
 
 struct PolicyBox(Box<dyn Policy>);
 impl Clone for PolicyBox {
@@ -469,25 +462,7 @@ impl Simulation {
         let n_models = net.models.len();
         let n_export = net.export_terminals.len();
         let start = net.start;
-        let robust_transit_minutes = if policy.wants_snug() {
-            let d = &net.disruptions;
-            net.inland
-                .iter()
-                .map(|svc| {
-                    let xs = crate::dist::delayed_transit_draws(
-                        &svc.transit,
-                        d.inland_delay_probability,
-                        &d.inland_delay,
-                        ROBUST_TRANSIT_DRAWS,
-                    );
-                    xs[xs.len() * 9 / 10]
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
         let mut sim = Simulation {
-            robust_transit_minutes,
             policy_name: policy.name().to_string(),
             policy: PolicyBox(policy),
             rng,
@@ -1092,7 +1067,6 @@ impl Simulation {
                             arrives_japan_at,
                             inland_cost_usd: 0.0,
                             queue_allowance_minutes: None,
-                            robust: false,
                         });
                     }
                     continue;
@@ -1127,7 +1101,6 @@ impl Simulation {
                         arrives_japan_at,
                         inland_cost_usd: svc.cost_per_vehicle_usd,
                         queue_allowance_minutes: None,
-                        robust: false,
                     };
                     // The first departure with room that makes the cutoff at standard times.
                     let mut k = svc.departures.partition_point(|&d| d < now);
@@ -1188,37 +1161,6 @@ impl Simulation {
                                 o.queue_allowance_minutes = Some(allowance);
                                 out.push(o);
                                 seen = j;
-                                break;
-                            }
-                        }
-                    }
-                    // For a planner that asks: the latest departure safe
-                    // against a late train (`RouteOption::robust`).
-                    if let Some(late) = self.robust_transit_minutes.get(si) {
-                        let t = &self.net.export_terminals[term];
-                        let calendar = &self.net.resources[t.processing.resource].calendar;
-                        let robust = |j: usize| {
-                            let on_board: u32 = self.inland_deps[si][j].by_class.iter().sum();
-                            calendar.work_done_by(
-                                svc.departures[j].plus(late + t.ramp.minutes_per_vehicle),
-                                (on_board as i64 + 1) * m.processing_minutes,
-                            ) <= cutoff
-                        };
-                        let mut j = svc.departures.partition_point(|&d| d.plus(*late) < cutoff);
-                        while j > k {
-                            j -= 1;
-                            let dep = svc.departures[j];
-                            if dep < now || self.inland_deps[si][j].departed {
-                                break;
-                            }
-                            if room(j) && robust(j) {
-                                let mut o = option(
-                                    j,
-                                    self.staged_estimate(v.model, term, dep.plus(transit)),
-                                    self.staged_estimate(v.model, term, dep.plus(transit + slow)),
-                                );
-                                o.robust = true;
-                                out.push(o);
                                 break;
                             }
                         }
@@ -3016,101 +2958,6 @@ mod tests {
             sim.vehicles[first].queued,
             Some((pool, 1_000 + (1 << 40))),
             "the head went back, with its new priority"
-        );
-    }
-
-    /// FIFO, asking for the departures only a planner is offered.
-    #[derive(Clone)]
-    struct AsksForAll;
-
-    impl Policy for AsksForAll {
-        fn name(&self) -> &str {
-            "asks-for-all"
-        }
-        fn choose_route(
-            &mut self,
-            net: &Network,
-            vehicle: &Vehicle,
-            options: &[RouteOption],
-        ) -> Option<usize> {
-            crate::Fifo.choose_route(net, vehicle, options)
-        }
-        fn queue_priority(
-            &mut self,
-            _net: &Network,
-            _kind: ResourceKind,
-            _vehicle: &Vehicle,
-            now: Minute,
-        ) -> i64 {
-            now.0
-        }
-        fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
-            vehicles.sort_by_key(|v| (v.staged_at, v.id));
-        }
-        fn clone_box(&self) -> Box<dyn Policy> {
-            Box::new(self.clone())
-        }
-        fn wants_snug(&self) -> bool {
-            true
-        }
-    }
-
-    #[test]
-    fn a_robust_departure_has_room_to_process_its_whole_train_when_late() {
-        let world = |policy: Box<dyn Policy>| {
-            let (_, net) = Network::load(
-                BUILTIN_US_JAPAN,
-                CompileOptions {
-                    days: 28,
-                    volume_scale: 1.0,
-                },
-            )
-            .expect("built-in scenario");
-            let start = net.start;
-            let mut sim = Simulation::new(
-                net,
-                policy,
-                SimOptions {
-                    seed: 2,
-                    volume_scale: 1.0,
-                },
-            );
-            sim.run_until(start.plus(10 * Minute::DAY));
-            sim
-        };
-        let at_plant = |sim: &Simulation| {
-            (0..sim.vehicles.len())
-                .filter(|&v| sim.vehicles[v].last_stage() == Some(Stage::Released))
-                .collect::<Vec<_>>()
-        };
-        // Only a planner that asks is offered robust departures.
-        let fifo = world(Box::new(crate::Fifo));
-        for v in at_plant(&fifo) {
-            assert!(fifo.route_options(v).iter().all(|o| !o.robust));
-        }
-        let sim = world(Box::new(AsksForAll));
-        let mut seen = 0;
-        for v in at_plant(&sim) {
-            let m = &sim.net.models[sim.vehicles[v].model];
-            for o in sim.route_options(v).iter().filter(|o| o.robust) {
-                seen += 1;
-                let (si, k) = o.inland.expect("from the plant");
-                let svc = &sim.net.inland[si];
-                let t = &sim.net.export_terminals[o.terminal];
-                let calendar = &sim.net.resources[t.processing.resource].calendar;
-                let late = sim.robust_transit_minutes[si];
-                assert!(late > svc.transit.p90_minutes(), "delays on top");
-                let on_board: u32 = sim.inland_deps[si][k].by_class.iter().sum();
-                let done = calendar.work_done_by(
-                    svc.departures[k].plus(late + t.ramp.minutes_per_vehicle),
-                    (on_board as i64 + 1) * m.processing_minutes,
-                );
-                assert!(done <= o.cutoff_at, "vehicle {v}: {o:?}");
-            }
-        }
-        assert!(
-            seen > 0,
-            "some vehicle at a plant is offered a robust departure"
         );
     }
 
