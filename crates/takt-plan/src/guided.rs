@@ -104,6 +104,21 @@ impl Guided {
     }
 }
 
+/// Added to the queue priority of a vehicle that can no longer be on time
+/// (far above any minute a priority holds), so it is served after all others.
+pub const CANNOT_BE_ON_TIME: i64 = 1 << 40;
+
+/// Whether a vehicle certified at `certified_at` reaches its dealer by its
+/// promised date on the first delivery departure after (capacity aside).
+pub fn can_deliver_on_time(net: &Network, vehicle: &Vehicle, certified_at: Minute) -> bool {
+    let dealer = &net.dealers[vehicle.dealer];
+    let departures = &net.import_terminals[dealer.terminal].delivery_departures;
+    let k = departures.partition_point(|&d| d < certified_at);
+    departures
+        .get(k)
+        .is_some_and(|d| d.plus(dealer.delivery_minutes) <= vehicle.promised_by)
+}
+
 /// Picks the option a gene ranks: voyage, then service, then departure.
 pub fn pick(gene: Gene, options: &[RouteOption]) -> Option<usize> {
     let eligible = || takt_sim::policy::eligible(options, !gene.tight);
@@ -173,6 +188,29 @@ impl Policy for Guided {
             ResourceKind::Certification => self.gene(vehicle.id).key(vehicle),
             _ => now.0,
         }
+    }
+
+    /// In the certification queue, a vehicle that can no longer reach its
+    /// dealer by its promised date (certified from now, on the first
+    /// delivery departure after) goes behind every vehicle that still can
+    /// (Moore and Hodgson's rule for the most jobs on time: an overloaded
+    /// queue served by earliest due date otherwise makes nearly every
+    /// vehicle a little late); among themselves such vehicles keep their
+    /// order by promised date.
+    fn requeue(
+        &mut self,
+        net: &Network,
+        kind: ResourceKind,
+        vehicle: &Vehicle,
+        now: Minute,
+        minutes: i64,
+        priority: i64,
+    ) -> Option<i64> {
+        if kind != ResourceKind::Certification || priority >= CANNOT_BE_ON_TIME {
+            return None;
+        }
+        (!can_deliver_on_time(net, vehicle, now.plus(minutes)))
+            .then_some(priority + CANNOT_BE_ON_TIME)
     }
 
     fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {

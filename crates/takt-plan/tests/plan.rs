@@ -437,3 +437,56 @@ fn live_replanning_is_deterministic_and_feasible() {
         takt_check::check_summary(&report)
     );
 }
+
+/// In the certification queue the sequencer's policy sends a vehicle that
+/// can no longer reach its dealer by its promised date behind those that
+/// still can, once: an overloaded queue served by promised date alone made
+/// nearly every vehicle late (the Atlantic network's on-time rate was set
+/// by it, below FIFO's).
+#[test]
+fn certification_serves_first_the_vehicles_that_can_still_be_on_time() {
+    use takt_core::network::ResourceKind;
+    use takt_plan::guided::{CANNOT_BE_ON_TIME, Guided, can_deliver_on_time};
+    use takt_plan::live::FALLBACK;
+    use takt_sim::Policy;
+    let net = Network::load(
+        OTHER,
+        CompileOptions {
+            days: 28,
+            volume_scale: 1.0,
+        },
+    )
+    .unwrap()
+    .1;
+    let mut sim = Simulation::new(
+        net.clone(),
+        Box::new(Fifo),
+        SimOptions {
+            seed: 1,
+            volume_scale: 1.0,
+        },
+    );
+    sim.run_until(net.start.plus(7 * takt_core::Minute::DAY));
+    let mut v = sim.vehicles[0].clone();
+    let now = sim.now;
+    let mut policy = Guided::new(std::sync::Arc::new(Vec::new()), FALLBACK);
+    let priority = v.promised_by.0;
+    let mut requeue = |v: &takt_sim::Vehicle, priority: i64| {
+        policy.requeue(&net, ResourceKind::Certification, v, now, 30, priority)
+    };
+    // Promised a month from now: served in its turn.
+    v.promised_by = now.plus(30 * takt_core::Minute::DAY);
+    assert!(can_deliver_on_time(&net, &v, now.plus(30)));
+    assert_eq!(requeue(&v, priority), None);
+    // Promised an hour from now: no delivery departure makes it.
+    v.promised_by = now.plus(60);
+    assert!(!can_deliver_on_time(&net, &v, now.plus(30)));
+    assert_eq!(requeue(&v, priority), Some(priority + CANNOT_BE_ON_TIME));
+    // Sent back once only, or the queue would loop.
+    assert_eq!(requeue(&v, priority + CANNOT_BE_ON_TIME), None);
+    // Other queues keep their order.
+    assert_eq!(
+        policy.requeue(&net, ResourceKind::Processing, &v, now, 30, priority),
+        None
+    );
+}

@@ -91,6 +91,23 @@ pub trait Policy: Send + Sync {
     /// A copy for planning ahead (the world projects the plan with a clone).
     fn clone_box(&self) -> Box<dyn Policy>;
 
+    /// Asked when a queued vehicle is at the head of its queue and a server
+    /// could start it now (`minutes` of work): a new priority sends it back
+    /// into the queue instead (a vehicle that can no longer make its date
+    /// yielding to those that still can); `None`, the default, serves it.
+    /// `priority` is the one it queued with.
+    fn requeue(
+        &mut self,
+        _net: &Network,
+        _kind: ResourceKind,
+        _vehicle: &Vehicle,
+        _now: Minute,
+        _minutes: i64,
+        _priority: i64,
+    ) -> Option<i64> {
+        None
+    }
+
     /// Whether the world should also offer the just-in-time departure that
     /// leaves only a few hours for the terminal's queues (for a planner that
     /// projects them); the others are not offered it.

@@ -1532,6 +1532,23 @@ impl Simulation {
             let Some(server) = self.free_server(pool, minutes) else {
                 return;
             };
+            // The policy may send the vehicle back into the queue (with a
+            // priority it will not change again, or this loops).
+            let priority = self.vehicles[vid].queued.map_or(0, |(_, p)| p);
+            if let Some(p) =
+                self.policy
+                    .0
+                    .requeue(&self.net, kind, &self.vehicles[vid], now, minutes, priority)
+                && p != priority
+            {
+                self.pools[pool].queue.pop();
+                self.seq += 1;
+                self.vehicles[vid].queued = Some((pool, p));
+                self.pools[pool]
+                    .queue
+                    .push(Reverse((p, self.seq, vid, ticket)));
+                continue;
+            }
             self.pools[pool].queue.pop();
             self.vehicles[vid].queued = None;
             self.start_service(pool, server, vid, minutes);
@@ -2861,6 +2878,89 @@ mod tests {
         assert!(
             sim.vehicles[later].queued.is_some(),
             "the other still waits"
+        );
+    }
+
+    /// FIFO, except that one vehicle at the head of a queue is sent to the
+    /// back once (as a policy does with a vehicle that can no longer be on
+    /// time).
+    #[derive(Clone)]
+    struct SendBack(usize);
+
+    impl Policy for SendBack {
+        fn name(&self) -> &str {
+            "send-back"
+        }
+        fn choose_route(
+            &mut self,
+            net: &Network,
+            vehicle: &Vehicle,
+            options: &[RouteOption],
+        ) -> Option<usize> {
+            crate::Fifo.choose_route(net, vehicle, options)
+        }
+        fn queue_priority(
+            &mut self,
+            _net: &Network,
+            _kind: ResourceKind,
+            _vehicle: &Vehicle,
+            now: Minute,
+        ) -> i64 {
+            now.0
+        }
+        fn requeue(
+            &mut self,
+            _net: &Network,
+            _kind: ResourceKind,
+            vehicle: &Vehicle,
+            _now: Minute,
+            _minutes: i64,
+            priority: i64,
+        ) -> Option<i64> {
+            (vehicle.id == self.0 && priority < 1 << 40).then_some(priority + (1 << 40))
+        }
+        fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
+            vehicles.sort_by_key(|v| (v.staged_at, v.id));
+        }
+        fn clone_box(&self) -> Box<dyn Policy> {
+            Box::new(self.clone())
+        }
+    }
+
+    #[test]
+    fn a_policy_can_send_the_head_of_a_queue_back_when_a_server_is_free() {
+        let (mut sim, _) = overdue_world();
+        let now = sim.now;
+        let pool = sim.pool_of_resource[&sim.net.import_terminals[0].certification.resource];
+        let n = sim.pools[pool].busy_until.len();
+        for s in 0..n {
+            sim.pools[pool].busy_until[s] = now.plus(if s == 0 { 0 } else { 10 * Minute::DAY });
+            sim.pools[pool].down_until[s] = now;
+            sim.pools[pool].pending_outage[s] = 0;
+        }
+        sim.pools[pool].queue.clear();
+        let minutes = sim
+            .service_minutes(pool, 0)
+            .max(sim.service_minutes(pool, 1));
+        let open = sim
+            .calendar(pool)
+            .earliest_fit(0, now, minutes)
+            .expect("the station opens within the horizon");
+        sim.run_until(open);
+        let at = sim.now;
+        let (first, second) = (0, 1);
+        sim.policy = PolicyBox(Box::new(SendBack(first)));
+        sim.enqueue_with(pool, first, 1_000);
+        sim.enqueue_with(pool, second, 9_000);
+        sim.run_until(at.plus(1));
+        assert!(
+            sim.vehicles[second].queued.is_none(),
+            "the one behind started"
+        );
+        assert_eq!(
+            sim.vehicles[first].queued,
+            Some((pool, 1_000 + (1 << 40))),
+            "the head went back, with its new priority"
         );
     }
 
