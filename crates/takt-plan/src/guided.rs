@@ -44,6 +44,12 @@ pub struct Gene {
     /// its discharge port's vehicles are ordered for loading (its promised
     /// date): negative is sooner.
     pub urgency_hours: i16,
+    /// Keep its place in the certification queue when it can no longer be
+    /// on time, instead of yielding to the vehicles that still can
+    /// ([`Policy::requeue`]): the rule maximizes the vehicles on time, the
+    /// objective charges lateness by the day, and the search decides per
+    /// vehicle which serves the objective.
+    pub keep_place: bool,
 }
 
 impl Gene {
@@ -56,6 +62,7 @@ impl Gene {
         snug: false,
         tight: false,
         urgency_hours: 0,
+        keep_place: false,
     };
 
     fn key(&self, v: &Vehicle) -> i64 {
@@ -206,7 +213,10 @@ impl Policy for Guided {
         minutes: i64,
         priority: i64,
     ) -> Option<i64> {
-        if kind != ResourceKind::Certification || priority >= CANNOT_BE_ON_TIME {
+        if kind != ResourceKind::Certification
+            || priority >= CANNOT_BE_ON_TIME
+            || self.gene(vehicle.id).keep_place
+        {
             return None;
         }
         (!can_deliver_on_time(net, vehicle, now.plus(minutes)))

@@ -25,6 +25,7 @@ pub const FALLBACK: Gene = Gene {
     snug: true,
     tight: false,
     urgency_hours: 0,
+    keep_place: false,
 };
 
 /// Vehicle-hours at export terminals that a plan still has ahead: from

@@ -217,7 +217,9 @@ impl Search {
                         g.late = !g.late;
                     }
                 }
-                // Queue urgency: sooner for the late, random otherwise.
+                // Queue urgency: sooner for the late, random otherwise; now
+                // and then, whether the vehicle yields its certification
+                // station when it can no longer be on time.
                 2 => {
                     let shift = if info[v].late {
                         -self.rng.random_range(12..96)
@@ -225,6 +227,9 @@ impl Search {
                         self.rng.random_range(-48..=48)
                     };
                     g.urgency_hours = (g.urgency_hours as i32 + shift).clamp(-2000, 2000) as i16;
+                    if self.rng.random_bool(0.2) {
+                        g.keep_place = !g.keep_place;
+                    }
                 }
                 // Back to the first voyage with a fresh route.
                 _ => {
@@ -401,13 +406,19 @@ pub fn solve_with(
     penalty: Penalty,
 ) -> Result<Solved, RestoreError> {
     let n = inst.vehicles.len();
-    let mut best: Option<(Vec<Gene>, Plan, Objective, &'static str, f64)> = None;
+    type Best = Option<(Vec<Gene>, Plan, Objective, &'static str, f64)>;
+    let mut best: Best = None;
     let mut tried = Vec::new();
-    let mut consider = |name: &'static str, genes: Vec<Gene>, plan: Plan, obj: Objective| {
+    let consider = |best: &mut Best,
+                    tried: &mut Vec<(&'static str, Objective)>,
+                    name: &'static str,
+                    genes: Vec<Gene>,
+                    plan: Plan,
+                    obj: Objective| {
         tried.push((name, obj.clone()));
         let score = obj.total_usd + penalty(&plan);
         if best.as_ref().is_none_or(|b| score < b.4) {
-            best = Some((genes, plan, obj, name, score));
+            *best = Some((genes, plan, obj, name, score));
         }
     };
     // The first construction always runs: it is the first plan. Each
@@ -430,7 +441,7 @@ pub fn solve_with(
         if genes.first().is_some_and(|g| g.snug) {
             snug = Some((genes.clone(), plan.clone()));
         }
-        consider(name, genes, plan, obj);
+        consider(&mut best, &mut tried, name, genes, plan, obj);
     }
     // Just in time, backed off where the terminal cannot keep up: from the
     // snug departures, a vehicle still at the plant that the projected plan
@@ -460,8 +471,38 @@ pub fn solve_with(
             }
             let (p, obj) = decode(net, inst, &genes)?;
             plan = p.clone();
-            consider("just in time, backed off", genes.clone(), p, obj);
+            consider(
+                &mut best,
+                &mut tried,
+                "just in time, backed off",
+                genes.clone(),
+                p,
+                obj,
+            );
         }
+    }
+    // The best construction again with every vehicle keeping its place in
+    // the certification queue (served by promised date, none yielding):
+    // where few vehicles are hopeless, yielding costs more days late than
+    // it saves.
+    let keeping: Option<Vec<Gene>> = best.as_ref().filter(|_| fits(false, step)).map(|b| {
+        b.0.iter()
+            .map(|g| Gene {
+                keep_place: true,
+                ..*g
+            })
+            .collect()
+    });
+    if let Some(genes) = keeping {
+        let (plan, obj) = decode(net, inst, &genes)?;
+        consider(
+            &mut best,
+            &mut tried,
+            "best construction, keeping places",
+            genes,
+            plan,
+            obj,
+        );
     }
     let (genes0, plan0, obj0, name0, _) = best.expect("constructions");
     let construction = obj0.clone();

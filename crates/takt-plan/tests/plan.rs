@@ -489,4 +489,41 @@ fn certification_serves_first_the_vehicles_that_can_still_be_on_time() {
         policy.requeue(&net, ResourceKind::Processing, &v, now, 30, priority),
         None
     );
+    // A vehicle whose gene keeps its place is served in its turn, hopeless
+    // or not: the search decides per vehicle.
+    let genes = vec![
+        takt_plan::Gene {
+            keep_place: true,
+            ..FALLBACK
+        };
+        v.id + 1
+    ];
+    let mut keeping = Guided::new(std::sync::Arc::new(genes), FALLBACK);
+    assert_eq!(
+        keeping.requeue(&net, ResourceKind::Certification, &v, now, 30, priority),
+        None
+    );
+}
+
+/// `takt plan` tries the best construction again with every vehicle keeping
+/// its place in the certification queue, and the search may change it
+/// vehicle by vehicle.
+#[test]
+fn the_search_decides_whether_hopeless_vehicles_yield() {
+    let (net, inst) = instance(OTHER, 30, 3, 1.0);
+    let params = Params {
+        seed: 1,
+        threads: 2,
+        max_iterations: Some(10),
+    };
+    let solved = solve(&net, &inst, &params, &|| 0.0).unwrap();
+    assert!(
+        solved
+            .constructions
+            .iter()
+            .any(|(name, _)| *name == "best construction, keeping places"),
+        "{:?}",
+        solved.constructions
+    );
+    assert!(takt_check::check(&net, &solved.plan).is_feasible());
 }
