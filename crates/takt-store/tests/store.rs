@@ -966,6 +966,35 @@ fn sqlite_version_4_database_answers_the_same_after_migration_5() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A stored state that does not parse is derived again from the log by
+/// the next batch about its subject (it used to be left as it was: the
+/// batch's events were in the log, the stored state stale).
+#[test]
+fn a_stored_state_that_does_not_parse_is_derived_again() {
+    let dir = temp_dir("badstate");
+    let path = dir.join("bad.db");
+    let store = Store::open(path.to_str().unwrap()).unwrap();
+    let t = tenant("toyota");
+    let lines = journey(VIN_A, "a");
+    store.append(&t, &events(&lines[..3]), now()).unwrap();
+    rusqlite_conn(&path)
+        .execute(
+            "UPDATE subject_state SET state = '{\"not\": \"a state\"}'",
+            [],
+        )
+        .unwrap();
+    store.append(&t, &events(&lines[3..]), now()).unwrap();
+    let v = store.verify(&t).unwrap();
+    assert!(v.mismatched.is_empty(), "{:?}", v.mismatched);
+    let state = store
+        .vehicle(&t, &Vin::parse(VIN_A).unwrap())
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state.n_events, 5);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rusqlite_conn(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
