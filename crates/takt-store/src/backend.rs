@@ -166,7 +166,7 @@ pub trait Tx {
             .collect())
     }
     /// What is stored about these subjects: one item for each that has a
-    /// state row or log rows (none for a subject never seen).
+    /// row in `subject_state` (none for a subject never seen).
     fn states(
         &mut self,
         tenant: &TenantId,

@@ -656,7 +656,8 @@ impl Store {
         })
     }
 
-    /// Every subject with state for the tenant, sorted.
+    /// Every subject with a stored row (state and event list) for the
+    /// tenant, sorted.
     pub fn subjects(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
         let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;
