@@ -26,8 +26,8 @@
 //! touched subjects) into `subject_state.events`, the row a batch rewrites
 //! anyway, and drops `event_subject`: a batch then writes no subject-keyed
 //! index but the state table's. `subject_state.state` may be NULL there (a
-//! subject with log rows and no state, from before migration 4's era; the
-//! next batch that touches it derives the state).
+//! subject that had `event_subject` rows and no state row; the next batch
+//! that touches it derives the state).
 //!
 //! Migration 2 adds `event_log.record_version` (rows written before it are
 //! version 1) and an index on (tenant, event time). Version 2 records keep
