@@ -162,12 +162,10 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
-    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
         self.tx
             .query(
-                &format!(
-                    "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1 ORDER BY l.event_time_ms, l.seq"
-                ),
+                &format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1"),
                 &[&tenant.as_str()],
             )?
             .iter()

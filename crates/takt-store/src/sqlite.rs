@@ -247,9 +247,9 @@ impl Tx for SqliteTx<'_> {
         raw.iter().map(decode_raw).collect()
     }
 
-    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 ORDER BY l.event_time_ms, l.seq"
+            "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1"
         ))?;
         let raw: Vec<RawRow> = stmt
             .query_map(params![tenant.as_str()], |r| raw_row(r, 0))?

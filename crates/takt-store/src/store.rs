@@ -564,7 +564,7 @@ impl Store {
         let rows = {
             let mut guard = self.lock();
             let mut tx = guard.begin(tenant, false)?;
-            tx.rows_by_event_time(tenant)?
+            tx.rows_of_tenant(tenant)?
         };
         Ok(semantics::milestones(tenant.as_str(), &rows))
     }
@@ -603,7 +603,7 @@ impl Store {
         guard.integrity_check()?;
         let mut tx = guard.begin(tenant, false)?;
         let n_rows = tx.count_rows(tenant)?;
-        let log = tx.rows_by_event_time(tenant)?;
+        let log = tx.rows_of_tenant(tenant)?;
         let mut rows_of: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
         for row in log {
             let subs = unique_subjects(&row.event);

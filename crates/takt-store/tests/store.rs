@@ -305,6 +305,17 @@ fn any_arrival_order_gives_the_same_state_and_history(store: &Store) {
         4
     );
     assert!(a.flags.values().all(|f| !f.contains(&Flag::OutOfOrder)));
+    // Milestones come back in event order however they were stored.
+    let ids = |t: &TenantId| -> Vec<String> {
+        store
+            .milestones(t)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.event_id)
+            .collect()
+    };
+    assert_eq!(ids(&t2), ["o-1", "o-2", "o-3", "o-4", "o-5"]);
+    assert_eq!(ids(&t1), ids(&t2));
 }
 
 /// Events of two vehicles and a resource, many at the same minute, some
