@@ -5,10 +5,10 @@
 //! - `event_log`: the append-only log, one row per accepted event or
 //!   retraction, unique on (tenant, event_id, kind); triggers refuse UPDATE
 //!   and DELETE.
-//! - `event_subject`: which vehicles (`vin:...`) and resources (`res:...`)
-//!   each event is about, for reading a subject's events.
-//! - `subject_state`: the state each subject's events derive, rewritten in
-//!   the same transaction as the events that change it.
+//! - `subject_state`: per vehicle (`vin:...`) and resource (`res:...`),
+//!   the state its events derive, its tail, and which events it is about
+//!   (`events`, a JSON array of `[event_id, kind]` in append order),
+//!   rewritten in the same transaction as the events that change it.
 //! - `schema_migrations`: the versions applied; migrations run at start-up.
 //!
 //! Migration 4 adds `subject_state.tail` (see [`crate::semantics::Tail`]):
@@ -21,6 +21,19 @@
 //! large and rewritten every batch, which a clustered table pays for with
 //! page splits.)
 //!
+//! Migration 5 moves each subject's event ids from `event_subject` (one row
+//! per subject and event, a B-tree a batch wrote at as many places as it
+//! touched subjects) into `subject_state.events`, the row a batch rewrites
+//! anyway, and drops `event_subject`: a batch then writes no subject-keyed
+//! index but the state table's. `subject_state.state` may be NULL there (a
+//! subject that had `event_subject` rows and no state row; the next batch
+//! that touches it derives the state).
+//!
+//! Migration 6 drops the (tenant, event time) index of migration 2: the
+//! one read that used it (a tenant's whole log, for `Store::milestones`
+//! and `Store::verify`) orders the events itself, and every appended event
+//! paid for an entry in it (4 of a SQLite batch's 46 WAL frames).
+//!
 //! Migration 2 adds `event_log.record_version` (rows written before it are
 //! version 1) and an index on (tenant, event time). Version 2 records keep
 //! every field of a takt milestone in the vehicle facts (`reported_stage`,
@@ -32,14 +45,67 @@ use crate::model::LogRow;
 use crate::tenant::TenantId;
 
 /// What is stored about a subject: its state (canonical JSON; `None` when
-/// the subject has log rows but no state row) and its tail
+/// the subject has log rows but no state), its tail
 /// ([`crate::semantics::Tail`] as JSON; `None` for states written before
-/// migration 4, which are then derived from the log once more).
+/// migration 4, which are then derived from the log once more) and its
+/// events (a JSON array of `[event_id, kind]`, see [`EventRefs`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredState {
     pub subject: String,
     pub state: Option<String>,
     pub tail: Option<String>,
+    pub events: String,
+}
+
+/// A subject's row as written: its state and tail (JSON) and the JSON array
+/// of its events' `[event_id, kind]` (the stored ones and the batch's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRow {
+    pub subject: String,
+    pub state: String,
+    pub tail: String,
+    pub events: String,
+}
+
+/// The events of a subject (`subject_state.events`): a JSON array of
+/// `[event_id, kind]` pairs in append order, extended by text so that a
+/// batch does not parse the stored list.
+pub struct EventRefs;
+
+impl EventRefs {
+    /// The stored list `stored` (`None`: the subject has none yet) with
+    /// `new` appended; an error when the stored text is not a JSON array.
+    pub fn extend<'a>(
+        stored: Option<&str>,
+        new: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<String, BackendError> {
+        let mut out = String::from("[");
+        if let Some(s) = stored {
+            let inner = s
+                .trim()
+                .strip_prefix('[')
+                .and_then(|s| s.strip_suffix(']'))
+                .ok_or_else(|| {
+                    BackendError::Corrupt(format!("subject_state.events is not a JSON array: {s}"))
+                })?
+                .trim();
+            out.push_str(inner);
+        }
+        for (id, kind) in new {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(&(id, kind)).expect("strings serialize"));
+        }
+        out.push(']');
+        Ok(out)
+    }
+
+    /// The `(event_id, kind)` pairs of a stored list.
+    pub fn parse(stored: &str) -> Result<Vec<(String, String)>, BackendError> {
+        serde_json::from_str(stored)
+            .map_err(|e| BackendError::Corrupt(format!("subject_state.events: {e}")))
+    }
 }
 
 /// A row to append: the event (borrowed from the batch, never copied),
@@ -84,8 +150,9 @@ impl NewRow<'_> {
 pub trait Tx {
     /// Stored rows with these ids (events and retractions), in storage order.
     fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError>;
-    /// Every stored row of a tenant, by event time (then storage order).
-    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError>;
+    /// Every stored row of a tenant, in no particular order (every caller
+    /// orders events itself, by [`crate::semantics::order_key`]).
+    fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError>;
     /// Stored rows about these subjects, as (subject, row), in storage order.
     fn rows_by_subjects(
         &mut self,
@@ -105,7 +172,7 @@ pub trait Tx {
             .collect())
     }
     /// What is stored about these subjects: one item for each that has a
-    /// state row or log rows (none for a subject never seen).
+    /// row in `subject_state` (none for a subject never seen).
     fn states(
         &mut self,
         tenant: &TenantId,
@@ -122,18 +189,18 @@ pub trait Tx {
             .pop()
             .and_then(|s| s.state))
     }
-    /// Appends rows (in order) with their subjects and writes subjects'
-    /// states and tails: (subject, state JSON, tail JSON).
+    /// Appends rows (in order) and writes the touched subjects' rows
+    /// (state, tail and event list).
     fn write(
         &mut self,
         tenant: &TenantId,
         rows: &[NewRow<'_>],
-        states: &[(String, String, String)],
+        states: &[StateRow],
     ) -> Result<(), BackendError>;
     /// Appends a row to the audit log (see [`crate::auth`]), in this
     /// transaction.
     fn audit(&mut self, entry: &crate::auth::AuditEntry) -> Result<(), BackendError>;
-    /// Every subject with stored state, sorted.
+    /// Every subject with a stored row, sorted.
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError>;
     /// Number of log rows of a tenant.
     fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError>;
@@ -250,6 +317,48 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     ALTER TABLE event_subject_4 RENAME TO event_subject;
     ALTER TABLE subject_state ADD COLUMN tail TEXT;",
         "ALTER TABLE subject_state ADD COLUMN tail TEXT;",
+    ),
+    (
+        5,
+        "event ids kept with their subject's state; event_subject dropped",
+        "CREATE TABLE subject_state_5 (
+        tenant TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        state TEXT,
+        tail TEXT,
+        events TEXT NOT NULL,
+        PRIMARY KEY (tenant, subject)
+    );
+    INSERT INTO subject_state_5 (tenant, subject, state, tail, events)
+    SELECT k.tenant, k.subject, st.state, st.tail,
+        (SELECT json_group_array(json_array(x.event_id, x.kind)) FROM
+            (SELECT e.event_id, e.kind FROM event_subject e
+             JOIN event_log l ON l.tenant = e.tenant AND l.event_id = e.event_id AND l.kind = e.kind
+             WHERE e.tenant = k.tenant AND e.subject = k.subject ORDER BY l.seq) x)
+    FROM (SELECT tenant, subject FROM subject_state
+          UNION SELECT tenant, subject FROM event_subject) k
+    LEFT JOIN subject_state st ON st.tenant = k.tenant AND st.subject = k.subject;
+    DROP TABLE subject_state;
+    DROP TABLE event_subject;
+    ALTER TABLE subject_state_5 RENAME TO subject_state;",
+        "ALTER TABLE subject_state ALTER COLUMN state DROP NOT NULL;
+    ALTER TABLE subject_state ADD COLUMN events TEXT;
+    INSERT INTO subject_state (tenant, subject, state, tail)
+    SELECT DISTINCT e.tenant, e.subject, NULL::text, NULL::text FROM event_subject e
+    WHERE NOT EXISTS (SELECT 1 FROM subject_state st WHERE st.tenant = e.tenant AND st.subject = e.subject);
+    UPDATE subject_state st SET events = COALESCE(
+        (SELECT json_agg(json_build_array(e.event_id, e.kind) ORDER BY l.seq)::text
+         FROM event_subject e
+         JOIN event_log l ON l.tenant = e.tenant AND l.event_id = e.event_id AND l.kind = e.kind
+         WHERE e.tenant = st.tenant AND e.subject = st.subject), '[]');
+    ALTER TABLE subject_state ALTER COLUMN events SET NOT NULL;
+    DROP TABLE event_subject;",
+    ),
+    (
+        6,
+        "event-time index dropped",
+        "DROP INDEX event_log_tenant_time;",
+        "DROP INDEX event_log_tenant_time;",
     ),
 ];
 

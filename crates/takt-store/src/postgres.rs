@@ -4,7 +4,7 @@
 //! advisory lock, so concurrent start-ups apply each once.
 
 use crate::backend::{
-    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+    Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -87,22 +87,21 @@ impl Statements {
             ))?,
             rows_by_subjects: client.prepare(&format!(
                 "SELECT s.subject, {ROW_COLUMNS} FROM unnest($2::text[]) AS q(subject)
-                 CROSS JOIN LATERAL (SELECT * FROM event_subject x
+                 CROSS JOIN LATERAL (SELECT * FROM subject_state x
                      WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) s
+                 CROSS JOIN LATERAL jsonb_array_elements(s.events::jsonb) AS j(e)
                  CROSS JOIN LATERAL (SELECT * FROM event_log x
-                     WHERE x.tenant = $1 AND x.event_id = s.event_id AND x.kind = s.kind OFFSET 0) l
+                     WHERE x.tenant = $1 AND x.event_id = j.e ->> 0 AND x.kind = j.e ->> 1 OFFSET 0) l
                  ORDER BY l.seq"
             ))?,
             states: client.prepare(
-                "SELECT q.subject, st.state, st.tail FROM unnest($2::text[]) AS q(subject)
-                 LEFT JOIN LATERAL (SELECT * FROM subject_state x
-                     WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st ON true
-                 LEFT JOIN LATERAL (SELECT 1 AS found FROM event_subject x
-                     WHERE x.tenant = $1 AND x.subject = q.subject LIMIT 1) e ON true
-                 WHERE st.state IS NOT NULL OR e.found IS NOT NULL",
+                "SELECT st.subject, st.state, st.tail, st.events
+                 FROM (SELECT DISTINCT subject FROM unnest($2::text[]) AS u(subject)) AS q
+                 CROSS JOIN LATERAL (SELECT * FROM subject_state x
+                     WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st",
             )?,
             // One statement, one round trip: the log rows (in order, so
-            // `seq` follows the batch), their subjects and the states.
+            // `seq` follows the batch) and the subjects' rows.
             write: client.prepare(
                 "WITH l AS (
                     INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
@@ -110,15 +109,13 @@ impl Statements {
                     FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[])
                         WITH ORDINALITY AS u(event_id, kind, at, received, flags, record, n)
                     ORDER BY u.n),
-                 s AS (
-                    INSERT INTO event_subject (tenant, subject, event_id, kind)
-                    SELECT $1, u.subject, u.event_id, u.kind
-                    FROM unnest($9::text[], $10::text[], $11::text[]) AS u(subject, event_id, kind)),
                  st AS (
-                    INSERT INTO subject_state (tenant, subject, state, tail)
-                    SELECT $1, u.subject, u.state, u.tail
-                    FROM unnest($12::text[], $13::text[], $14::text[]) AS u(subject, state, tail)
-                    ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail)
+                    INSERT INTO subject_state (tenant, subject, state, tail, events)
+                    SELECT $1, u.subject, u.state, u.tail, u.events
+                    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
+                        AS u(subject, state, tail, events)
+                    ON CONFLICT (tenant, subject) DO UPDATE
+                    SET state = excluded.state, tail = excluded.tail, events = excluded.events)
                  SELECT 1",
             )?,
             audit: client.prepare(
@@ -165,12 +162,10 @@ impl Tx for PgTx<'_> {
             .collect()
     }
 
-    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
         self.tx
             .query(
-                &format!(
-                    "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1 ORDER BY l.event_time_ms, l.seq"
-                ),
+                &format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1"),
                 &[&tenant.as_str()],
             )?
             .iter()
@@ -203,6 +198,7 @@ impl Tx for PgTx<'_> {
                 subject: r.get(0),
                 state: r.get(1),
                 tail: r.get(2),
+                events: r.get(3),
             })
             .collect())
     }
@@ -211,7 +207,7 @@ impl Tx for PgTx<'_> {
         &mut self,
         tenant: &TenantId,
         rows: &[NewRow<'_>],
-        states: &[(String, String, String)],
+        states: &[StateRow],
     ) -> Result<(), BackendError> {
         let mut ids = Vec::with_capacity(rows.len());
         let mut kinds = Vec::with_capacity(rows.len());
@@ -219,7 +215,6 @@ impl Tx for PgTx<'_> {
         let mut received = Vec::with_capacity(rows.len());
         let mut flags = Vec::with_capacity(rows.len());
         let mut records = Vec::with_capacity(rows.len());
-        let (mut s_subjects, mut s_ids, mut s_kinds) = (Vec::new(), Vec::new(), Vec::new());
         for row in rows {
             let f = encode_flags(row);
             ids.push(row.event.event_id.as_str());
@@ -228,15 +223,11 @@ impl Tx for PgTx<'_> {
             received.push(row.received_at.as_millisecond());
             flags.push(f);
             records.push(row.record.as_ref());
-            for s in &row.subjects {
-                s_subjects.push(s.as_str());
-                s_ids.push(row.event.event_id.as_str());
-                s_kinds.push(row.kind());
-            }
         }
-        let st_subjects: Vec<&str> = states.iter().map(|s| s.0.as_str()).collect();
-        let st_states: Vec<&str> = states.iter().map(|s| s.1.as_str()).collect();
-        let st_tails: Vec<&str> = states.iter().map(|s| s.2.as_str()).collect();
+        let st_subjects: Vec<&str> = states.iter().map(|s| s.subject.as_str()).collect();
+        let st_states: Vec<&str> = states.iter().map(|s| s.state.as_str()).collect();
+        let st_tails: Vec<&str> = states.iter().map(|s| s.tail.as_str()).collect();
+        let st_events: Vec<&str> = states.iter().map(|s| s.events.as_str()).collect();
         self.tx.execute(
             &self.stmts.write,
             &[
@@ -248,12 +239,10 @@ impl Tx for PgTx<'_> {
                 &flags,
                 &records,
                 &(RECORD_VERSION as i32),
-                &s_subjects,
-                &s_ids,
-                &s_kinds,
                 &st_subjects,
                 &st_states,
                 &st_tails,
+                &st_events,
             ],
         )?;
         Ok(())

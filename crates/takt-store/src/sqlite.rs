@@ -2,7 +2,7 @@
 //! checked at start-up; migrations run at start-up.
 
 use crate::backend::{
-    Backend, NewRow, RECORD_VERSION, StoredState, Tx, decode, encode_flags, pending,
+    Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -149,18 +149,12 @@ static INSERT_LOG: SqlBySize = SqlBySize::new(|n| {
     )
 });
 
-static INSERT_SUBJECTS: SqlBySize = SqlBySize::new(|n| {
-    format!(
-        "INSERT INTO event_subject (tenant, subject, event_id, kind) VALUES {}",
-        values(n, 3)
-    )
-});
-
 static UPSERT_STATES: SqlBySize = SqlBySize::new(|n| {
     format!(
-        "INSERT INTO subject_state (tenant, subject, state, tail) VALUES {}
-         ON CONFLICT (tenant, subject) DO UPDATE SET state = excluded.state, tail = excluded.tail",
-        values(n, 3)
+        "INSERT INTO subject_state (tenant, subject, state, tail, events) VALUES {}
+         ON CONFLICT (tenant, subject) DO UPDATE
+         SET state = excluded.state, tail = excluded.tail, events = excluded.events",
+        values(n, 4)
     )
 });
 
@@ -173,20 +167,18 @@ static ROWS_BY_ID: SqlBySize = SqlBySize::new(|n| {
 
 static ROWS_BY_SUBJECTS: SqlBySize = SqlBySize::new(|n| {
     format!(
-        "SELECT s.subject, {ROW_COLUMNS} FROM event_subject s
-         JOIN event_log l ON l.tenant = s.tenant AND l.event_id = s.event_id AND l.kind = s.kind
-         WHERE s.tenant = ?1 AND s.subject IN ({}) ORDER BY l.seq",
+        "SELECT st.subject, {ROW_COLUMNS} FROM subject_state st, json_each(st.events) j
+         JOIN event_log l ON l.tenant = st.tenant
+             AND l.event_id = j.value ->> 0 AND l.kind = j.value ->> 1
+         WHERE st.tenant = ?1 AND st.subject IN ({}) ORDER BY l.seq",
         in_list(n)
     )
 });
 
 static STATES: SqlBySize = SqlBySize::new(|n| {
     format!(
-        "SELECT q.subject, st.state, st.tail
-         FROM (SELECT DISTINCT value AS subject FROM json_each(json_array({}))) AS q
-         LEFT JOIN subject_state st ON st.tenant = ?1 AND st.subject = q.subject
-         WHERE st.state IS NOT NULL
-            OR EXISTS (SELECT 1 FROM event_subject e WHERE e.tenant = ?1 AND e.subject = q.subject)",
+        "SELECT subject, state, tail, events FROM subject_state
+         WHERE tenant = ?1 AND subject IN ({})",
         in_list(n)
     )
 });
@@ -255,9 +247,9 @@ impl Tx for SqliteTx<'_> {
         raw.iter().map(decode_raw).collect()
     }
 
-    fn rows_by_event_time(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
         let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 ORDER BY l.event_time_ms, l.seq"
+            "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1"
         ))?;
         let raw: Vec<RawRow> = stmt
             .query_map(params![tenant.as_str()], |r| raw_row(r, 0))?
@@ -288,6 +280,7 @@ impl Tx for SqliteTx<'_> {
                 subject: r.get(0)?,
                 state: r.get(1)?,
                 tail: r.get(2)?,
+                events: r.get(3)?,
             })
         })
     }
@@ -296,7 +289,7 @@ impl Tx for SqliteTx<'_> {
         &mut self,
         tenant: &TenantId,
         rows: &[NewRow<'_>],
-        states: &[(String, String, String)],
+        states: &[StateRow],
     ) -> Result<(), BackendError> {
         let t = tenant.as_str();
         let encoded: Vec<(&str, String, i64, i64)> = rows
@@ -330,25 +323,12 @@ impl Tx for SqliteTx<'_> {
             }
             stmt.execute(params.as_slice())?;
         }
-        let subject_rows: Vec<(&String, &NewRow<'_>)> = rows
-            .iter()
-            .flat_map(|row| row.subjects.iter().map(move |s| (s, row)))
-            .collect();
-        for (start, len) in chunks(subject_rows.len()) {
-            let mut stmt = self.tx.prepare_cached(INSERT_SUBJECTS.get(len))?;
-            params.clear();
-            params.push(&t);
-            for (subject, row) in &subject_rows[start..start + len] {
-                params.extend([*subject as &dyn ToSql, &row.event.event_id, kind(row)]);
-            }
-            stmt.execute(params.as_slice())?;
-        }
         for (start, len) in chunks(states.len()) {
             let mut stmt = self.tx.prepare_cached(UPSERT_STATES.get(len))?;
             params.clear();
             params.push(&t);
-            for (subject, state, tail) in &states[start..start + len] {
-                params.extend([subject as &dyn ToSql, state, tail]);
+            for st in &states[start..start + len] {
+                params.extend([&st.subject as &dyn ToSql, &st.state, &st.tail, &st.events]);
             }
             stmt.execute(params.as_slice())?;
         }

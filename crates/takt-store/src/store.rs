@@ -1,7 +1,7 @@
 //! The store: appends batches all-or-nothing and answers per tenant.
 
 use crate::auth::AuditEntry;
-use crate::backend::{self, Backend, NewRow, StoredState, Tx};
+use crate::backend::{self, Backend, EventRefs, NewRow, StateRow, StoredState, Tx};
 use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
 use crate::model::{Event, Flag, LogRow, subjects};
 use crate::semantics::{
@@ -120,6 +120,10 @@ impl Plan {
 /// The subjects the new rows touch, each with its new events in batch order.
 type Touched<'a> = BTreeMap<&'a str, Vec<&'a Event>>;
 
+/// Every touched subject's plan and its stored event list
+/// (`subject_state.events`; `None` for a subject never seen).
+type Plans = BTreeMap<String, (Plan, Option<String>)>;
+
 /// Decides, for every subject the new rows touch, whether the batch can be
 /// applied to its stored state: the state has a tail (written since
 /// migration 4), the batch brings no error declaration for the subject and
@@ -132,64 +136,83 @@ fn plan_subjects(
     tenant: &TenantId,
     touched: &Touched<'_>,
     retracted_ids: &BTreeSet<&str>,
-) -> Result<BTreeMap<String, Plan>, BackendError> {
+) -> Result<Plans, BackendError> {
     let keys: Vec<String> = touched.keys().map(|s| s.to_string()).collect();
     let mut stored: BTreeMap<String, StoredState> = tx
         .states(tenant, &keys)?
         .into_iter()
         .map(|s| (s.subject.clone(), s))
         .collect();
-    let mut plans = BTreeMap::new();
+    let mut plans = Plans::new();
     let mut derive = Vec::new();
     for (s, events) in touched {
         let plain = events
             .iter()
             .all(|e| e.error_declaration.is_none() && !retracted_ids.contains(e.event_id.as_str()));
-        let plan = match stored.remove(*s) {
+        let (plan, refs) = match stored.remove(*s) {
             // Never seen: nothing stored to read.
-            None if plain => Some(Plan::Apply {
-                state: None,
-                tail: semantics::Tail::default(),
-            }),
-            None => Some(Plan::Derive(Vec::new())),
-            // Rows without a state row, or a state without a tail: derive.
-            Some(StoredState { state: None, .. }) => None,
-            Some(StoredState {
-                state: Some(state),
-                tail,
-                ..
-            }) => tail
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
-                .filter(|tail| {
-                    plain
-                        && events
-                            .iter()
-                            .all(|e| tail.last.as_ref().is_none_or(|k| k.precedes(e)))
-                })
-                .map(|tail| Plan::Apply {
-                    state: Some(state),
-                    tail,
+            None if plain => (
+                Some(Plan::Apply {
+                    state: None,
+                    tail: semantics::Tail::default(),
                 }),
+                None,
+            ),
+            None => (Some(Plan::Derive(Vec::new())), None),
+            // A state with a tail that the batch comes after: apply. Rows
+            // without a state, or a state without a tail: derive.
+            Some(StoredState {
+                state,
+                tail,
+                events: refs,
+                ..
+            }) => (
+                state.and_then(|state| {
+                    tail.as_deref()
+                        .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
+                        .filter(|tail| {
+                            plain
+                                && events
+                                    .iter()
+                                    .all(|e| tail.last.as_ref().is_none_or(|k| k.precedes(e)))
+                        })
+                        .map(|tail| Plan::Apply {
+                            state: Some(state),
+                            tail,
+                        })
+                }),
+                Some(refs),
+            ),
         };
         match plan {
             Some(p) => {
-                plans.insert(s.to_string(), p);
+                plans.insert(s.to_string(), (p, refs));
             }
-            None => derive.push(s.to_string()),
+            None => derive.push((s.to_string(), refs)),
         }
     }
     if !derive.is_empty() {
-        let mut rows_of: BTreeMap<String, Vec<LogRow>> =
-            derive.iter().map(|s| (s.clone(), Vec::new())).collect();
-        for (s, row) in tx.rows_by_subjects(tenant, &derive)? {
-            rows_of.entry(s).or_default().push(row);
-        }
-        for (s, rows) in rows_of {
-            plans.insert(s, Plan::Derive(rows));
+        let keys: Vec<String> = derive.iter().map(|(s, _)| s.clone()).collect();
+        let mut rows_of = stored_rows(tx, tenant, &keys)?;
+        for (s, refs) in derive {
+            let rows = rows_of.remove(&s).unwrap_or_default();
+            plans.insert(s, (Plan::Derive(rows), refs));
         }
     }
     Ok(plans)
+}
+
+/// The stored rows of these subjects, by subject, in storage order.
+fn stored_rows(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+    subjects: &[String],
+) -> Result<BTreeMap<String, Vec<LogRow>>, BackendError> {
+    let mut rows_of: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
+    for (s, row) in tx.rows_by_subjects(tenant, subjects)? {
+        rows_of.entry(s).or_default().push(row);
+    }
+    Ok(rows_of)
 }
 
 /// The subject keys of an event (see [`subjects`]), each once, in order.
@@ -200,6 +223,33 @@ fn unique_subjects(e: &Event) -> Vec<String> {
         subs.retain(|s| seen.insert(s.clone()));
     }
     subs
+}
+
+/// A subject's row to write: its derived state and tail, and its stored
+/// event list with the batch's events about it appended.
+fn state_row(
+    subject: String,
+    derived: semantics::Derived,
+    stored_refs: Option<&str>,
+    touched: &Touched<'_>,
+) -> Result<StateRow, BackendError> {
+    let events = EventRefs::extend(
+        stored_refs,
+        touched[subject.as_str()]
+            .iter()
+            .map(|e| (e.event_id.as_str(), e.log_kind())),
+    )?;
+    Ok(StateRow {
+        tail: serde_json::to_string(&derived.tail).expect("a tail serializes"),
+        state: derived.state,
+        subject,
+        events,
+    })
+}
+
+/// A subject key takt makes no state of (never made by [`subjects`]).
+fn unknown_subject(s: &str) -> BackendError {
+    BackendError::Corrupt(format!("no state can be derived for subject `{s}`"))
 }
 
 impl Store {
@@ -314,9 +364,9 @@ impl Store {
         // The rows stored under the batch's ids, and the batch's new events
         // as they are accepted (for duplicates within the batch): borrowed,
         // never copied.
-        let stored_rows = tx.rows_by_id(tenant, &ids)?;
+        let under_ids = tx.rows_by_id(tenant, &ids)?;
         let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
-        for row in &stored_rows {
+        for row in &under_ids {
             by_id
                 .entry(row.event.event_id.as_str())
                 .or_default()
@@ -390,7 +440,7 @@ impl Store {
         // earlier event of one of its subjects is later.
         let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
             .iter()
-            .map(|(s, p)| (s.as_str(), p.latest_at()))
+            .map(|(s, (p, _))| (s.as_str(), p.latest_at()))
             .collect();
         let mut reports = report
             .items
@@ -418,26 +468,45 @@ impl Store {
             }
             row_flags.push(f);
         }
-        let mut states = Vec::with_capacity(plans.len());
-        for (s, plan) in plans {
-            let events = &touched[s.as_str()];
+        let mut states: Vec<StateRow> = Vec::with_capacity(plans.len());
+        // Subjects whose stored state did not parse: derived from their rows.
+        let mut again: Vec<(String, Option<String>)> = Vec::new();
+        let with_batch = |s: &str, mut rows: Vec<LogRow>| {
+            rows.extend(
+                new_rows
+                    .iter()
+                    .filter(|r| r.subjects.iter().any(|x| x == s))
+                    .map(NewRow::to_log_row),
+            );
+            semantics::derive_subject(s, &rows)
+        };
+        for (s, (plan, refs)) in plans {
             let derived = match plan {
                 Plan::Apply { state, tail } => {
-                    semantics::apply_subject(&s, state.as_deref(), &tail, events)
+                    match semantics::apply_subject(
+                        &s,
+                        state.as_deref(),
+                        &tail,
+                        &touched[s.as_str()],
+                    ) {
+                        Some(d) => d,
+                        None => {
+                            again.push((s, refs));
+                            continue;
+                        }
+                    }
                 }
-                Plan::Derive(mut rows) => {
-                    rows.extend(
-                        new_rows
-                            .iter()
-                            .filter(|r| r.subjects.contains(&s))
-                            .map(NewRow::to_log_row),
-                    );
-                    semantics::derive_subject(&s, &rows)
-                }
+                Plan::Derive(rows) => with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?,
             };
-            if let Some(d) = derived {
-                let tail = serde_json::to_string(&d.tail).expect("a tail serializes");
-                states.push((s, d.state, tail));
+            states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+        }
+        if !again.is_empty() {
+            let keys: Vec<String> = again.iter().map(|(s, _)| s.clone()).collect();
+            let mut rows_of = stored_rows(&mut *tx, tenant, &keys)?;
+            for (s, refs) in again {
+                let rows = rows_of.remove(&s).unwrap_or_default();
+                let derived = with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?;
+                states.push(state_row(s, derived, refs.as_deref(), &touched)?);
             }
         }
         drop(touched);
@@ -495,7 +564,7 @@ impl Store {
         let rows = {
             let mut guard = self.lock();
             let mut tx = guard.begin(tenant, false)?;
-            tx.rows_by_event_time(tenant)?
+            tx.rows_of_tenant(tenant)?
         };
         Ok(semantics::milestones(tenant.as_str(), &rows))
     }
@@ -526,31 +595,51 @@ impl Store {
     }
 
     /// Runs the database's integrity check, then recomputes every subject's
-    /// state from the log and compares it with the stored state.
+    /// state from the log (each row grouped under the subjects its event
+    /// is about) and compares it with the stored state and tail, and the
+    /// subject's stored event list with the log rows about it.
     pub fn verify(&self, tenant: &TenantId) -> Result<Verification, StoreError> {
         let mut guard = self.lock();
         guard.integrity_check()?;
         let mut tx = guard.begin(tenant, false)?;
         let n_rows = tx.count_rows(tenant)?;
-        let subjects = tx.subjects(tenant)?;
-        let mut mismatched = Vec::new();
+        let log = tx.rows_of_tenant(tenant)?;
         let mut rows_of: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
-        for (s, row) in tx.rows_by_subjects(tenant, &subjects)? {
-            rows_of.entry(s).or_default().push(row);
+        for row in log {
+            let subs = unique_subjects(&row.event);
+            if let Some((last, rest)) = subs.split_last() {
+                for s in rest {
+                    rows_of.entry(s.clone()).or_default().push(row.clone());
+                }
+                rows_of.entry(last.clone()).or_default().push(row);
+            }
         }
+        let mut subjects: BTreeSet<String> = tx.subjects(tenant)?.into_iter().collect();
+        subjects.extend(rows_of.keys().cloned());
+        let subjects: Vec<String> = subjects.into_iter().collect();
         let stored: BTreeMap<String, StoredState> = tx
             .states(tenant, &subjects)?
             .into_iter()
             .map(|s| (s.subject.clone(), s))
             .collect();
+        let mut mismatched = Vec::new();
         for s in &subjects {
             let rows = rows_of.remove(s).unwrap_or_default();
             let recomputed = semantics::derive_subject(s, &rows);
+            let mut in_log: Vec<(String, String)> = rows
+                .iter()
+                .map(|r| (r.event.event_id.clone(), r.kind().to_string()))
+                .collect();
+            in_log.sort();
             let same = match (recomputed, stored.get(s)) {
                 (Some(d), Some(st)) => {
                     st.state.as_ref() == Some(&d.state)
                         && st.tail.as_deref().is_none_or(|t| {
                             serde_json::from_str::<semantics::Tail>(t).ok() == Some(d.tail.clone())
+                        })
+                        && EventRefs::parse(&st.events).is_ok_and(|mut listed| {
+                            listed.sort();
+                            listed == in_log
                         })
                 }
                 (None, None) => true,
@@ -567,7 +656,8 @@ impl Store {
         })
     }
 
-    /// Every subject with state for the tenant, sorted.
+    /// Every subject with a stored row (state and event list) for the
+    /// tenant, sorted.
     pub fn subjects(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
         let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;

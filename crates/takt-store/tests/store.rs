@@ -305,6 +305,17 @@ fn any_arrival_order_gives_the_same_state_and_history(store: &Store) {
         4
     );
     assert!(a.flags.values().all(|f| !f.contains(&Flag::OutOfOrder)));
+    // Milestones come back in event order however they were stored.
+    let ids = |t: &TenantId| -> Vec<String> {
+        store
+            .milestones(t)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.event_id)
+            .collect()
+    };
+    assert_eq!(ids(&t2), ["o-1", "o-2", "o-3", "o-4", "o-5"]);
+    assert_eq!(ids(&t1), ids(&t2));
 }
 
 /// Events of two vehicles and a resource, many at the same minute, some
@@ -817,6 +828,184 @@ fn version_1_records_read_back_every_field_after_migration_2() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The events of the version 4 database below: two journeys, one event
+/// retracted, an event naming both vehicles, a resource event.
+fn v4_events() -> Vec<Event> {
+    let mut evs = events(&journey(VIN_A, "a"));
+    evs.extend(events(&journey(VIN_B, "b")));
+    let mut both = events(&[milestone(
+        "ab-1",
+        VIN_A,
+        "yard_staged",
+        "yard",
+        "2026-03-05T12:00:00Z",
+        "USLGB",
+    )]);
+    if let takt_store::model::Body::Vehicle(v) = &mut both[0].body {
+        v.vins.push(Vin::parse(VIN_B).unwrap());
+    }
+    evs.extend(both);
+    let mut retract = evs[3].clone();
+    retract.error_declaration = Some(ErrorDeclaration {
+        declaration_time: evs[3].at,
+        reason: Some("did_not_occur".into()),
+        corrective_event_ids: vec![],
+    });
+    evs.push(retract);
+    evs.extend(events(&[json!({"event_id": "e-1", "tenant": "toyota", "at": "2026-03-04T00:00:00Z",
+        "resource_event": {"type": "vessel_eta", "voyage": "V7", "port": "JPNGO", "eta": "2026-03-19T06:00:00Z"}})]));
+    evs
+}
+
+/// SQL that writes `evs` the way version 4 stored them: log rows, one
+/// `event_subject` row per subject and event, each subject's state and
+/// tail. Literals only, so the same text runs on both backends.
+fn v4_rows_sql(evs: &[Event]) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    let mut sql = String::new();
+    let mut rows_of: std::collections::BTreeMap<String, Vec<LogRow>> = Default::default();
+    for e in evs {
+        let kind = e.log_kind();
+        sql += &format!(
+            "INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+             VALUES ('toyota', {}, '{kind}', {}, {}, '[]', {}, 2);\n",
+            q(&e.event_id),
+            e.at.as_millisecond(),
+            now().as_millisecond(),
+            q(&takt_store::backend::record(e)),
+        );
+        for s in takt_store::model::subjects(e) {
+            sql += &format!(
+                "INSERT INTO event_subject VALUES ('toyota', {}, {}, '{kind}');\n",
+                q(&s),
+                q(&e.event_id)
+            );
+            rows_of.entry(s).or_default().push(LogRow {
+                event: e.clone(),
+                received_at: now(),
+                flags: vec![],
+            });
+        }
+    }
+    for (s, rows) in rows_of {
+        let d = derive_subject(&s, &rows).unwrap();
+        sql += &format!(
+            "INSERT INTO subject_state (tenant, subject, state, tail) VALUES ('toyota', {}, {}, {});\n",
+            q(&s),
+            q(&d.state),
+            q(&serde_json::to_string(&d.tail).unwrap())
+        );
+    }
+    sql
+}
+
+/// What a store answers about the version 4 database's subjects.
+fn v4_answers(store: &Store) -> Vec<String> {
+    let t = tenant("toyota");
+    let mut out: Vec<String> = [VIN_A, VIN_B]
+        .iter()
+        .map(|v| {
+            let view = store.vehicle(&t, &Vin::parse(v).unwrap()).unwrap().unwrap();
+            format!("{:?} {:?}", view.state, view.history)
+        })
+        .collect();
+    out.push(format!(
+        "{:?}",
+        store.resource(&t, "voyage:V7@JPNGO").unwrap()
+    ));
+    out
+}
+
+/// A database written by version 4 (event ids in `event_subject`) answers
+/// the same after migration 5 (event ids in `subject_state.events`) as a
+/// new database given the same events, verifies, and takes more events.
+fn version_4_database_answers_the_same_after_migration_5(old: &Store, fresh: &Store) {
+    let t = tenant("toyota");
+    assert_eq!(old.schema_version().unwrap(), LATEST_SCHEMA);
+    fresh.append(&t, &v4_events(), now()).unwrap();
+    assert_eq!(v4_answers(old), v4_answers(fresh));
+    let v = old.verify(&t).unwrap();
+    assert!(v.mismatched.is_empty(), "{:?}", v.mismatched);
+    assert_eq!(v.n_subjects, 3);
+    // Later events apply to the migrated state; a correction derives again.
+    let next = events(&[milestone(
+        "a-6",
+        VIN_A,
+        "loading_started",
+        "loading",
+        "2026-03-06T10:00:00Z",
+        "USLGB",
+    )]);
+    let mut undo = v4_events()[10].clone();
+    undo.error_declaration = Some(ErrorDeclaration {
+        declaration_time: undo.at,
+        reason: Some("incorrect_data".into()),
+        corrective_event_ids: vec![],
+    });
+    for store in [old, fresh] {
+        store.append(&t, &next, now()).unwrap();
+        store
+            .append(&t, std::slice::from_ref(&undo), now())
+            .unwrap();
+    }
+    assert_eq!(v4_answers(old), v4_answers(fresh));
+    assert!(old.verify(&t).unwrap().mismatched.is_empty());
+}
+
+#[test]
+fn sqlite_version_4_database_answers_the_same_after_migration_5() {
+    let dir = temp_dir("v4");
+    let path = dir.join("v4.db");
+    {
+        let conn = rusqlite_conn(&path);
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL);").unwrap();
+        for (v, name, sql, _) in &takt_store::backend::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, datetime('now'))",
+                rusqlite::params![v, name],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(&format!("BEGIN; {} COMMIT;", v4_rows_sql(&v4_events())))
+            .unwrap();
+    }
+    version_4_database_answers_the_same_after_migration_5(
+        &Store::open(path.to_str().unwrap()).unwrap(),
+        &Store::open(dir.join("fresh.db").to_str().unwrap()).unwrap(),
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A stored state that does not parse is derived again from the log by
+/// the next batch about its subject (it used to be left as it was: the
+/// batch's events were in the log, the stored state stale).
+#[test]
+fn a_stored_state_that_does_not_parse_is_derived_again() {
+    let dir = temp_dir("badstate");
+    let path = dir.join("bad.db");
+    let store = Store::open(path.to_str().unwrap()).unwrap();
+    let t = tenant("toyota");
+    let lines = journey(VIN_A, "a");
+    store.append(&t, &events(&lines[..3]), now()).unwrap();
+    rusqlite_conn(&path)
+        .execute(
+            "UPDATE subject_state SET state = '{\"not\": \"a state\"}'",
+            [],
+        )
+        .unwrap();
+    store.append(&t, &events(&lines[3..]), now()).unwrap();
+    let v = store.verify(&t).unwrap();
+    assert!(v.mismatched.is_empty(), "{:?}", v.mismatched);
+    let state = store
+        .vehicle(&t, &Vin::parse(VIN_A).unwrap())
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state.n_events, 5);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rusqlite_conn(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
@@ -977,6 +1166,26 @@ fn postgres_backend_suite() {
     let mut c = postgres::Client::connect(&server.url("reopen"), postgres::NoTls).unwrap();
     assert!(c.execute("UPDATE event_log SET flags = '[]'", &[]).is_err());
     assert!(c.execute("DELETE FROM event_log", &[]).is_err());
+    // A database written by version 4 migrates.
+    server.create_db("v4");
+    let mut c = postgres::Client::connect(&server.url("v4"), postgres::NoTls).unwrap();
+    c.batch_execute("CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())").unwrap();
+    for (v, name, _, sql) in &takt_store::backend::MIGRATIONS[..4] {
+        c.batch_execute(sql).unwrap();
+        c.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[v, name],
+        )
+        .unwrap();
+    }
+    c.batch_execute(&format!("BEGIN; {} COMMIT;", v4_rows_sql(&v4_events())))
+        .unwrap();
+    drop(c);
+    server.create_db("v4_fresh");
+    version_4_database_answers_the_same_after_migration_5(
+        &Store::open(&server.url("v4")).unwrap(),
+        &Store::open(&server.url("v4_fresh")).unwrap(),
+    );
 }
 
 // ---------------------------------------------------------------- EPCIS conformance
