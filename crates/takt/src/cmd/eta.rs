@@ -390,33 +390,37 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
             b.oracle_pit_coverage_p10_p90 * 100.0
         );
     }
-    for r in &result.at_risk {
-        println!(
-            "\nat risk if {}: {} vehicles, {} late, {} flagged, {} flagged and late; precision {:.1}%, recall {:.1}%; first flag {:.0} h (p50) / {:.0} h (p10) before the promise",
-            r.rule,
-            r.vehicles,
-            r.late,
-            r.flagged,
-            r.flagged_and_late,
-            r.precision * 100.0,
-            r.recall * 100.0,
-            r.hours_ahead_p50,
-            r.hours_ahead_p10
-        );
-    }
-    for r in &result.at_risk_cutoff {
-        println!(
-            "\nat risk of a roll if {}: {} vehicles, {} rolled, {} flagged, {} flagged before the roll; precision {:.1}%, recall {:.1}%; first flag {:.0} h (p50) / {:.0} h (p10) before the roll",
-            r.rule,
-            r.vehicles,
-            r.late,
-            r.flagged,
-            r.flagged_and_late,
-            r.precision * 100.0,
-            r.recall * 100.0,
-            r.hours_ahead_p50,
-            r.hours_ahead_p10
-        );
+    let flags = [
+        (
+            &result.at_risk,
+            "at risk",
+            "late",
+            "flagged and late",
+            "the promise",
+        ),
+        (
+            &result.at_risk_cutoff,
+            "at risk of a roll",
+            "rolled",
+            "flagged before the roll",
+            "the roll",
+        ),
+    ];
+    for (rules, what, event, hits, before) in flags {
+        for r in rules {
+            println!(
+                "\n{what} if {}: {} vehicles, {} {event}, {} flagged, {} {hits}; precision {:.1}%, recall {:.1}%; first flag {:.0} h (p50) / {:.0} h (p10) before {before}",
+                r.rule,
+                r.vehicles,
+                r.late,
+                r.flagged,
+                r.flagged_and_late,
+                r.precision * 100.0,
+                r.recall * 100.0,
+                r.hours_ahead_p50,
+                r.hours_ahead_p10
+            );
+        }
     }
     if let Some(path) = &args.json {
         super::simulate::write_json(path, &result)?;
