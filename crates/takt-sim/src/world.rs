@@ -2835,15 +2835,12 @@ mod tests {
         panic!("no vessel overdue in 56 days of seed 3");
     }
 
-    #[test]
-    fn regression_vehicles_queued_in_the_same_minute_are_served_by_priority_not_arrival() {
-        // Vehicles discharged in the same minute took the certification
-        // stations in the order their events ran, so a vehicle due days
-        // later could take the last free station from one due that day.
-        let (mut sim, _) = overdue_world();
+    /// Makes the first import terminal's certification pool one free
+    /// server with an empty queue and runs the world to the minute a window
+    /// opens for the work: (pool, that minute).
+    fn one_free_certification_station(sim: &mut Simulation) -> (usize, Minute) {
         let now = sim.now;
         let pool = sim.pool_of_resource[&sim.net.import_terminals[0].certification.resource];
-        // One free server, an empty queue, and a window open for the work.
         let n = sim.pools[pool].busy_until.len();
         for s in 0..n {
             sim.pools[pool].busy_until[s] = now.plus(if s == 0 { 0 } else { 10 * Minute::DAY });
@@ -2859,7 +2856,16 @@ mod tests {
             .earliest_fit(0, now, minutes)
             .expect("the station opens within the horizon");
         sim.run_until(open);
-        let at = sim.now;
+        (pool, sim.now)
+    }
+
+    #[test]
+    fn regression_vehicles_queued_in_the_same_minute_are_served_by_priority_not_arrival() {
+        // Vehicles discharged in the same minute took the certification
+        // stations in the order their events ran, so a vehicle due days
+        // later could take the last free station from one due that day.
+        let (mut sim, _) = overdue_world();
+        let (pool, at) = one_free_certification_station(&mut sim);
         assert!(sim.pools[pool].busy_until[0] <= at);
         // Two vehicles reach the queue in the same minute: the less urgent
         // (a larger priority) first.
@@ -2901,12 +2907,12 @@ mod tests {
         }
         fn queue_priority(
             &mut self,
-            _net: &Network,
-            _kind: ResourceKind,
-            _vehicle: &Vehicle,
+            net: &Network,
+            kind: ResourceKind,
+            vehicle: &Vehicle,
             now: Minute,
         ) -> i64 {
-            now.0
+            crate::Fifo.queue_priority(net, kind, vehicle, now)
         }
         fn requeue(
             &mut self,
@@ -2919,8 +2925,8 @@ mod tests {
         ) -> Option<i64> {
             (vehicle.id == self.0 && priority < 1 << 40).then_some(priority + (1 << 40))
         }
-        fn load_order(&mut self, _net: &Network, vehicles: &mut [&Vehicle]) {
-            vehicles.sort_by_key(|v| (v.staged_at, v.id));
+        fn load_order(&mut self, net: &Network, vehicles: &mut [&Vehicle]) {
+            crate::Fifo.load_order(net, vehicles)
         }
         fn clone_box(&self) -> Box<dyn Policy> {
             Box::new(self.clone())
@@ -2930,24 +2936,7 @@ mod tests {
     #[test]
     fn a_policy_can_send_the_head_of_a_queue_back_when_a_server_is_free() {
         let (mut sim, _) = overdue_world();
-        let now = sim.now;
-        let pool = sim.pool_of_resource[&sim.net.import_terminals[0].certification.resource];
-        let n = sim.pools[pool].busy_until.len();
-        for s in 0..n {
-            sim.pools[pool].busy_until[s] = now.plus(if s == 0 { 0 } else { 10 * Minute::DAY });
-            sim.pools[pool].down_until[s] = now;
-            sim.pools[pool].pending_outage[s] = 0;
-        }
-        sim.pools[pool].queue.clear();
-        let minutes = sim
-            .service_minutes(pool, 0)
-            .max(sim.service_minutes(pool, 1));
-        let open = sim
-            .calendar(pool)
-            .earliest_fit(0, now, minutes)
-            .expect("the station opens within the horizon");
-        sim.run_until(open);
-        let at = sim.now;
+        let (pool, at) = one_free_certification_station(&mut sim);
         let (first, second) = (0, 1);
         sim.policy = PolicyBox(Box::new(SendBack(first)));
         sim.enqueue_with(pool, first, 1_000);
