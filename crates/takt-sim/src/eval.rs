@@ -227,10 +227,6 @@ impl Scored {
     }
 }
 
-/// Mixed into a truth run's seed to seed its history run
-/// ([`forecast::Learned::from_history`]), so that the two share no draws.
-pub const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
-
 /// Runs the evaluation. takt's predictor learns from `history` (the same
 /// scenario compiled for the history's days, simulated with the truth's
 /// policy and its own seed) and from the truth run up to each prediction;
@@ -298,7 +294,7 @@ fn score_one(
             h.clone(),
             policy.clone_box(),
             SimOptions {
-                seed: options.seed ^ HISTORY_SEED,
+                seed: options.seed,
                 volume_scale: options.volume_scale,
             },
         )
@@ -353,11 +349,7 @@ fn score_one(
         }
         let targets = sim.pipeline();
         let means = forecast::stage_means(&sim);
-        let mut learned = sim.learned();
-        if let Some(h) = &history {
-            learned.absorb(h);
-        }
-        let learned = Draws::Learned(std::sync::Arc::new(learned));
+        let learned = Draws::Learned(std::sync::Arc::new(sim.learned_with(history.as_ref())));
         let fo = ForecastOptions {
             seed: options.forecast.seed ^ (i as u64).wrapping_mul(0x1000_0001),
             ..options.forecast
@@ -389,7 +381,7 @@ fn score_one(
                     }
                 }
             }
-            let promised = sim.vehicles[vid].promised_by;
+            let promised = v.promised_by;
             let first = predicted.entry(vid).or_insert([None, None]);
             for (k, quantile) in [(0, 2), (1, 1)] {
                 let flag = at < promised && tk.delivered.is_none_or(|q| q[quantile] > promised);

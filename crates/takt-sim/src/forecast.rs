@@ -28,6 +28,9 @@ use takt_core::network::Network;
 use takt_core::plan::Stage;
 use takt_core::scenario::HoursDist;
 
+/// Mixed into a run's seed to seed its history ([`Learned::from_history`]).
+pub const HISTORY_SEED: u64 = 0x4849_5354_4f52_5921;
+
 /// Below this many observations a group falls back to a coarser one.
 pub const MIN_OBSERVATIONS: usize = 8;
 
@@ -174,14 +177,19 @@ impl Learned {
 
     /// What an earlier period of operation teaches: `net` (the same
     /// scenario, compiled for the history's days) simulated to its end
-    /// with `policy`, learned from. Its seed must differ from the present
-    /// run's, so that the two share no draws: the history is another
-    /// stretch of the same world, not a copy of the future.
+    /// with `policy`, learned from. `present` are the options of the run
+    /// the history is for; the history's seed is theirs XOR
+    /// [`HISTORY_SEED`], so that the two share no draws: the history is
+    /// another stretch of the same world, not a copy of the future.
     pub fn from_history(
         net: Network,
         policy: Box<dyn crate::Policy>,
-        options: crate::SimOptions,
+        present: crate::SimOptions,
     ) -> Learned {
+        let options = crate::SimOptions {
+            seed: present.seed ^ HISTORY_SEED,
+            ..present
+        };
         let mut sim = Simulation::new(net, policy, options);
         sim.run_to_end();
         sim.learned()

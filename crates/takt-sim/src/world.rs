@@ -2627,6 +2627,16 @@ impl Simulation {
     }
 
     /// What the world has seen so far, as empirical distributions.
+    /// What the world has seen up to now ([`Simulation::learned`]) pooled
+    /// with what an earlier period taught ([`Learned::absorb`]), if any.
+    pub fn learned_with(&self, history: Option<&Learned>) -> Learned {
+        let mut l = self.learned();
+        if let Some(h) = history {
+            l.absorb(h);
+        }
+        l
+    }
+
     pub fn learned(&self) -> Learned {
         let now = self.now;
         let mut l = Learned::default();

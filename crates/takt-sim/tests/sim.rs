@@ -686,11 +686,7 @@ fn a_year_of_history_pools_with_what_the_run_has_seen() {
         seed,
         volume_scale: 1.0,
     };
-    let history = Learned::from_history(
-        network(BUILTIN_US_JAPAN, 365),
-        Box::new(Fifo),
-        options(7 ^ takt_sim::eval::HISTORY_SEED),
-    );
+    let history = Learned::from_history(network(BUILTIN_US_JAPAN, 365), Box::new(Fifo), options(7));
     let mut sim = Simulation::new(network(BUILTIN_US_JAPAN, 56), Box::new(Fifo), options(7));
     sim.run_until(sim.net.start.plus(14 * takt_core::Minute::DAY));
     let run = sim.learned();

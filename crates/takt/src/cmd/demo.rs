@@ -142,11 +142,7 @@ impl Etas {
             self.by_vin.clear();
             return;
         }
-        let mut learned = sim.learned();
-        if let Some(h) = &self.history {
-            learned.absorb(h);
-        }
-        let draws = Draws::Learned(Arc::new(learned));
+        let draws = Draws::Learned(Arc::new(sim.learned_with(self.history.as_ref())));
         let options = ForecastOptions {
             samples,
             seed,

@@ -110,11 +110,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         None => None,
     };
-    let mut learned = sim.learned();
-    if let Some(history) = history_learned(&args.scenario, args.history_days, args.seed)? {
-        learned.absorb(&history);
-    }
-    let learned = Draws::Learned(Arc::new(learned));
+    let history = history_learned(&args.scenario, args.history_days, args.seed)?;
+    let learned = Draws::Learned(Arc::new(sim.learned_with(history.as_ref())));
     let options = ForecastOptions {
         samples: args.samples,
         seed: args.seed,
@@ -244,7 +241,7 @@ fn history_network(args: &ScenarioArgs, days: u32) -> Result<Option<takt_core::n
 /// What `days` of earlier operation of the scenario teach takt's ETAs
 /// (none for 0): the scenario simulated with FIFO (the durations learned
 /// are the world's: transits, vessel delays, holds, outages) and a seed of
-/// its own, derived from `seed`.
+/// its own, derived from the present run's `seed`.
 pub(crate) fn history_learned(
     args: &ScenarioArgs,
     days: u32,
@@ -255,7 +252,7 @@ pub(crate) fn history_learned(
             net,
             Box::new(Fifo),
             SimOptions {
-                seed: seed ^ takt_sim::eval::HISTORY_SEED,
+                seed,
                 volume_scale: args.volume_scale,
             },
         )
