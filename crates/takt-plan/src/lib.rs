@@ -14,6 +14,7 @@
 pub mod bound;
 pub mod guided;
 pub mod live;
+pub mod local;
 pub mod repair;
 pub mod search;
 

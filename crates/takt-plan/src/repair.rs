@@ -76,7 +76,7 @@ pub enum RepairError {
     Restore(#[from] RestoreError),
 }
 
-fn minutes(hours: f64) -> Result<i64, RepairError> {
+pub(crate) fn minutes(hours: f64) -> Result<i64, RepairError> {
     if !hours.is_finite() || hours.abs() > 24.0 * 365.0 {
         return Err(RepairError::Bad(format!(
             "hours must be a finite number of at most a year, not {hours}"
@@ -96,30 +96,9 @@ pub fn apply(net: &Network, inst: &Instance, d: &Disruption) -> Result<Instance,
             .ok_or_else(|| RepairError::Bad(format!("no vehicle {vin} in the instance")))
     };
     let outage = |out: &mut Instance, resource: &str, from: Minute, hours: f64, servers: u32| {
-        let Some(r) = net.resource_index(resource) else {
-            return Err(RepairError::Bad(format!(
-                "no resource `{resource}` in the network"
-            )));
-        };
-        if servers == 0 {
-            return Err(RepairError::Bad("servers must be at least 1".into()));
-        }
-        let m = minutes(hours)?;
-        if m <= 0 {
-            return Err(RepairError::Bad("hours must be positive".into()));
-        }
-        if from.plus(m) <= now {
-            return Err(RepairError::Bad(format!(
-                "the outage ends before the instance's moment {now}"
-            )));
-        }
-        out.outages.push(Outage {
-            resource: net.resources[r].id.clone(),
-            from,
-            to: from.plus(m),
-            servers,
-        });
-        Ok(())
+        out.outages
+            .push(outage_of(net, now, resource, from, hours, servers)?);
+        Ok::<(), RepairError>(())
     };
     match d {
         Disruption::ArrivedLate { vin, hours } => {
@@ -149,14 +128,7 @@ pub fn apply(net: &Network, inst: &Instance, d: &Disruption) -> Result<Instance,
             hours,
             gangs,
         } => {
-            let ok = net.resource_index(resource).is_some_and(|r| {
-                net.resources[r].kind == takt_core::network::ResourceKind::Loading
-            });
-            if !ok {
-                return Err(RepairError::Bad(format!(
-                    "`{resource}` is not a loading pool (stevedore gangs)"
-                )));
-            }
+            check_gang_pool(net, resource)?;
             outage(&mut out, resource, *from, *hours, *gangs)?
         }
         Disruption::VesselMoved {
@@ -170,50 +142,19 @@ pub fn apply(net: &Network, inst: &Instance, d: &Disruption) -> Result<Instance,
                     "no voyage `{voyage}` in the network"
                 )));
             };
-            let sched = &net.voyages[vi].calls;
-            if !out.voyages.iter().any(|t| t.voyage == *voyage) {
-                out.voyages.push(takt_core::plan::VoyageTimes {
+            let calls = moved_calls(net, vi, &out.voyages, now, m, from_port.as_deref())?;
+            match out.voyages.iter_mut().find(|t| t.voyage == *voyage) {
+                Some(t) => t.calls = calls,
+                None => out.voyages.push(takt_core::plan::VoyageTimes {
                     voyage: voyage.clone(),
-                    calls: sched
-                        .iter()
-                        .map(|c| takt_core::plan::CallTimes {
-                            port: net.locations[c.location].id.clone(),
-                            berth: c.berth,
-                            depart: c.depart,
-                        })
-                        .collect(),
-                });
+                    calls,
+                }),
             }
             let t = out
                 .voyages
-                .iter_mut()
+                .iter()
                 .find(|t| t.voyage == *voyage)
                 .expect("present");
-            let first = match from_port {
-                None => 0,
-                Some(p) => t.calls.iter().position(|c| c.port == *p).ok_or_else(|| {
-                    RepairError::Bad(format!("voyage `{voyage}` does not call at `{p}`"))
-                })?,
-            };
-            let mut moved = 0;
-            for (c, call) in t.calls.iter_mut().enumerate().skip(first) {
-                if call.berth < now {
-                    // At berth: only the departure can move.
-                    if call.depart >= now {
-                        call.depart = call.depart.plus(m).max(sched[c].depart).max(now);
-                        moved += 1;
-                    }
-                    continue;
-                }
-                call.berth = call.berth.plus(m).max(sched[c].berth).max(now);
-                call.depart = call.depart.plus(m).max(sched[c].depart).max(call.berth);
-                moved += 1;
-            }
-            if moved == 0 {
-                return Err(RepairError::Bad(format!(
-                    "voyage `{voyage}` has no call left to move"
-                )));
-            }
             // Vehicles at sea on it berth when it does.
             for v in &mut out.vehicles {
                 if let Some(s) = v.steps.last_mut()
@@ -268,6 +209,110 @@ pub fn apply(net: &Network, inst: &Instance, d: &Disruption) -> Result<Instance,
     Ok(out)
 }
 
+/// The outage a `station_down` or `gang_short` event describes, checked
+/// against the network and the moment `now`.
+pub(crate) fn outage_of(
+    net: &Network,
+    now: Minute,
+    resource: &str,
+    from: Minute,
+    hours: f64,
+    servers: u32,
+) -> Result<Outage, RepairError> {
+    let Some(r) = net.resource_index(resource) else {
+        return Err(RepairError::Bad(format!(
+            "no resource `{resource}` in the network"
+        )));
+    };
+    if servers == 0 {
+        return Err(RepairError::Bad("servers must be at least 1".into()));
+    }
+    let m = minutes(hours)?;
+    if m <= 0 {
+        return Err(RepairError::Bad("hours must be positive".into()));
+    }
+    if from.plus(m) <= now {
+        return Err(RepairError::Bad(format!(
+            "the outage ends before the instance's moment {now}"
+        )));
+    }
+    Ok(Outage {
+        resource: net.resources[r].id.clone(),
+        from,
+        to: from.plus(m),
+        servers,
+    })
+}
+
+/// A `gang_short` event names a loading pool.
+pub(crate) fn check_gang_pool(net: &Network, resource: &str) -> Result<(), RepairError> {
+    let ok = net
+        .resource_index(resource)
+        .is_some_and(|r| net.resources[r].kind == takt_core::network::ResourceKind::Loading);
+    if ok {
+        Ok(())
+    } else {
+        Err(RepairError::Bad(format!(
+            "`{resource}` is not a loading pool (stevedore gangs)"
+        )))
+    }
+}
+
+/// The calls of voyage `vi` after a `vessel_moved` event of `m` minutes:
+/// calls not yet made (from `from_port` on, if given) move, never before
+/// the schedule; a call at berth at `now` can only move its departure.
+/// `known` holds the call times known so far (the schedule for a voyage
+/// it does not list).
+pub(crate) fn moved_calls(
+    net: &Network,
+    vi: usize,
+    known: &[takt_core::plan::VoyageTimes],
+    now: Minute,
+    m: i64,
+    from_port: Option<&str>,
+) -> Result<Vec<takt_core::plan::CallTimes>, RepairError> {
+    let vo = &net.voyages[vi];
+    let sched = &vo.calls;
+    let mut calls = match known.iter().find(|t| t.voyage == vo.id) {
+        Some(t) => t.calls.clone(),
+        None => sched
+            .iter()
+            .map(|c| takt_core::plan::CallTimes {
+                port: net.locations[c.location].id.clone(),
+                berth: c.berth,
+                depart: c.depart,
+            })
+            .collect(),
+    };
+    let first = match from_port {
+        None => 0,
+        Some(p) => calls.iter().position(|c| c.port == p).ok_or_else(|| {
+            RepairError::Bad(format!("voyage `{}` does not call at `{p}`", vo.id))
+        })?,
+    };
+    let mut moved = 0;
+    for (c, call) in calls.iter_mut().enumerate().skip(first) {
+        if call.berth <= now {
+            // At berth (or berthing now): only the departure can move.
+            if call.depart >= now {
+                call.depart = call.depart.plus(m).max(sched[c].depart).max(now);
+                moved += 1;
+            }
+            continue;
+        }
+        call.berth = call.berth.plus(m).max(sched[c].berth).max(now);
+        call.depart = call.depart.plus(m).max(sched[c].depart).max(call.berth);
+        moved += 1;
+    }
+    if moved == 0 {
+        return Err(RepairError::Bad(format!(
+            "voyage `{}` has no call left to move",
+            vo.id
+        )));
+    }
+    Ok(calls)
+}
+
 /// What a repair changed, vehicle by vehicle, against the plan before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Diff {
@@ -294,30 +339,38 @@ pub fn diff(before: &Plan, after: &Plan) -> Diff {
         let Some(&i) = index.get(a.vin.as_str()) else {
             continue;
         };
-        let b = &before.vehicles[i];
-        let voyage = |p: &takt_core::plan::VehiclePlan| {
-            p.step(Stage::Voyage)
-                .map(|s| s.resource.clone())
-                .or(p.voyage.clone())
-        };
-        if voyage(a) != voyage(b) {
-            d.voyage_changed.push(a.vin.clone());
-        }
-        let end = |p: &takt_core::plan::VehiclePlan| p.step(Stage::Delivery).map(|s| s.end);
-        if let (Some(x), Some(y)) = (end(b), end(a)) {
-            let h = y.since(x) as f64 / 60.0;
-            if h.abs() >= 1.0 {
-                d.delivery_moved.push((a.vin.clone(), h));
-            }
-        }
-        if a.steps != b.steps {
-            d.vehicles_retimed += 1;
-        }
-        if a.unplaced.is_some() && b.unplaced.is_none() {
-            d.newly_unplaced.push(a.vin.clone());
-        }
+        diff_vehicle(&mut d, &before.vehicles[i], a);
     }
     d
+}
+
+/// Adds what changed between one vehicle's plan before (`b`) and after (`a`).
+pub(crate) fn diff_vehicle(
+    d: &mut Diff,
+    b: &takt_core::plan::VehiclePlan,
+    a: &takt_core::plan::VehiclePlan,
+) {
+    let voyage = |p: &takt_core::plan::VehiclePlan| {
+        p.step(Stage::Voyage)
+            .map(|s| s.resource.clone())
+            .or(p.voyage.clone())
+    };
+    if voyage(a) != voyage(b) {
+        d.voyage_changed.push(a.vin.clone());
+    }
+    let end = |p: &takt_core::plan::VehiclePlan| p.step(Stage::Delivery).map(|s| s.end);
+    if let (Some(x), Some(y)) = (end(b), end(a)) {
+        let h = y.since(x) as f64 / 60.0;
+        if h.abs() >= 1.0 {
+            d.delivery_moved.push((a.vin.clone(), h));
+        }
+    }
+    if a.steps != b.steps {
+        d.vehicles_retimed += 1;
+    }
+    if a.unplaced.is_some() && b.unplaced.is_none() {
+        d.newly_unplaced.push(a.vin.clone());
+    }
 }
 
 /// The result of a repair.

@@ -45,6 +45,8 @@ pub enum EvalCommand {
     Eta(EvalArgs),
     /// Time the refresh of the ETAs one event touches, at a full pipeline.
     EtaRefresh(super::eta_refresh::RefreshArgs),
+    /// Time local repair over a stream of random events on a plan, and compare it with a full re-plan.
+    Repair(super::repair_bench::RepairArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -271,6 +273,7 @@ pub fn run_eval(cmd: EvalCommand) -> Result<ExitCode> {
     let args = match cmd {
         EvalCommand::Eta(args) => args,
         EvalCommand::EtaRefresh(args) => return super::eta_refresh::run(args),
+        EvalCommand::Repair(args) => return super::repair_bench::run(args),
     };
     let (_, net) = crate::load::network(&args.scenario, args.days)?;
     let days = net.end.since(net.start) / Minute::DAY;

@@ -14,6 +14,7 @@ pub mod instance;
 pub mod network;
 pub mod plan;
 pub mod repair;
+pub mod repair_bench;
 pub mod replay;
 pub mod scenario;
 pub mod serve;

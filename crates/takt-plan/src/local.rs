@@ -1,0 +1,1168 @@
+//! Local repair: one event re-times only the vehicles and resources it
+//! reaches, on a plan held in memory.
+//!
+//! [`crate::repair::repair`] decodes the whole pipeline again with the same
+//! decisions, which at 50,000 vehicles takes seconds. A live planner keeps
+//! its plan; [`LocalRepair`] keeps, beside it, what the checker's rules need
+//! to place one step without looking at the others: per pool the number of
+//! steps at every minute, per (voyage, export port) the loading minutes by
+//! discharge call (stow order), per voyage the space each tenant and deck
+//! class uses, per delivery departure the vehicles by class, per model and
+//! year the certifications. An event then
+//!
+//! 1. changes what it changes (an outage, a voyage's call times, a late
+//!    train, a hold);
+//! 2. takes out of those indexes the steps it displaces: the planned steps
+//!    on a pool that lost servers and overlap the outage, a moved voyage's
+//!    loading and onward steps, a late vehicle's steps at the port, a held
+//!    vehicle's steps that would start during the hold;
+//! 3. puts them back one vehicle at a time, in the order they were planned,
+//!    each step at the earliest minute that every rule allows and no earlier
+//!    than it was planned (so a step that still fits stays where it was, and
+//!    the vehicle's later steps with it), rolling a vehicle to the next
+//!    voyage with booked space when it can no longer make its own.
+//!
+//! Every other vehicle keeps its steps: the repair changes nothing it does
+//! not have to. When a displaced vehicle cannot be placed by these rules
+//! (a yard or plant-yard outage, a full yard, no later voyage with space, a
+//! certification cap) the repair undoes itself and says why, and the caller
+//! falls back to the full repair. The result goes through the same checker
+//! as every plan; the tests check it after every event.
+
+use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, diff_vehicle, moved_calls};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use takt_core::Minute;
+use takt_core::network::{Network, ResourceKind};
+use takt_core::plan::{Hold, Outage, Plan, Stage, VehiclePlan, VoyageTimes};
+
+/// Usage of one pool: the number of steps on it from each key minute to
+/// the next (zero before the first).
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    level: BTreeMap<i64, i32>,
+}
+
+impl Profile {
+    fn level_at(&self, t: i64) -> i32 {
+        self.level
+            .range(..=t)
+            .next_back()
+            .map(|(_, &l)| l)
+            .unwrap_or(0)
+    }
+
+    /// Usage at `t` and the next minute it changes.
+    fn at(&self, t: i64) -> (i32, i64) {
+        let next = self
+            .level
+            .range(t + 1..)
+            .next()
+            .map(|(&k, _)| k)
+            .unwrap_or(i64::MAX);
+        (self.level_at(t), next)
+    }
+
+    fn add(&mut self, s: i64, e: i64, delta: i32) {
+        if e <= s {
+            return;
+        }
+        let ls = self.level_at(s);
+        self.level.entry(s).or_insert(ls);
+        let le = self.level_at(e);
+        self.level.entry(e).or_insert(le);
+        for (_, l) in self.level.range_mut(s..e) {
+            *l += delta;
+        }
+        // Drop keys that no longer change the level.
+        for k in [s, e] {
+            let here = self.level[&k];
+            let before = self.level.range(..k).next_back().map(|(_, &l)| l).unwrap_or(0);
+            if here == before {
+                self.level.remove(&k);
+            }
+        }
+    }
+}
+
+/// Why a local repair could not place what the event displaced.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocalError {
+    /// The event itself is wrong (unknown vehicle, resource or voyage, bad hours).
+    #[error(transparent)]
+    Bad(#[from] RepairError),
+    /// The event is valid but the local rules cannot place a displaced
+    /// vehicle; the plan is as it was and the full repair should run.
+    #[error("{vin}: {reason}")]
+    CannotPlace { vin: String, reason: String },
+    /// An event this repair does not handle locally.
+    #[error("{0}")]
+    NotLocal(String),
+}
+
+/// What one local repair did.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOutcome {
+    /// Vehicles whose steps were taken out and put back (changed or not).
+    pub displaced: usize,
+    /// Vehicles moved to a later voyage.
+    pub rolled: usize,
+    pub diff: Diff,
+}
+
+/// A vehicle whose plan the repair takes apart, and from which step.
+struct Displaced {
+    v: usize,
+    /// Index of the first step to place again.
+    from: usize,
+    /// Place no earlier than planned (false: as early as the rules allow).
+    keep: bool,
+}
+
+/// A plan and the indexes that let one event re-time only what it reaches.
+pub struct LocalRepair<'n> {
+    net: &'n Network,
+    plan: Plan,
+    usage: Vec<Profile>,
+    /// Steps on each pool by start minute, for finding what an outage hits.
+    on_pool: Vec<BTreeSet<(i64, u32)>>,
+    longest: Vec<i64>,
+    outages: Vec<Vec<(i64, i64, i64)>>,
+    /// (voyage, export location) → per discharge call index, loading starts.
+    stow: HashMap<(usize, usize), Vec<BTreeMap<i64, u32>>>,
+    space: HashMap<(usize, usize, usize), f64>,
+    trucks: HashMap<(usize, i64), Vec<u32>>,
+    certified: HashMap<(usize, i16), u32>,
+    /// Vehicles booked on or carried by each voyage.
+    on_voyage: Vec<BTreeSet<u32>>,
+    vins: HashMap<String, u32>,
+    /// Port-call times the plan assumes, per voyage: (berth, depart) per call.
+    calls: Vec<Vec<(Minute, Minute)>>,
+    /// During a `vessel_moved` repair: the voyage and how far each call's
+    /// berth moved, so its vehicles keep their sequence, shifted.
+    moved: Option<(usize, Vec<i64>)>,
+}
+
+const FAR: i64 = 2 * 366 * 24 * 60;
+
+impl<'n> LocalRepair<'n> {
+    /// Indexes `plan` (one pass over its steps).
+    pub fn new(net: &'n Network, plan: Plan) -> LocalRepair<'n> {
+        let nr = net.resources.len();
+        let mut calls: Vec<Vec<(Minute, Minute)>> = net
+            .voyages
+            .iter()
+            .map(|v| v.calls.iter().map(|c| (c.berth, c.depart)).collect())
+            .collect();
+        for t in &plan.voyages {
+            if let Some(vi) = net.voyage_index(&t.voyage)
+                && t.calls.len() == calls[vi].len()
+            {
+                calls[vi] = t.calls.iter().map(|c| (c.berth, c.depart)).collect();
+            }
+        }
+        let mut lr = LocalRepair {
+            net,
+            usage: vec![Profile::default(); nr],
+            on_pool: vec![BTreeSet::new(); nr],
+            longest: vec![0; nr],
+            outages: vec![Vec::new(); nr],
+            stow: HashMap::new(),
+            space: HashMap::new(),
+            trucks: HashMap::new(),
+            certified: HashMap::new(),
+            on_voyage: vec![BTreeSet::new(); net.voyages.len()],
+            vins: HashMap::with_capacity(plan.vehicles.len()),
+            calls,
+            moved: None,
+            plan,
+        };
+        for o in &lr.plan.outages {
+            if let Some(r) = net.resource_index(&o.resource) {
+                lr.outages[r].push((o.from.0, o.to.0, o.servers as i64));
+            }
+        }
+        for v in 0..lr.plan.vehicles.len() {
+            lr.vins
+                .insert(lr.plan.vehicles[v].vin.to_ascii_uppercase(), v as u32);
+            if let Some(vi) = lr.voyage_of(v) {
+                lr.on_voyage[vi].insert(v as u32);
+            }
+            for i in 0..lr.plan.vehicles[v].steps.len() {
+                lr.index(v, i, 1);
+            }
+        }
+        lr
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn into_plan(self) -> Plan {
+        self.plan
+    }
+
+    fn voyage_of(&self, v: usize) -> Option<usize> {
+        let p = &self.plan.vehicles[v];
+        p.step(Stage::Voyage)
+            .map(|s| s.resource.as_str())
+            .or(p.voyage.as_deref())
+            .and_then(|id| self.net.voyage_index(id))
+    }
+
+    /// Adds (`sign` 1) or removes (-1) step `i` of vehicle `v` from the indexes.
+    fn index(&mut self, v: usize, i: usize, sign: i32) {
+        let net = self.net;
+        let p = &self.plan.vehicles[v];
+        let s = &p.steps[i];
+        match s.stage {
+            Stage::Voyage => {
+                let (Some(vi), Some(mi)) = (
+                    net.voyage_index(&s.resource),
+                    net.model_index(&p.model),
+                ) else {
+                    return;
+                };
+                let m = &net.models[mi];
+                let deck = s
+                    .deck_class
+                    .as_deref()
+                    .and_then(|d| net.deck_classes.iter().position(|x| x.id == d));
+                if let Some(d) = deck {
+                    *self.space.entry((vi, m.tenant, d)).or_insert(0.0) += sign as f64 * m.rt43;
+                }
+                let (Some(at), Some(load)) = (
+                    net.location_index(&s.location),
+                    p.step(Stage::Loading).map(|l| l.start.0),
+                ) else {
+                    return;
+                };
+                let Some(j) = net
+                    .dealer_index(&p.dealer)
+                    .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
+                else {
+                    return;
+                };
+                let n_calls = net.voyages[vi].calls.len();
+                let group = self
+                    .stow
+                    .entry((vi, at))
+                    .or_insert_with(|| vec![BTreeMap::new(); n_calls]);
+                let e = group[j].entry(load).or_insert(0);
+                if sign > 0 {
+                    *e += 1;
+                } else {
+                    *e -= 1;
+                    if *e == 0 {
+                        group[j].remove(&load);
+                    }
+                }
+            }
+            Stage::Delivery => {
+                let (Some(d), Some(mi), Some(dep)) = (
+                    net.dealer_index(&p.dealer),
+                    net.model_index(&p.model),
+                    s.departure,
+                ) else {
+                    return;
+                };
+                let ti = net.dealers[d].terminal;
+                let class = net.models[mi].inland_class;
+                let n = net.inland_classes.len();
+                let counts = self.trucks.entry((ti, dep.0)).or_insert_with(|| vec![0; n]);
+                counts[class] = (counts[class] as i64 + sign as i64).max(0) as u32;
+            }
+            _ => {}
+        }
+        if s.stage == Stage::Certification
+            && let (Some(mi), Some(d)) = (net.model_index(&p.model), net.dealer_index(&p.dealer))
+            && net.models[mi].cert.annual_cap.is_some()
+        {
+            let year = net.year_at(net.dealers[d].port, s.start);
+            let c = self.certified.entry((mi, year)).or_insert(0);
+            *c = (*c as i64 + sign as i64).max(0) as u32;
+        }
+        if let Some(r) = net.resource_index(&s.resource) {
+            let (a, b) = (s.start.0, s.end.0);
+            self.usage[r].add(a, b, sign);
+            if sign > 0 {
+                self.on_pool[r].insert((a, v as u32));
+                self.longest[r] = self.longest[r].max(b - a);
+            } else {
+                self.on_pool[r].remove(&(a, v as u32));
+            }
+        }
+    }
+
+    /// Servers of pool `r` at `t` (calendar less outages) and the next
+    /// minute that may change.
+    fn capacity(&self, r: usize, t: i64) -> (i32, i64) {
+        let cal = &self.net.resources[r].calendar;
+        let (mut cap, mut next) = if cal.always_open {
+            (cal.full as i64, i64::MAX)
+        } else {
+            let i = cal.windows.partition_point(|w| w.1.0 <= t);
+            match cal.windows.get(i) {
+                Some(&(s, e, n)) if s.0 <= t => (n as i64, e.0),
+                Some(&(s, _, _)) => (0, s.0),
+                None => (0, i64::MAX),
+            }
+        };
+        for &(from, to, n) in &self.outages[r] {
+            if from <= t && t < to {
+                cap -= n;
+                next = next.min(to);
+            } else if from > t {
+                next = next.min(from);
+            }
+        }
+        (cap.max(0) as i32, next)
+    }
+
+    /// Whether one more step on `r` fits over `[s, e)`; if not, the first
+    /// minute after the blocking stretch.
+    fn blocked(&self, r: usize, s: i64, e: i64) -> Option<i64> {
+        let mut t = s;
+        while t < e {
+            let (u, un) = self.usage[r].at(t);
+            let (c, cn) = self.capacity(r, t);
+            if u + 1 > c {
+                return Some(un.min(cn));
+            }
+            t = un.min(cn);
+        }
+        None
+    }
+
+    /// Earliest start in `[lb, ub]` for a step of `dur` minutes on pool
+    /// `r`, outside the holds' interiors.
+    fn fit(&self, r: usize, lb: i64, dur: i64, ub: i64, holds: &[Hold]) -> Option<i64> {
+        let mut s = lb;
+        while s <= ub {
+            if let Some(h) = holds.iter().find(|h| h.from.0 < s && s < h.to.0) {
+                s = h.to.0;
+                continue;
+            }
+            if dur <= 0 {
+                return Some(s);
+            }
+            match self.blocked(r, s, s + dur) {
+                None => return Some(s),
+                Some(next) => s = next,
+            }
+        }
+        None
+    }
+
+    fn cannot(&self, v: usize, reason: impl Into<String>) -> LocalError {
+        LocalError::CannotPlace {
+            vin: self.plan.vehicles[v].vin.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn vehicle(&self, vin: &str) -> Result<usize, LocalError> {
+        self.vins
+            .get(&vin.to_ascii_uppercase())
+            .map(|&v| v as usize)
+            .ok_or_else(|| RepairError::Bad(format!("no vehicle {vin} in the plan")).into())
+    }
+
+    fn now(&self) -> Minute {
+        self.plan.created_at
+    }
+
+    /// Index of the first planned step (not begun at `now`), if any.
+    fn first_planned(&self, v: usize) -> Option<usize> {
+        let now = self.now();
+        self.plan.vehicles[v]
+            .steps
+            .iter()
+            .position(|s| !s.done && s.start >= now)
+    }
+
+    /// Applies `d` and re-times what it reaches. On error the plan and the
+    /// indexes are as they were.
+    pub fn repair(&mut self, d: &Disruption) -> Result<LocalOutcome, LocalError> {
+        let saved_voyages = self.plan.voyages.clone();
+        let saved_outages = self.plan.outages.clone();
+        let mut backups: Vec<(usize, VehiclePlan)> = Vec::new();
+        let result = self.repair_inner(d, &mut backups);
+        self.moved = None;
+        match result {
+            Ok(mut out) => {
+                for (v, before) in &backups {
+                    diff_vehicle(&mut out.diff, before, &self.plan.vehicles[*v]);
+                }
+                Ok(out)
+            }
+            Err(e) => {
+                // Put back what was changed and index it again.
+                self.plan.voyages = saved_voyages;
+                self.plan.outages = saved_outages;
+                for (v, before) in backups.into_iter().rev() {
+                    self.plan.vehicles[v] = before;
+                }
+                let plan = std::mem::replace(&mut self.plan, empty_plan());
+                *self = LocalRepair::new(self.net, plan);
+                Err(e)
+            }
+        }
+    }
+
+    fn backup(&self, backups: &mut Vec<(usize, VehiclePlan)>, v: usize) {
+        if !backups.iter().any(|(b, _)| *b == v) {
+            backups.push((v, self.plan.vehicles[v].clone()));
+        }
+    }
+
+    fn repair_inner(
+        &mut self,
+        d: &Disruption,
+        backups: &mut Vec<(usize, VehiclePlan)>,
+    ) -> Result<LocalOutcome, LocalError> {
+        let net = self.net;
+        let now = self.now();
+        let mut displaced: Vec<Displaced> = Vec::new();
+        match d {
+            Disruption::StationDown {
+                resource,
+                from,
+                hours,
+                servers,
+            }
+            | Disruption::GangShort {
+                resource,
+                from,
+                hours,
+                gangs: servers,
+            } => {
+                if matches!(d, Disruption::GangShort { .. }) {
+                    check_gang_pool(net, resource)?;
+                }
+                let o = crate::repair::outage_of(net, now, resource, *from, *hours, *servers)?;
+                let r = net.resource_index(resource).expect("checked");
+                if !matches!(
+                    net.resources[r].kind,
+                    ResourceKind::Ramp
+                        | ResourceKind::Processing
+                        | ResourceKind::Loading
+                        | ResourceKind::Discharge
+                        | ResourceKind::Certification
+                ) {
+                    return Err(LocalError::NotLocal(format!(
+                        "an outage of `{resource}` (a {}) is repaired by the full repair",
+                        net.resources[r].kind.name()
+                    )));
+                }
+                self.outages[r].push((o.from.0, o.to.0, o.servers as i64));
+                self.plan.outages.push(o.clone());
+                // Planned steps on the pool overlapping the outage.
+                let lo = o.from.0 - self.longest[r];
+                let hits: Vec<(i64, u32)> = self.on_pool[r]
+                    .range((lo, 0)..(o.to.0, 0))
+                    .copied()
+                    .collect();
+                for (start, v) in hits {
+                    let v = v as usize;
+                    let p = &self.plan.vehicles[v];
+                    let Some(i) = p
+                        .steps
+                        .iter()
+                        .position(|s| s.start.0 == start && s.resource == net.resources[r].id)
+                    else {
+                        continue;
+                    };
+                    let s = &p.steps[i];
+                    if s.end.0 <= o.from.0 || s.done || s.start < now {
+                        continue;
+                    }
+                    displaced.push(Displaced {
+                        v,
+                        from: i,
+                        keep: true,
+                    });
+                }
+            }
+            Disruption::ArrivedLate { vin, hours } => {
+                let v = self.vehicle(vin)?;
+                let m = crate::repair::minutes(*hours)?;
+                let p = &self.plan.vehicles[v];
+                let Some(i) = p.steps.iter().position(|s| {
+                    s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now
+                }) else {
+                    return Err(RepairError::Bad(format!(
+                        "{vin} is not on a train or truck under way"
+                    ))
+                    .into());
+                };
+                self.backup(backups, v);
+                self.index(v, i, -1);
+                let s = &mut self.plan.vehicles[v].steps[i];
+                s.end = s.end.plus(m).max(now);
+                self.index(v, i, 1);
+                if i + 1 < self.plan.vehicles[v].steps.len() {
+                    displaced.push(Displaced {
+                        v,
+                        from: i + 1,
+                        keep: true,
+                    });
+                }
+            }
+            Disruption::VesselMoved {
+                voyage,
+                hours,
+                from_port,
+            } => {
+                let m = crate::repair::minutes(*hours)?;
+                let Some(vi) = net.voyage_index(voyage) else {
+                    return Err(RepairError::Bad(format!("no voyage `{voyage}` in the network")).into());
+                };
+                let calls = moved_calls(net, vi, &self.plan.voyages, now, m, from_port.as_deref())?;
+                let deltas = calls
+                    .iter()
+                    .zip(&self.calls[vi])
+                    .map(|(new, old)| new.berth.since(old.0))
+                    .collect();
+                self.moved = Some((vi, deltas));
+                self.calls[vi] = calls.iter().map(|c| (c.berth, c.depart)).collect();
+                match self.plan.voyages.iter_mut().find(|t| t.voyage == *voyage) {
+                    Some(t) => t.calls = calls,
+                    None => self.plan.voyages.push(VoyageTimes {
+                        voyage: voyage.clone(),
+                        calls,
+                    }),
+                }
+                // Every vehicle on it, from its first step the voyage times reach.
+                let mut riders: Vec<(i64, usize)> = Vec::new();
+                for &v in &self.on_voyage[vi] {
+                    let v = v as usize;
+                    let p = &self.plan.vehicles[v];
+                    let load = p.step(Stage::Loading).map(|s| s.start.0).unwrap_or(i64::MAX);
+                    riders.push((load, v));
+                }
+                riders.sort_unstable();
+                for (_, v) in riders {
+                    let p = &self.plan.vehicles[v];
+                    let at = |st: Stage| p.steps.iter().position(|s| s.stage == st);
+                    let planned = |i: usize| !p.steps[i].done && p.steps[i].start >= now;
+                    let (l, x, dis) = (at(Stage::Loading), at(Stage::Voyage), at(Stage::Discharge));
+                    let berth = net
+                        .dealer_index(&p.dealer)
+                        .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
+                        .map(|j| self.calls[vi][j].0);
+                    let from = match (l, x, dis) {
+                        (Some(l), _, _) if planned(l) => Some(l),
+                        (_, Some(x), _) if planned(x) => Some(x),
+                        (_, Some(x), dis) if !p.steps[x].done => {
+                            // At sea: it berths when the vessel does.
+                            let dis = dis.filter(|&i| planned(i));
+                            if let Some(berth) = berth {
+                                self.backup(backups, v);
+                                self.plan.vehicles[v].steps[x].end = berth;
+                            }
+                            dis
+                        }
+                        (_, _, Some(i)) if planned(i) => Some(i),
+                        _ => None,
+                    };
+                    if let Some(from) = from {
+                        displaced.push(Displaced { v, from, keep: true });
+                    }
+                }
+            }
+            Disruption::HoldPlaced { vin, reason, hours } => {
+                let v = self.vehicle(vin)?;
+                let m = crate::repair::minutes(*hours)?;
+                if m <= 0 {
+                    return Err(RepairError::Bad("hours must be positive".into()).into());
+                }
+                let p = &self.plan.vehicles[v];
+                let current = p
+                    .steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.start <= now)
+                    .map(|s| s.stage);
+                if !matches!(
+                    current,
+                    Some(
+                        Stage::PortArrival
+                            | Stage::Processing
+                            | Stage::Yard
+                            | Stage::Loading
+                            | Stage::Discharge
+                            | Stage::Certification
+                    )
+                ) {
+                    return Err(RepairError::Bad(format!(
+                        "{vin} is not at a terminal (it is in stage {}): holds apply at export and import terminals",
+                        current.map(|s| s.name()).unwrap_or("none")
+                    ))
+                    .into());
+                }
+                self.backup(backups, v);
+                let to = now.plus(m);
+                self.plan.vehicles[v].holds.push(Hold {
+                    reason: reason.clone(),
+                    from: now,
+                    to,
+                });
+                if let Some(i) = self.plan.vehicles[v]
+                    .steps
+                    .iter()
+                    .position(|s| !s.done && s.start > now && s.start < to)
+                {
+                    displaced.push(Displaced { v, from: i, keep: true });
+                }
+            }
+            Disruption::HoldReleased { vin } => {
+                let v = self.vehicle(vin)?;
+                let released = self.plan.vehicles[v]
+                    .holds
+                    .iter()
+                    .filter(|h| h.from <= now && now < h.to)
+                    .count();
+                if released == 0 {
+                    return Err(RepairError::Bad(format!("{vin} has no hold in force")).into());
+                }
+                self.backup(backups, v);
+                for h in &mut self.plan.vehicles[v].holds {
+                    if h.from <= now && now < h.to {
+                        h.to = now;
+                    }
+                }
+                // Free to go as early as the rules allow, on the same voyage.
+                if let Some(i) = self.first_planned(v) {
+                    displaced.push(Displaced { v, from: i, keep: false });
+                }
+            }
+        }
+        // Take every displaced vehicle's steps out first, then place them
+        // again in the order they were planned.
+        displaced.sort_by_key(|x| (x.v, x.from));
+        displaced.dedup_by_key(|x| x.v);
+        displaced.sort_by_key(|x| (self.plan.vehicles[x.v].steps[x.from].start, x.v));
+        let mut out = LocalOutcome {
+            displaced: displaced.len(),
+            ..LocalOutcome::default()
+        };
+        for x in &displaced {
+            self.backup(backups, x.v);
+            self.take_out(x.v, x.from);
+        }
+        for x in &displaced {
+            if self.place(x.v, x.from, x.keep)? {
+                out.rolled += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes steps `from..` of `v` from the indexes, and the yard stay
+    /// before a loading step (its end moves with the loading).
+    fn take_out(&mut self, v: usize, from: usize) {
+        let from = self.with_yard(v, from);
+        for i in from..self.plan.vehicles[v].steps.len() {
+            self.index(v, i, -1);
+        }
+    }
+
+    fn with_yard(&self, v: usize, from: usize) -> usize {
+        let p = &self.plan.vehicles[v];
+        if p.steps[from].stage == Stage::Loading
+            && from > 0
+            && p.steps[from - 1].stage == Stage::Yard
+        {
+            from - 1
+        } else {
+            from
+        }
+    }
+
+    /// Places steps `from..` of `v` again (taken out before). Returns
+    /// whether the vehicle rolled to another voyage.
+    fn place(&mut self, v: usize, from: usize, keep: bool) -> Result<bool, LocalError> {
+        let net = self.net;
+        let now = self.now().0;
+        let first = self.with_yard(v, from);
+        let n = self.plan.vehicles[v].steps.len();
+        let (mi, di) = {
+            let p = &self.plan.vehicles[v];
+            match (net.model_index(&p.model), net.dealer_index(&p.dealer)) {
+                (Some(m), Some(d)) => (m, d),
+                _ => return Err(self.cannot(v, "unknown model or dealer")),
+            }
+        };
+        let holds = self.plan.vehicles[v].holds.clone();
+        // How far the vehicle's export and import calls moved (vessel_moved).
+        let (ex_shift, im_shift) = match (&self.moved, self.voyage_of(v)) {
+            (Some((mv, deltas)), Some(vi)) if *mv == vi => {
+                let p = &self.plan.vehicles[v];
+                let ex = p
+                    .step(Stage::Loading)
+                    .and_then(|s| net.location_index(&s.location))
+                    .and_then(|l| net.voyages[vi].call_at(l));
+                let im = net.voyages[vi].call_at(net.dealers[di].port);
+                (
+                    ex.map(|c| deltas[c]).unwrap_or(0),
+                    im.map(|c| deltas[c]).unwrap_or(0),
+                )
+            }
+            _ => (0, 0),
+        };
+        let mut rolled = false;
+        let mut t = if first == 0 {
+            now
+        } else {
+            self.plan.vehicles[v].steps[first - 1].end.0
+        };
+        let mut i = first;
+        while i < n {
+            let orig = self.plan.vehicles[v].steps[i].clone();
+            let begun = orig.done || orig.start.0 < now;
+            let shift = match orig.stage {
+                Stage::Discharge | Stage::Certification | Stage::Delivery if !rolled => im_shift,
+                _ => 0,
+            };
+            let lb_keep = |lb: i64| if keep { lb.max(orig.start.0 + shift) } else { lb };
+            match orig.stage {
+                Stage::Yard => {
+                    // Starts when processing ends (or as it did); ends at
+                    // the loading, placed next.
+                    if !begun {
+                        let s = &mut self.plan.vehicles[v].steps[i];
+                        s.start = Minute(t.max(now));
+                        s.end = s.start;
+                    }
+                    t = self.plan.vehicles[v].steps[i].start.0;
+                    let loading_next = self.plan.vehicles[v]
+                        .steps
+                        .get(i + 1)
+                        .is_some_and(|x| x.stage == Stage::Loading);
+                    if !loading_next {
+                        // A stay with no loading planned keeps its end.
+                        let s = &mut self.plan.vehicles[v].steps[i];
+                        s.end = s.end.max(s.start);
+                        self.index(v, i, 1);
+                    }
+                    i += 1;
+                    continue;
+                }
+                Stage::Loading => {
+                    let (vi, did_roll) = self.place_loading(v, i, mi, di, t, keep, ex_shift)?;
+                    rolled |= did_roll;
+                    let _ = vi;
+                    t = self.plan.vehicles[v].steps[i].end.0;
+                    i += 1;
+                    continue;
+                }
+                Stage::Voyage => {
+                    let vi = net
+                        .voyage_index(&orig.resource)
+                        .ok_or_else(|| self.cannot(v, "unknown voyage"))?;
+                    let ex = net
+                        .location_index(&orig.location)
+                        .and_then(|l| net.voyages[vi].call_at(l));
+                    let im = net.voyages[vi].call_at(net.dealers[di].port);
+                    let (Some(ex), Some(im)) = (ex, im) else {
+                        return Err(self.cannot(v, "voyage does not call at its ports"));
+                    };
+                    let s = &mut self.plan.vehicles[v].steps[i];
+                    if !begun {
+                        s.start = self.calls[vi][ex].1;
+                    }
+                    s.end = self.calls[vi][im].0;
+                }
+                Stage::PortArrival | Stage::Processing | Stage::Discharge | Stage::Certification => {
+                    if begun {
+                        return Err(self.cannot(v, format!("{} under way cannot move", orig.stage)));
+                    }
+                    let r = net
+                        .resource_index(&orig.resource)
+                        .ok_or_else(|| self.cannot(v, "unknown resource"))?;
+                    let dur = orig.end.0 - orig.start.0;
+                    let mut lb = t.max(now);
+                    let mut ub = now + FAR;
+                    if orig.stage == Stage::Discharge {
+                        let p = &self.plan.vehicles[v];
+                        let vi = self
+                            .voyage_of(v)
+                            .ok_or_else(|| self.cannot(v, "discharge without a voyage"))?;
+                        let j = net.voyages[vi]
+                            .call_at(net.dealers[di].port)
+                            .ok_or_else(|| self.cannot(v, "voyage does not call at the dealer's port"))?;
+                        let _ = p;
+                        let (berth, depart) = self.calls[vi][j];
+                        lb = lb.max(berth.0);
+                        ub = depart.0 - dur;
+                    }
+                    if orig.stage == Stage::Certification {
+                        match net.models[mi].cert.approved_from {
+                            Some(a) => lb = lb.max(a.0),
+                            None => return Err(self.cannot(v, "model not approved")),
+                        }
+                    }
+                    let s = self
+                        .fit(r, lb_keep(lb), dur, ub, &holds)
+                        .or_else(|| if keep { self.fit(r, lb, dur, ub, &holds) } else { None })
+                        .ok_or_else(|| {
+                            self.cannot(v, format!("no room on {} in time", orig.resource))
+                        })?;
+                    if orig.stage == Stage::Certification
+                        && let Some(cap) = net.models[mi].cert.annual_cap
+                    {
+                        let year = net.year_at(net.dealers[di].port, Minute(s));
+                        if self.certified.get(&(mi, year)).copied().unwrap_or(0) >= cap {
+                            return Err(self.cannot(v, format!("certification cap of {year} reached")));
+                        }
+                    }
+                    let st = &mut self.plan.vehicles[v].steps[i];
+                    st.start = Minute(s);
+                    st.end = Minute(s + dur);
+                }
+                Stage::Delivery => {
+                    if begun {
+                        return Err(self.cannot(v, "delivery under way cannot move"));
+                    }
+                    let s = self.place_delivery(v, mi, di, lb_keep(t.max(now)), &holds)
+                        .or_else(|| if keep { self.place_delivery(v, mi, di, t.max(now), &holds) } else { None })
+                        .ok_or_else(|| self.cannot(v, "no delivery departure with room"))?;
+                    let st = &mut self.plan.vehicles[v].steps[i];
+                    st.start = Minute(s);
+                    st.departure = Some(Minute(s));
+                    st.end = Minute(s + net.dealers[di].delivery_minutes);
+                }
+                Stage::Released | Stage::Inland => {
+                    return Err(self.cannot(v, "plant and inland steps are not re-planned locally"));
+                }
+            }
+            self.index(v, i, 1);
+            t = self.plan.vehicles[v].steps[i].end.0;
+            i += 1;
+        }
+        Ok(rolled)
+    }
+
+    /// First delivery departure at or after `lb` with a truck for the model's class.
+    fn place_delivery(&self, _v: usize, mi: usize, di: usize, lb: i64, holds: &[Hold]) -> Option<i64> {
+        let net = self.net;
+        let ti = net.dealers[di].terminal;
+        let it = &net.import_terminals[ti];
+        let class = net.models[mi].inland_class;
+        if it.vehicles_per_truck[class] == 0 {
+            return None;
+        }
+        let k = it.delivery_departures.partition_point(|d| d.0 < lb);
+        for dep in &it.delivery_departures[k..] {
+            let d = dep.0;
+            if holds.iter().any(|h| h.from.0 < d && d < h.to.0) {
+                continue;
+            }
+            let mut trucks = 0u64;
+            let counts = self.trucks.get(&(ti, d));
+            for c in 0..net.inland_classes.len() {
+                let n = counts.map(|x| x[c]).unwrap_or(0) + u32::from(c == class);
+                if n > 0 {
+                    let per = it.vehicles_per_truck[c].max(1);
+                    trucks += (n as u64).div_ceil(per as u64);
+                }
+            }
+            if trucks <= it.trucks_per_departure as u64 {
+                return Some(d);
+            }
+        }
+        None
+    }
+
+    /// Places the loading step `i` of `v` (and sets the yard stay before it
+    /// to end there): on its voyage if it still makes the cutoff and the
+    /// loading window, else on the next voyage from the same port to the
+    /// same port with booked space. Returns the voyage and whether it rolled.
+    fn place_loading(
+        &mut self,
+        v: usize,
+        i: usize,
+        mi: usize,
+        di: usize,
+        t: i64,
+        keep: bool,
+        shift: i64,
+    ) -> Result<(usize, bool), LocalError> {
+        let net = self.net;
+        let now = self.now().0;
+        let orig = self.plan.vehicles[v].steps[i].clone();
+        let holds = self.plan.vehicles[v].holds.clone();
+        let r = net
+            .resource_index(&orig.resource)
+            .ok_or_else(|| self.cannot(v, "unknown loading pool"))?;
+        let at = net
+            .location_index(&orig.location)
+            .ok_or_else(|| self.cannot(v, "unknown port"))?;
+        let ti = net
+            .export_terminal_at(at)
+            .ok_or_else(|| self.cannot(v, "no export terminal"))?;
+        let cutoff = net.export_terminals[ti].cutoff_minutes;
+        let dur = orig.end.0 - orig.start.0;
+        let yard = (i > 0 && self.plan.vehicles[v].steps[i - 1].stage == Stage::Yard).then(|| i - 1);
+        let staged = yard
+            .map(|y| self.plan.vehicles[v].steps[y].start.0)
+            .unwrap_or(t);
+        let current = self
+            .voyage_of(v)
+            .ok_or_else(|| self.cannot(v, "loading without a voyage"))?;
+        let dport = net.dealers[di].port;
+        let m = &net.models[mi];
+        let deck_now = self.plan.vehicles[v]
+            .step(Stage::Voyage)
+            .and_then(|s| s.deck_class.as_deref())
+            .and_then(|d| net.deck_classes.iter().position(|x| x.id == d));
+        // Candidate voyages: the current one, then later ones by departure.
+        let cur_depart = self.calls[current]
+            .get(net.voyages[current].call_at(at).unwrap_or(0))
+            .map(|c| c.1)
+            .unwrap_or(Minute(0));
+        let mut cands: Vec<(Minute, usize)> = net
+            .voyages
+            .iter()
+            .enumerate()
+            .filter(|&(vi, vo)| {
+                vi != current
+                    && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
+                    && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
+            })
+            .filter_map(|(vi, vo)| {
+                let c = vo.call_at(at)?;
+                let dep = self.calls[vi][c].1;
+                (dep >= cur_depart && dep.0 >= now).then_some((dep, vi))
+            })
+            .collect();
+        cands.sort_unstable();
+        cands.truncate(8);
+        let order = std::iter::once(current).chain(cands.into_iter().map(|(_, vi)| vi));
+        for vi in order {
+            let vo = &net.voyages[vi];
+            let (Some(c), Some(j)) = (vo.call_at(at), vo.call_at(dport)) else {
+                continue;
+            };
+            let (berth, depart) = self.calls[vi][c];
+            if staged > berth.0 - cutoff {
+                continue;
+            }
+            // Deck class: the one held, if it has room on this voyage, else
+            // the smallest the model fits with room.
+            let deck = if vi == current {
+                deck_now
+            } else {
+                m.deck_classes.iter().copied().find(|&d| {
+                    let booked = vo.booked.get(m.tenant).and_then(|b| b.get(d)).copied().unwrap_or(0.0);
+                    let used = self.space.get(&(vi, m.tenant, d)).copied().unwrap_or(0.0);
+                    used + m.rt43 <= booked + 1e-6
+                })
+            };
+            let Some(deck) = deck else { continue };
+            // Stow order: after every vehicle that discharges later, before
+            // every one that discharges earlier.
+            let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+            if let Some(group) = self.stow.get(&(vi, at)) {
+                for (jj, starts) in group.iter().enumerate() {
+                    if jj > j {
+                        if let Some((&last, _)) = starts.iter().next_back() {
+                            lo = lo.max(last);
+                        }
+                    } else if jj < j
+                        && let Some((&firstk, _)) = starts.iter().next()
+                    {
+                        hi = hi.min(firstk);
+                    }
+                }
+            }
+            let lb = t.max(now).max(berth.0).max(lo);
+            let ub = (depart.0 - dur).min(hi);
+            let keep_lb = if keep && vi == current {
+                lb.max(orig.start.0 + shift)
+            } else {
+                lb
+            };
+            let Some(s) = self
+                .fit(r, keep_lb, dur, ub, &holds)
+                .or_else(|| if keep_lb != lb { self.fit(r, lb, dur, ub, &holds) } else { None })
+            else {
+                continue;
+            };
+            // The yard stay up to the loading must fit the yard.
+            if let Some(y) = yard {
+                let ys = self.plan.vehicles[v].steps[y].start.0;
+                let yr = net
+                    .resource_index(&self.plan.vehicles[v].steps[y].resource)
+                    .ok_or_else(|| self.cannot(v, "unknown yard"))?;
+                if self.blocked(yr, ys, s).is_some() {
+                    continue;
+                }
+                self.plan.vehicles[v].steps[y].end = Minute(s);
+                self.index(v, y, 1);
+            }
+            let p = &mut self.plan.vehicles[v];
+            let st = &mut p.steps[i];
+            st.start = Minute(s);
+            st.end = Minute(s + dur);
+            if vi != current {
+                let id = vo.id.clone();
+                p.voyage = Some(id.clone());
+                p.rolls += 1;
+                if let Some(x) = p.steps.iter_mut().find(|x| x.stage == Stage::Voyage) {
+                    x.resource = id;
+                    x.deck_class = Some(net.deck_classes[deck].id.clone());
+                }
+                self.on_voyage[current].remove(&(v as u32));
+                self.on_voyage[vi].insert(v as u32);
+            }
+            self.index(v, i, 1);
+            let _ = j;
+            return Ok((vi, vi != current));
+        }
+        Err(self.cannot(v, "no voyage with space and a loading slot before its cutoff"))
+    }
+}
+
+fn empty_plan() -> Plan {
+    Plan {
+        scenario: String::new(),
+        volume_scale: 1.0,
+        created_at: Minute(0),
+        policy: String::new(),
+        vehicles: Vec::new(),
+        voyages: Vec::new(),
+        outages: Vec::<Outage>::new(),
+    }
+}
+
+/// A random event of one of the six kinds, drawn from the state of `plan`
+/// at its `created_at` (for benchmarks and property tests): a vehicle under
+/// way inland 1–48 hours late; a ramp, processing, discharge or
+/// certification pool losing a server for 1–8 hours within the next three
+/// days; a gang short for a shift; a voyage with a call not yet made moved
+/// by −12 to +48 hours; a hold of 4–96 hours on a vehicle at a terminal;
+/// the release of a hold in force (a new hold when there is none). `None`
+/// when the plan offers nothing to disrupt.
+pub fn random_event(net: &Network, plan: &Plan, rng: &mut impl rand::Rng) -> Option<Disruption> {
+    let now = plan.created_at;
+    let n = plan.vehicles.len();
+    let pick = |rng: &mut dyn rand::RngCore, ok: &dyn Fn(&VehiclePlan) -> bool| {
+        use rand::Rng as _;
+        if n == 0 {
+            return None;
+        }
+        (0..20_000)
+            .map(|_| &plan.vehicles[rng.random_range(0..n)])
+            .find(|v| ok(v))
+            .map(|v| v.vin.clone())
+    };
+    let current = |v: &VehiclePlan| {
+        v.steps
+            .iter()
+            .rev()
+            .find(|s| s.start <= now)
+            .map(|s| s.stage)
+    };
+    let pools = |kinds: &[ResourceKind]| -> Vec<String> {
+        net.resources
+            .iter()
+            .filter(|r| kinds.contains(&r.kind))
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    let hours = |rng: &mut dyn rand::RngCore, lo: f64, hi: f64| {
+        use rand::Rng as _;
+        (rng.random_range(lo..hi) * 4.0).round() / 4.0
+    };
+    for _ in 0..10 {
+        let kind = rng.random_range(0..6);
+        let d = match kind {
+            0 => pick(rng, &|v| {
+                v.steps
+                    .iter()
+                    .any(|s| s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now)
+            })
+            .map(|vin| Disruption::ArrivedLate {
+                vin,
+                hours: hours(rng, 1.0, 48.0),
+            }),
+            1 | 2 => {
+                let ids = if kind == 1 {
+                    pools(&[
+                        ResourceKind::Ramp,
+                        ResourceKind::Processing,
+                        ResourceKind::Discharge,
+                        ResourceKind::Certification,
+                    ])
+                } else {
+                    pools(&[ResourceKind::Loading])
+                };
+                if ids.is_empty() {
+                    None
+                } else {
+                    let resource = ids[rng.random_range(0..ids.len())].clone();
+                    let from = now.plus(rng.random_range(0..72 * 4) * 15);
+                    Some(if kind == 1 {
+                        Disruption::StationDown {
+                            resource,
+                            from,
+                            hours: hours(rng, 1.0, 8.0),
+                            servers: 1,
+                        }
+                    } else {
+                        Disruption::GangShort {
+                            resource,
+                            from,
+                            hours: 8.0,
+                            gangs: 1,
+                        }
+                    })
+                }
+            }
+            3 => {
+                let open: Vec<&str> = plan
+                    .vehicles
+                    .iter()
+                    .filter_map(|v| v.step(Stage::Voyage).filter(|s| !s.done))
+                    .map(|s| s.resource.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                (!open.is_empty()).then(|| Disruption::VesselMoved {
+                    voyage: open[rng.random_range(0..open.len())].to_string(),
+                    hours: hours(rng, -12.0, 48.0),
+                    from_port: None,
+                })
+            }
+            4 => pick(rng, &|v| {
+                v.unplaced.is_none()
+                    && matches!(
+                        current(v),
+                        Some(
+                            Stage::PortArrival
+                                | Stage::Processing
+                                | Stage::Yard
+                                | Stage::Discharge
+                                | Stage::Certification
+                        )
+                    )
+            })
+            .map(|vin| Disruption::HoldPlaced {
+                vin,
+                reason: "damage".into(),
+                hours: hours(rng, 4.0, 96.0),
+            }),
+            _ => plan
+                .vehicles
+                .iter()
+                .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
+                .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
+        };
+        if d.is_some() {
+            return d;
+        }
+    }
+    None
+}
