@@ -76,7 +76,12 @@ impl Profile {
         // Drop keys that no longer change the level.
         for k in [s, e] {
             let here = self.level[&k];
-            let before = self.level.range(..k).next_back().map(|(_, &l)| l).unwrap_or(0);
+            let before = self
+                .level
+                .range(..k)
+                .next_back()
+                .map(|(_, &l)| l)
+                .unwrap_or(0);
             if here == before {
                 self.level.remove(&k);
             }
@@ -107,6 +112,16 @@ pub struct LocalOutcome {
     /// Vehicles moved to a later voyage.
     pub rolled: usize,
     pub diff: Diff,
+}
+
+/// What a loading placement starts from: the earliest minute, whether to
+/// keep the planned minute (shifted by how far the export call moved), and
+/// whether the yard stay before it is still in the indexes.
+struct LoadingAsk {
+    t: i64,
+    keep: bool,
+    shift: i64,
+    yard_indexed: bool,
 }
 
 /// A vehicle whose plan the repair takes apart, and from which step.
@@ -140,6 +155,11 @@ pub struct LocalRepair<'n> {
     /// During a `vessel_moved` repair: the voyage and how far each call's
     /// berth moved, so its vehicles keep their sequence, shifted.
     moved: Option<(usize, Vec<i64>)>,
+    /// Voyages whose later calls moved because a call stayed longer.
+    extended: BTreeSet<usize>,
+    /// Per vehicle, the repair that last backed it up (`epoch`).
+    backed: Vec<u32>,
+    epoch: u32,
 }
 
 const FAR: i64 = 2 * 366 * 24 * 60;
@@ -174,6 +194,9 @@ impl<'n> LocalRepair<'n> {
             vins: HashMap::with_capacity(plan.vehicles.len()),
             calls,
             moved: None,
+            extended: BTreeSet::new(),
+            backed: vec![0; plan.vehicles.len()],
+            epoch: 0,
             plan,
         };
         for o in &lr.plan.outages {
@@ -198,6 +221,59 @@ impl<'n> LocalRepair<'n> {
         &self.plan
     }
 
+    /// Whether the indexes kept through the repairs equal the ones built
+    /// afresh from the plan (for tests): the first difference, if any.
+    pub fn verify_indexes(&self) -> Result<(), String> {
+        let fresh = LocalRepair::new(self.net, self.plan.clone());
+        for (r, (a, b)) in self.usage.iter().zip(&fresh.usage).enumerate() {
+            if a.level != b.level {
+                let diff = a
+                    .level
+                    .iter()
+                    .zip(&b.level)
+                    .find(|(x, y)| x != y)
+                    .map(|(x, y)| format!("{x:?} against {y:?}"));
+                return Err(format!(
+                    "usage of {}: {} keys kept, {} afresh; first difference {diff:?}",
+                    self.net.resources[r].id,
+                    a.level.len(),
+                    b.level.len()
+                ));
+            }
+        }
+        if self.on_pool != fresh.on_pool {
+            return Err("steps by pool differ".into());
+        }
+        let norm = |m: &HashMap<(usize, usize), Vec<BTreeMap<i64, u32>>>| {
+            let mut v: Vec<_> = m
+                .iter()
+                .filter(|(_, g)| g.iter().any(|x| !x.is_empty()))
+                .map(|(k, g)| (*k, g.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        if norm(&self.stow) != norm(&fresh.stow) {
+            return Err("stow groups differ".into());
+        }
+        let nz = |m: &HashMap<(usize, i64), Vec<u32>>| {
+            let mut v: Vec<_> = m
+                .iter()
+                .filter(|(_, c)| c.iter().any(|&n| n > 0))
+                .map(|(k, c)| (*k, c.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        if nz(&self.trucks) != nz(&fresh.trucks) {
+            return Err("delivery loads differ".into());
+        }
+        if self.on_voyage != fresh.on_voyage {
+            return Err("vehicles by voyage differ".into());
+        }
+        Ok(())
+    }
+
     pub fn into_plan(self) -> Plan {
         self.plan
     }
@@ -217,10 +293,9 @@ impl<'n> LocalRepair<'n> {
         let s = &p.steps[i];
         match s.stage {
             Stage::Voyage => {
-                let (Some(vi), Some(mi)) = (
-                    net.voyage_index(&s.resource),
-                    net.model_index(&p.model),
-                ) else {
+                let (Some(vi), Some(mi)) =
+                    (net.voyage_index(&s.resource), net.model_index(&p.model))
+                else {
                     return;
                 };
                 let m = &net.models[mi];
@@ -387,8 +462,10 @@ impl<'n> LocalRepair<'n> {
         let saved_voyages = self.plan.voyages.clone();
         let saved_outages = self.plan.outages.clone();
         let mut backups: Vec<(usize, VehiclePlan)> = Vec::new();
+        self.epoch += 1;
         let result = self.repair_inner(d, &mut backups);
         self.moved = None;
+        self.extended.clear();
         match result {
             Ok(mut out) => {
                 for (v, before) in &backups {
@@ -410,8 +487,9 @@ impl<'n> LocalRepair<'n> {
         }
     }
 
-    fn backup(&self, backups: &mut Vec<(usize, VehiclePlan)>, v: usize) {
-        if !backups.iter().any(|(b, _)| *b == v) {
+    fn backup(&mut self, backups: &mut Vec<(usize, VehiclePlan)>, v: usize) {
+        if self.backed[v] != self.epoch {
+            self.backed[v] = self.epoch;
             backups.push((v, self.plan.vehicles[v].clone()));
         }
     }
@@ -516,7 +594,9 @@ impl<'n> LocalRepair<'n> {
             } => {
                 let m = crate::repair::minutes(*hours)?;
                 let Some(vi) = net.voyage_index(voyage) else {
-                    return Err(RepairError::Bad(format!("no voyage `{voyage}` in the network")).into());
+                    return Err(
+                        RepairError::Bad(format!("no voyage `{voyage}` in the network")).into(),
+                    );
                 };
                 let calls = moved_calls(net, vi, &self.plan.voyages, now, m, from_port.as_deref())?;
                 let deltas = calls
@@ -538,7 +618,10 @@ impl<'n> LocalRepair<'n> {
                 for &v in &self.on_voyage[vi] {
                     let v = v as usize;
                     let p = &self.plan.vehicles[v];
-                    let load = p.step(Stage::Loading).map(|s| s.start.0).unwrap_or(i64::MAX);
+                    let load = p
+                        .step(Stage::Loading)
+                        .map(|s| s.start.0)
+                        .unwrap_or(i64::MAX);
                     riders.push((load, v));
                 }
                 riders.sort_unstable();
@@ -567,7 +650,11 @@ impl<'n> LocalRepair<'n> {
                         _ => None,
                     };
                     if let Some(from) = from {
-                        displaced.push(Displaced { v, from, keep: true });
+                        displaced.push(Displaced {
+                            v,
+                            from,
+                            keep: true,
+                        });
                     }
                 }
             }
@@ -613,7 +700,11 @@ impl<'n> LocalRepair<'n> {
                     .iter()
                     .position(|s| !s.done && s.start > now && s.start < to)
                 {
-                    displaced.push(Displaced { v, from: i, keep: true });
+                    displaced.push(Displaced {
+                        v,
+                        from: i,
+                        keep: true,
+                    });
                 }
             }
             Disruption::HoldReleased { vin } => {
@@ -634,7 +725,11 @@ impl<'n> LocalRepair<'n> {
                 }
                 // Free to go as early as the rules allow, on the same voyage.
                 if let Some(i) = self.first_planned(v) {
-                    displaced.push(Displaced { v, from: i, keep: false });
+                    displaced.push(Displaced {
+                        v,
+                        from: i,
+                        keep: false,
+                    });
                 }
             }
         }
@@ -656,13 +751,14 @@ impl<'n> LocalRepair<'n> {
                 out.rolled += 1;
             }
         }
+        self.settle(backups)?;
         Ok(out)
     }
 
-    /// Removes steps `from..` of `v` from the indexes, and the yard stay
-    /// before a loading step (its end moves with the loading).
+    /// Removes steps `from..` of `v` from the indexes. A yard stay before a
+    /// loading step stays in: only its end moves, with the loading, and the
+    /// loading's placement changes the indexes by the difference.
     fn take_out(&mut self, v: usize, from: usize) {
-        let from = self.with_yard(v, from);
         for i in from..self.plan.vehicles[v].steps.len() {
             self.index(v, i, -1);
         }
@@ -686,6 +782,8 @@ impl<'n> LocalRepair<'n> {
         let net = self.net;
         let now = self.now().0;
         let first = self.with_yard(v, from);
+        // The yard stay is still indexed when the repair starts at the loading.
+        let yard_indexed = first < from;
         let n = self.plan.vehicles[v].steps.len();
         let (mi, di) = {
             let p = &self.plan.vehicles[v];
@@ -694,7 +792,28 @@ impl<'n> LocalRepair<'n> {
                 _ => return Err(self.cannot(v, "unknown model or dealer")),
             }
         };
-        let holds = self.plan.vehicles[v].holds.clone();
+        // A hold the plan itself begins after an unplaced vehicle's last
+        // step (waiting for what it lacks, e.g. a certification cap) moves
+        // with that step's end; the others bind.
+        let last = self.plan.vehicles[v].steps.last().map(|x| (x.start, x.end));
+        let own_hold = |h: &Hold| {
+            self.plan.vehicles[v].unplaced.is_some()
+                && h.from > self.now()
+                && last.is_some_and(|(start, _)| h.from > start)
+        };
+        let holds: Vec<Hold> = self.plan.vehicles[v]
+            .holds
+            .iter()
+            .filter(|h| !own_hold(h))
+            .cloned()
+            .collect();
+        let moves_with_end: Vec<usize> = self.plan.vehicles[v]
+            .holds
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| own_hold(h))
+            .map(|(k, _)| k)
+            .collect();
         // How far the vehicle's export and import calls moved (vessel_moved).
         let (ex_shift, im_shift) = match (&self.moved, self.voyage_of(v)) {
             (Some((mv, deltas)), Some(vi)) if *mv == vi => {
@@ -725,12 +844,18 @@ impl<'n> LocalRepair<'n> {
                 Stage::Discharge | Stage::Certification | Stage::Delivery if !rolled => im_shift,
                 _ => 0,
             };
-            let lb_keep = |lb: i64| if keep { lb.max(orig.start.0 + shift) } else { lb };
+            let lb_keep = |lb: i64| {
+                if keep {
+                    lb.max(orig.start.0 + shift)
+                } else {
+                    lb
+                }
+            };
             match orig.stage {
                 Stage::Yard => {
                     // Starts when processing ends (or as it did); ends at
                     // the loading, placed next.
-                    if !begun {
+                    if !begun && !yard_indexed {
                         let s = &mut self.plan.vehicles[v].steps[i];
                         s.start = Minute(t.max(now));
                         s.end = s.start;
@@ -750,7 +875,18 @@ impl<'n> LocalRepair<'n> {
                     continue;
                 }
                 Stage::Loading => {
-                    let (vi, did_roll) = self.place_loading(v, i, mi, di, t, keep, ex_shift)?;
+                    let (vi, did_roll) = self.place_loading(
+                        v,
+                        i,
+                        mi,
+                        di,
+                        LoadingAsk {
+                            t,
+                            keep,
+                            shift: ex_shift,
+                            yard_indexed,
+                        },
+                    )?;
                     rolled |= did_roll;
                     let _ = vi;
                     t = self.plan.vehicles[v].steps[i].end.0;
@@ -774,7 +910,10 @@ impl<'n> LocalRepair<'n> {
                     }
                     s.end = self.calls[vi][im].0;
                 }
-                Stage::PortArrival | Stage::Processing | Stage::Discharge | Stage::Certification => {
+                Stage::PortArrival
+                | Stage::Processing
+                | Stage::Discharge
+                | Stage::Certification => {
                     if begun {
                         return Err(self.cannot(v, format!("{} under way cannot move", orig.stage)));
                     }
@@ -784,18 +923,29 @@ impl<'n> LocalRepair<'n> {
                     let dur = orig.end.0 - orig.start.0;
                     let mut lb = t.max(now);
                     let mut ub = now + FAR;
+                    // At the discharge port: within the call, which may
+                    // stay longer (up to the next call less the sailing).
+                    let mut stay: Option<(usize, usize, i64)> = None;
                     if orig.stage == Stage::Discharge {
-                        let p = &self.plan.vehicles[v];
                         let vi = self
                             .voyage_of(v)
                             .ok_or_else(|| self.cannot(v, "discharge without a voyage"))?;
                         let j = net.voyages[vi]
                             .call_at(net.dealers[di].port)
-                            .ok_or_else(|| self.cannot(v, "voyage does not call at the dealer's port"))?;
-                        let _ = p;
+                            .ok_or_else(|| {
+                                self.cannot(v, "voyage does not call at the dealer's port")
+                            })?;
                         let (berth, depart) = self.calls[vi][j];
                         lb = lb.max(berth.0);
                         ub = depart.0 - dur;
+                        let sched = &net.voyages[vi].calls;
+                        let limit = match sched.get(j + 1) {
+                            Some(next) => {
+                                self.calls[vi][j + 1].0.0 - next.berth.since(sched[j].depart)
+                            }
+                            None => depart.0 + 3 * 24 * 60,
+                        };
+                        stay = Some((vi, j, limit));
                     }
                     if orig.stage == Stage::Certification {
                         match net.models[mi].cert.approved_from {
@@ -805,16 +955,39 @@ impl<'n> LocalRepair<'n> {
                     }
                     let s = self
                         .fit(r, lb_keep(lb), dur, ub, &holds)
-                        .or_else(|| if keep { self.fit(r, lb, dur, ub, &holds) } else { None })
+                        .or_else(|| {
+                            if keep {
+                                self.fit(r, lb, dur, ub, &holds)
+                            } else {
+                                None
+                            }
+                        })
+                        .or_else(|| {
+                            // The vessel stays until it is discharged.
+                            let (vi, j, limit) = stay?;
+                            let s = self.fit(r, lb, dur, limit - dur, &holds)?;
+                            self.extend_stay(vi, j, Minute(s + dur));
+                            Some(s)
+                        })
                         .ok_or_else(|| {
-                            self.cannot(v, format!("no room on {} in time", orig.resource))
+                            self.cannot(
+                                v,
+                                format!(
+                                    "no room on {} between {} and {} for {dur} minutes",
+                                    orig.resource,
+                                    Minute(lb),
+                                    Minute(ub)
+                                ),
+                            )
                         })?;
                     if orig.stage == Stage::Certification
                         && let Some(cap) = net.models[mi].cert.annual_cap
                     {
                         let year = net.year_at(net.dealers[di].port, Minute(s));
                         if self.certified.get(&(mi, year)).copied().unwrap_or(0) >= cap {
-                            return Err(self.cannot(v, format!("certification cap of {year} reached")));
+                            return Err(
+                                self.cannot(v, format!("certification cap of {year} reached"))
+                            );
                         }
                     }
                     let st = &mut self.plan.vehicles[v].steps[i];
@@ -825,8 +998,15 @@ impl<'n> LocalRepair<'n> {
                     if begun {
                         return Err(self.cannot(v, "delivery under way cannot move"));
                     }
-                    let s = self.place_delivery(v, mi, di, lb_keep(t.max(now)), &holds)
-                        .or_else(|| if keep { self.place_delivery(v, mi, di, t.max(now), &holds) } else { None })
+                    let s = self
+                        .place_delivery(v, mi, di, lb_keep(t.max(now)), &holds)
+                        .or_else(|| {
+                            if keep {
+                                self.place_delivery(v, mi, di, t.max(now), &holds)
+                            } else {
+                                None
+                            }
+                        })
                         .ok_or_else(|| self.cannot(v, "no delivery departure with room"))?;
                     let st = &mut self.plan.vehicles[v].steps[i];
                     st.start = Minute(s);
@@ -841,11 +1021,117 @@ impl<'n> LocalRepair<'n> {
             t = self.plan.vehicles[v].steps[i].end.0;
             i += 1;
         }
+        let end = self.plan.vehicles[v].steps.last().map(|x| x.end);
+        if let (Some(end), Some((_, was))) = (end, last) {
+            for k in moves_with_end {
+                let h = &mut self.plan.vehicles[v].holds[k];
+                h.from = h.from.plus(end.since(was)).max(end);
+                h.to = h.to.max(h.from);
+            }
+        }
         Ok(rolled)
     }
 
+    /// Call `j` of voyage `vi` departs no earlier than `at`; later calls
+    /// berth no earlier than the departure before plus the scheduled
+    /// sailing, and keep their scheduled stay.
+    fn extend_stay(&mut self, vi: usize, j: usize, at: Minute) {
+        if self.calls[vi][j].1 >= at {
+            return;
+        }
+        let net = self.net;
+        let sched = &net.voyages[vi].calls;
+        self.calls[vi][j].1 = at;
+        for c in j + 1..sched.len() {
+            let sail = sched[c].berth.since(sched[c - 1].depart);
+            let berth = self.calls[vi][c].0.max(self.calls[vi][c - 1].1.plus(sail));
+            if berth == self.calls[vi][c].0 {
+                break;
+            }
+            let stay = sched[c].depart.since(sched[c].berth);
+            self.calls[vi][c] = (berth, self.calls[vi][c].1.max(berth.plus(stay)));
+            self.extended.insert(vi);
+        }
+        let id = &net.voyages[vi].id;
+        let calls: Vec<takt_core::plan::CallTimes> = sched
+            .iter()
+            .zip(&self.calls[vi])
+            .map(|(c, &(berth, depart))| takt_core::plan::CallTimes {
+                port: net.locations[c.location].id.clone(),
+                berth,
+                depart,
+            })
+            .collect();
+        match self.plan.voyages.iter_mut().find(|t| t.voyage == *id) {
+            Some(t) => t.calls = calls,
+            None => self.plan.voyages.push(VoyageTimes {
+                voyage: id.clone(),
+                calls,
+            }),
+        }
+    }
+
+    /// After calls moved because one stayed longer: every vehicle of those
+    /// voyages berths when its call does, and is discharged again if its
+    /// discharge no longer fits the call.
+    fn settle(&mut self, backups: &mut Vec<(usize, VehiclePlan)>) -> Result<(), LocalError> {
+        let net = self.net;
+        let now = self.now();
+        for _round in 0..8 {
+            let Some(vi) = self.extended.pop_first() else {
+                return Ok(());
+            };
+            let riders: Vec<u32> = self.on_voyage[vi].iter().copied().collect();
+            let mut again: Vec<(i64, usize, usize)> = Vec::new();
+            for v in riders {
+                let v = v as usize;
+                let p = &self.plan.vehicles[v];
+                let Some(im) = net
+                    .dealer_index(&p.dealer)
+                    .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
+                else {
+                    continue;
+                };
+                let Some(x) = p.steps.iter().position(|s| s.stage == Stage::Voyage) else {
+                    continue;
+                };
+                let (berth, depart) = self.calls[vi][im];
+                if p.steps[x].done || p.steps[x].end == berth {
+                    continue;
+                }
+                self.backup(backups, v);
+                self.plan.vehicles[v].steps[x].end = berth;
+                let p = &self.plan.vehicles[v];
+                if let Some(i) = p.steps.iter().position(|s| s.stage == Stage::Discharge) {
+                    let s = &p.steps[i];
+                    if s.done || s.start < now {
+                        return Err(self.cannot(v, "discharge under way on a call that moved"));
+                    }
+                    if s.start < berth || s.end > depart {
+                        again.push((s.start.0, v, i));
+                    }
+                }
+            }
+            again.sort_unstable();
+            for &(_, v, i) in &again {
+                self.take_out(v, i);
+            }
+            for &(_, v, i) in &again {
+                self.place(v, i, true)?;
+            }
+        }
+        Err(LocalError::NotLocal("calls kept moving one another".into()))
+    }
+
     /// First delivery departure at or after `lb` with a truck for the model's class.
-    fn place_delivery(&self, _v: usize, mi: usize, di: usize, lb: i64, holds: &[Hold]) -> Option<i64> {
+    fn place_delivery(
+        &self,
+        _v: usize,
+        mi: usize,
+        di: usize,
+        lb: i64,
+        holds: &[Hold],
+    ) -> Option<i64> {
         let net = self.net;
         let ti = net.dealers[di].terminal;
         let it = &net.import_terminals[ti];
@@ -885,10 +1171,14 @@ impl<'n> LocalRepair<'n> {
         i: usize,
         mi: usize,
         di: usize,
-        t: i64,
-        keep: bool,
-        shift: i64,
+        ask: LoadingAsk,
     ) -> Result<(usize, bool), LocalError> {
+        let LoadingAsk {
+            t,
+            keep,
+            shift,
+            yard_indexed,
+        } = ask;
         let net = self.net;
         let now = self.now().0;
         let orig = self.plan.vehicles[v].steps[i].clone();
@@ -904,7 +1194,8 @@ impl<'n> LocalRepair<'n> {
             .ok_or_else(|| self.cannot(v, "no export terminal"))?;
         let cutoff = net.export_terminals[ti].cutoff_minutes;
         let dur = orig.end.0 - orig.start.0;
-        let yard = (i > 0 && self.plan.vehicles[v].steps[i - 1].stage == Stage::Yard).then(|| i - 1);
+        let yard =
+            (i > 0 && self.plan.vehicles[v].steps[i - 1].stage == Stage::Yard).then(|| i - 1);
         let staged = yard
             .map(|y| self.plan.vehicles[v].steps[y].start.0)
             .unwrap_or(t);
@@ -955,7 +1246,12 @@ impl<'n> LocalRepair<'n> {
                 deck_now
             } else {
                 m.deck_classes.iter().copied().find(|&d| {
-                    let booked = vo.booked.get(m.tenant).and_then(|b| b.get(d)).copied().unwrap_or(0.0);
+                    let booked = vo
+                        .booked
+                        .get(m.tenant)
+                        .and_then(|b| b.get(d))
+                        .copied()
+                        .unwrap_or(0.0);
                     let used = self.space.get(&(vi, m.tenant, d)).copied().unwrap_or(0.0);
                     used + m.rt43 <= booked + 1e-6
                 })
@@ -984,23 +1280,43 @@ impl<'n> LocalRepair<'n> {
             } else {
                 lb
             };
-            let Some(s) = self
-                .fit(r, keep_lb, dur, ub, &holds)
-                .or_else(|| if keep_lb != lb { self.fit(r, lb, dur, ub, &holds) } else { None })
-            else {
+            let Some(s) = self.fit(r, keep_lb, dur, ub, &holds).or_else(|| {
+                if keep_lb != lb {
+                    self.fit(r, lb, dur, ub, &holds)
+                } else {
+                    None
+                }
+            }) else {
                 continue;
             };
             // The yard stay up to the loading must fit the yard.
             if let Some(y) = yard {
-                let ys = self.plan.vehicles[v].steps[y].start.0;
+                let (ys, ye) = {
+                    let st = &self.plan.vehicles[v].steps[y];
+                    (st.start.0, st.end.0)
+                };
                 let yr = net
                     .resource_index(&self.plan.vehicles[v].steps[y].resource)
                     .ok_or_else(|| self.cannot(v, "unknown yard"))?;
-                if self.blocked(yr, ys, s).is_some() {
-                    continue;
+                if yard_indexed {
+                    // Only the stretch the stay grows by must fit.
+                    if s > ye && self.blocked(yr, ye.max(ys), s).is_some() {
+                        continue;
+                    }
+                    if s > ye {
+                        self.usage[yr].add(ye.max(ys), s, 1);
+                    } else {
+                        self.usage[yr].add(s.max(ys), ye, -1);
+                    }
+                    self.longest[yr] = self.longest[yr].max(s - ys);
+                    self.plan.vehicles[v].steps[y].end = Minute(s.max(ys));
+                } else {
+                    if self.blocked(yr, ys, s).is_some() {
+                        continue;
+                    }
+                    self.plan.vehicles[v].steps[y].end = Minute(s);
+                    self.index(v, y, 1);
                 }
-                self.plan.vehicles[v].steps[y].end = Minute(s);
-                self.index(v, y, 1);
             }
             let p = &mut self.plan.vehicles[v];
             let st = &mut p.steps[i];
@@ -1021,7 +1337,10 @@ impl<'n> LocalRepair<'n> {
             let _ = j;
             return Ok((vi, vi != current));
         }
-        Err(self.cannot(v, "no voyage with space and a loading slot before its cutoff"))
+        Err(self.cannot(
+            v,
+            "no voyage with space and a loading slot before its cutoff",
+        ))
     }
 }
 

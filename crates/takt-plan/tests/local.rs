@@ -66,11 +66,18 @@ fn stream(text: &str, days: u32, seed: u64, events: usize) -> (usize, usize) {
         match lr.repair(&d) {
             Ok(out) => {
                 feasible(&net, lr.plan(), &format!("event {k}: {d:?}"));
+                if let Err(e) = lr.verify_indexes() {
+                    panic!("event {k}: {d:?}: {e}");
+                }
                 assert!(out.diff.vehicles_retimed <= out.displaced + 1, "{d:?}");
                 done += 1;
             }
             Err(e) => {
-                assert_eq!(lr.plan(), &before, "event {k} {d:?} refused ({e}) but changed the plan");
+                assert_eq!(
+                    lr.plan(),
+                    &before,
+                    "event {k} {d:?} refused ({e}) but changed the plan"
+                );
                 assert!(!e.to_string().is_empty());
                 refused += 1;
             }

@@ -177,6 +177,9 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
                     other => other.to_string(),
                 };
                 *refusals.entry(reason).or_insert(0) += 1;
+                if std::env::var_os("TAKT_DEBUG_REPAIR").is_some() {
+                    eprintln!("refused {d:?}: {e}");
+                }
                 (ms, false, 0, 0, 0)
             }
         };
@@ -207,7 +210,9 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         "{} vehicles, {steps} steps; index built in {index_ms:.0} ms; {done} events",
         plan.vehicles.len()
     );
-    println!("| kind | events | repaired locally | left to the full repair | p50 ms | p99 ms | max ms | vehicles displaced (mean) | retimed (mean) | rolled |");
+    println!(
+        "| kind | events | repaired locally | left to the full repair | p50 ms | p99 ms | max ms | vehicles displaced (mean) | retimed (mean) | rolled |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for k in kinds.iter().chain(std::iter::once(&overall)) {
         println!(
@@ -230,7 +235,10 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
     println!(
         "objective {objective_before_usd:.2} USD before, {objective_after_usd:.2} USD after the {done} events"
     );
-    println!("checker after the stream: {}", takt_check::check_summary(&report));
+    println!(
+        "checker after the stream: {}",
+        takt_check::check_summary(&report)
+    );
 
     // Each compared event on the plan as given: local repair against a full re-plan.
     let mut compared = Vec::new();
