@@ -107,7 +107,10 @@ fn kind_name(d: &Disruption) -> &'static str {
     }
 }
 
-fn summarize(kind: &str, rows: &[(f64, bool, usize, usize, usize)]) -> Kind {
+/// One event: milliseconds, repaired locally, vehicles displaced, retimed, rolled.
+type Row = (f64, bool, usize, usize, usize);
+
+fn summarize(kind: &str, rows: &[Row]) -> Kind {
     let mut ms: Vec<f64> = rows.iter().map(|r| r.0).collect();
     ms.sort_by(f64::total_cmp);
     let ok: Vec<_> = rows.iter().filter(|r| r.1).collect();
@@ -157,7 +160,7 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
     );
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let bar = indicatif::ProgressBar::new(args.events as u64);
-    let mut rows: BTreeMap<&'static str, Vec<(f64, bool, usize, usize, usize)>> = BTreeMap::new();
+    let mut rows: BTreeMap<&'static str, Vec<Row>> = BTreeMap::new();
     let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
     let mut checks = 0;
     let mut feasible = true;
