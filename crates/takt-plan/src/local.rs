@@ -29,7 +29,7 @@
 //! falls back to the full repair. The result goes through the same checker
 //! as every plan; the tests check it after every event.
 
-use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, diff_vehicle, moved_calls};
+use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, moved_calls};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use takt_core::Minute;
 use takt_core::network::{Network, ResourceKind};
@@ -114,6 +114,106 @@ pub struct LocalOutcome {
     pub diff: Diff,
 }
 
+/// What a repair may change of a vehicle's plan, kept to undo it and to
+/// say what changed: step times, the voyage and deck class, holds, rolls.
+struct Saved {
+    v: usize,
+    times: Vec<(Minute, Minute, Option<Minute>)>,
+    voyage: Option<String>,
+    voyage_step: Option<(String, Option<String>)>,
+    holds: Vec<Hold>,
+    rolls: u32,
+}
+
+impl Saved {
+    fn of(v: usize, p: &VehiclePlan) -> Saved {
+        Saved {
+            v,
+            times: p
+                .steps
+                .iter()
+                .map(|s| (s.start, s.end, s.departure))
+                .collect(),
+            voyage: p.voyage.clone(),
+            voyage_step: p
+                .step(Stage::Voyage)
+                .map(|s| (s.resource.clone(), s.deck_class.clone())),
+            holds: p.holds.clone(),
+            rolls: p.rolls,
+        }
+    }
+
+    fn restore(self, p: &mut VehiclePlan) {
+        for (s, (start, end, dep)) in p.steps.iter_mut().zip(self.times) {
+            s.start = start;
+            s.end = end;
+            s.departure = dep;
+        }
+        if let (Some(s), Some((resource, deck))) = (
+            p.steps.iter_mut().find(|s| s.stage == Stage::Voyage),
+            self.voyage_step,
+        ) {
+            s.resource = resource;
+            s.deck_class = deck;
+        }
+        p.voyage = self.voyage;
+        p.holds = self.holds;
+        p.rolls = self.rolls;
+    }
+
+    /// Adds what changed from this to `p` to `d` (as [`diff_vehicle`] would).
+    fn diff(&self, p: &VehiclePlan, d: &mut Diff) {
+        let before = self
+            .voyage_step
+            .as_ref()
+            .map(|x| x.0.as_str())
+            .or(self.voyage.as_deref());
+        let after = p
+            .step(Stage::Voyage)
+            .map(|s| s.resource.as_str())
+            .or(p.voyage.as_deref());
+        if before != after {
+            d.voyage_changed.push(p.vin.clone());
+        }
+        if let Some(k) = p.steps.iter().position(|s| s.stage == Stage::Delivery) {
+            let h = p.steps[k].end.since(self.times[k].1) as f64 / 60.0;
+            if h.abs() >= 1.0 {
+                d.delivery_moved.push((p.vin.clone(), h));
+            }
+        }
+        let retimed = before != after
+            || p.steps
+                .iter()
+                .zip(&self.times)
+                .any(|(s, t)| (s.start, s.end, s.departure) != *t)
+            || p.step(Stage::Voyage).map(|s| s.deck_class.as_ref())
+                != self.voyage_step.as_ref().map(|x| x.1.as_ref());
+        if retimed {
+            d.vehicles_retimed += 1;
+        }
+    }
+}
+
+/// A step's times and stage, before it is placed again.
+#[derive(Clone, Copy)]
+struct Orig {
+    stage: Stage,
+    start: Minute,
+    end: Minute,
+    done: bool,
+}
+
+impl Orig {
+    fn of(s: &takt_core::plan::Step) -> Orig {
+        Orig {
+            stage: s.stage,
+            start: s.start,
+            end: s.end,
+            done: s.done,
+        }
+    }
+}
+
 /// What a loading placement starts from: the earliest minute, whether to
 /// keep the planned minute (shifted by how far the export call moved), and
 /// whether the yard stay before it is still in the indexes.
@@ -157,6 +257,10 @@ pub struct LocalRepair<'n> {
     moved: Option<(usize, Vec<i64>)>,
     /// Voyages whose later calls moved because a call stayed longer.
     extended: BTreeSet<usize>,
+    /// Per vehicle, its model and dealer (`usize::MAX` when unknown).
+    md: Vec<(usize, usize)>,
+    /// Per location, the starts of calendar years there (UTC minute, year).
+    years: HashMap<usize, Vec<(i64, i16)>>,
     /// Per vehicle, the repair that last backed it up (`epoch`).
     backed: Vec<u32>,
     epoch: u32,
@@ -195,6 +299,28 @@ impl<'n> LocalRepair<'n> {
             calls,
             moved: None,
             extended: BTreeSet::new(),
+            md: plan
+                .vehicles
+                .iter()
+                .map(|p| {
+                    (
+                        net.model_index(&p.model).unwrap_or(usize::MAX),
+                        net.dealer_index(&p.dealer).unwrap_or(usize::MAX),
+                    )
+                })
+                .collect(),
+            years: net
+                .dealers
+                .iter()
+                .map(|d| d.port)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(|l| {
+                    let y0 = net.year_at(l, net.start) - 2;
+                    let starts = (y0..y0 + 12).map(|y| (net.year_start(l, y).0, y)).collect();
+                    (l, starts)
+                })
+                .collect(),
             backed: vec![0; plan.vehicles.len()],
             epoch: 0,
             plan,
@@ -286,6 +412,28 @@ impl<'n> LocalRepair<'n> {
             .and_then(|id| self.net.voyage_index(id))
     }
 
+    /// The calendar year at `t` in location `l`'s time zone.
+    fn year(&self, l: usize, t: Minute) -> i16 {
+        match self.years.get(&l) {
+            Some(starts)
+                if starts.first().is_some_and(|f| f.0 <= t.0)
+                    && starts.last().is_some_and(|x| t.0 < x.0) =>
+            {
+                let k = starts.partition_point(|x| x.0 <= t.0);
+                starts[k - 1].1
+            }
+            _ => self.net.year_at(l, t),
+        }
+    }
+
+    fn model_dealer(&self, v: usize) -> (Option<usize>, Option<usize>) {
+        let (m, d) = self.md[v];
+        (
+            (m != usize::MAX).then_some(m),
+            (d != usize::MAX).then_some(d),
+        )
+    }
+
     /// Adds (`sign` 1) or removes (-1) step `i` of vehicle `v` from the indexes.
     fn index(&mut self, v: usize, i: usize, sign: i32) {
         let net = self.net;
@@ -293,8 +441,8 @@ impl<'n> LocalRepair<'n> {
         let s = &p.steps[i];
         match s.stage {
             Stage::Voyage => {
-                let (Some(vi), Some(mi)) =
-                    (net.voyage_index(&s.resource), net.model_index(&p.model))
+                let (Some(vi), (Some(mi), _)) =
+                    (net.voyage_index(&s.resource), self.model_dealer(v))
                 else {
                     return;
                 };
@@ -312,8 +460,9 @@ impl<'n> LocalRepair<'n> {
                 ) else {
                     return;
                 };
-                let Some(j) = net
-                    .dealer_index(&p.dealer)
+                let Some(j) = self
+                    .model_dealer(v)
+                    .1
                     .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
                 else {
                     return;
@@ -334,11 +483,7 @@ impl<'n> LocalRepair<'n> {
                 }
             }
             Stage::Delivery => {
-                let (Some(d), Some(mi), Some(dep)) = (
-                    net.dealer_index(&p.dealer),
-                    net.model_index(&p.model),
-                    s.departure,
-                ) else {
+                let ((Some(mi), Some(d)), Some(dep)) = (self.model_dealer(v), s.departure) else {
                     return;
                 };
                 let ti = net.dealers[d].terminal;
@@ -350,10 +495,10 @@ impl<'n> LocalRepair<'n> {
             _ => {}
         }
         if s.stage == Stage::Certification
-            && let (Some(mi), Some(d)) = (net.model_index(&p.model), net.dealer_index(&p.dealer))
+            && let (Some(mi), Some(d)) = self.model_dealer(v)
             && net.models[mi].cert.annual_cap.is_some()
         {
-            let year = net.year_at(net.dealers[d].port, s.start);
+            let year = self.year(net.dealers[d].port, s.start);
             let c = self.certified.entry((mi, year)).or_insert(0);
             *c = (*c as i64 + sign as i64).max(0) as u32;
         }
@@ -461,15 +606,15 @@ impl<'n> LocalRepair<'n> {
     pub fn repair(&mut self, d: &Disruption) -> Result<LocalOutcome, LocalError> {
         let saved_voyages = self.plan.voyages.clone();
         let saved_outages = self.plan.outages.clone();
-        let mut backups: Vec<(usize, VehiclePlan)> = Vec::new();
+        let mut backups: Vec<Saved> = Vec::new();
         self.epoch += 1;
         let result = self.repair_inner(d, &mut backups);
         self.moved = None;
         self.extended.clear();
         match result {
             Ok(mut out) => {
-                for (v, before) in &backups {
-                    diff_vehicle(&mut out.diff, before, &self.plan.vehicles[*v]);
+                for b in &backups {
+                    b.diff(&self.plan.vehicles[b.v], &mut out.diff);
                 }
                 Ok(out)
             }
@@ -477,8 +622,9 @@ impl<'n> LocalRepair<'n> {
                 // Put back what was changed and index it again.
                 self.plan.voyages = saved_voyages;
                 self.plan.outages = saved_outages;
-                for (v, before) in backups.into_iter().rev() {
-                    self.plan.vehicles[v] = before;
+                for b in backups.into_iter().rev() {
+                    let v = b.v;
+                    b.restore(&mut self.plan.vehicles[v]);
                 }
                 let plan = std::mem::replace(&mut self.plan, empty_plan());
                 *self = LocalRepair::new(self.net, plan);
@@ -487,17 +633,17 @@ impl<'n> LocalRepair<'n> {
         }
     }
 
-    fn backup(&mut self, backups: &mut Vec<(usize, VehiclePlan)>, v: usize) {
+    fn backup(&mut self, backups: &mut Vec<Saved>, v: usize) {
         if self.backed[v] != self.epoch {
             self.backed[v] = self.epoch;
-            backups.push((v, self.plan.vehicles[v].clone()));
+            backups.push(Saved::of(v, &self.plan.vehicles[v]));
         }
     }
 
     fn repair_inner(
         &mut self,
         d: &Disruption,
-        backups: &mut Vec<(usize, VehiclePlan)>,
+        backups: &mut Vec<Saved>,
     ) -> Result<LocalOutcome, LocalError> {
         let net = self.net;
         let now = self.now();
@@ -520,18 +666,15 @@ impl<'n> LocalRepair<'n> {
                 }
                 let o = crate::repair::outage_of(net, now, resource, *from, *hours, *servers)?;
                 let r = net.resource_index(resource).expect("checked");
-                if !matches!(
+                if matches!(
                     net.resources[r].kind,
-                    ResourceKind::Ramp
-                        | ResourceKind::Processing
-                        | ResourceKind::Loading
-                        | ResourceKind::Discharge
-                        | ResourceKind::Certification
+                    ResourceKind::Yard | ResourceKind::PlantYard
                 ) {
-                    return Err(LocalError::NotLocal(format!(
-                        "an outage of `{resource}` (a {}) is repaired by the full repair",
+                    return Err(RepairError::Bad(format!(
+                        "`{resource}` is a {} (slots), not a pool with servers: it has no outage",
                         net.resources[r].kind.name()
-                    )));
+                    ))
+                    .into());
                 }
                 self.outages[r].push((o.from.0, o.to.0, o.servers as i64));
                 self.plan.outages.push(o.clone());
@@ -785,12 +928,8 @@ impl<'n> LocalRepair<'n> {
         // The yard stay is still indexed when the repair starts at the loading.
         let yard_indexed = first < from;
         let n = self.plan.vehicles[v].steps.len();
-        let (mi, di) = {
-            let p = &self.plan.vehicles[v];
-            match (net.model_index(&p.model), net.dealer_index(&p.dealer)) {
-                (Some(m), Some(d)) => (m, d),
-                _ => return Err(self.cannot(v, "unknown model or dealer")),
-            }
+        let (Some(mi), Some(di)) = self.model_dealer(v) else {
+            return Err(self.cannot(v, "unknown model or dealer"));
         };
         // A hold the plan itself begins after an unplaced vehicle's last
         // step (waiting for what it lacks, e.g. a certification cap) moves
@@ -838,7 +977,7 @@ impl<'n> LocalRepair<'n> {
         };
         let mut i = first;
         while i < n {
-            let orig = self.plan.vehicles[v].steps[i].clone();
+            let orig = Orig::of(&self.plan.vehicles[v].steps[i]);
             let begun = orig.done || orig.start.0 < now;
             let shift = match orig.stage {
                 Stage::Discharge | Stage::Certification | Stage::Delivery if !rolled => im_shift,
@@ -895,10 +1034,10 @@ impl<'n> LocalRepair<'n> {
                 }
                 Stage::Voyage => {
                     let vi = net
-                        .voyage_index(&orig.resource)
+                        .voyage_index(&self.plan.vehicles[v].steps[i].resource)
                         .ok_or_else(|| self.cannot(v, "unknown voyage"))?;
                     let ex = net
-                        .location_index(&orig.location)
+                        .location_index(&self.plan.vehicles[v].steps[i].location)
                         .and_then(|l| net.voyages[vi].call_at(l));
                     let im = net.voyages[vi].call_at(net.dealers[di].port);
                     let (Some(ex), Some(im)) = (ex, im) else {
@@ -918,7 +1057,7 @@ impl<'n> LocalRepair<'n> {
                         return Err(self.cannot(v, format!("{} under way cannot move", orig.stage)));
                     }
                     let r = net
-                        .resource_index(&orig.resource)
+                        .resource_index(&self.plan.vehicles[v].steps[i].resource)
                         .ok_or_else(|| self.cannot(v, "unknown resource"))?;
                     let dur = orig.end.0 - orig.start.0;
                     let mut lb = t.max(now);
@@ -974,7 +1113,7 @@ impl<'n> LocalRepair<'n> {
                                 v,
                                 format!(
                                     "no room on {} between {} and {} for {dur} minutes",
-                                    orig.resource,
+                                    net.resources[r].id,
                                     Minute(lb),
                                     Minute(ub)
                                 ),
@@ -983,7 +1122,7 @@ impl<'n> LocalRepair<'n> {
                     if orig.stage == Stage::Certification
                         && let Some(cap) = net.models[mi].cert.annual_cap
                     {
-                        let year = net.year_at(net.dealers[di].port, Minute(s));
+                        let year = self.year(net.dealers[di].port, Minute(s));
                         if self.certified.get(&(mi, year)).copied().unwrap_or(0) >= cap {
                             return Err(
                                 self.cannot(v, format!("certification cap of {year} reached"))
@@ -1074,7 +1213,7 @@ impl<'n> LocalRepair<'n> {
     /// After calls moved because one stayed longer: every vehicle of those
     /// voyages berths when its call does, and is discharged again if its
     /// discharge no longer fits the call.
-    fn settle(&mut self, backups: &mut Vec<(usize, VehiclePlan)>) -> Result<(), LocalError> {
+    fn settle(&mut self, backups: &mut Vec<Saved>) -> Result<(), LocalError> {
         let net = self.net;
         let now = self.now();
         for _round in 0..8 {
@@ -1181,13 +1320,13 @@ impl<'n> LocalRepair<'n> {
         } = ask;
         let net = self.net;
         let now = self.now().0;
-        let orig = self.plan.vehicles[v].steps[i].clone();
+        let orig = Orig::of(&self.plan.vehicles[v].steps[i]);
         let holds = self.plan.vehicles[v].holds.clone();
         let r = net
-            .resource_index(&orig.resource)
+            .resource_index(&self.plan.vehicles[v].steps[i].resource)
             .ok_or_else(|| self.cannot(v, "unknown loading pool"))?;
         let at = net
-            .location_index(&orig.location)
+            .location_index(&self.plan.vehicles[v].steps[i].location)
             .ok_or_else(|| self.cannot(v, "unknown port"))?;
         let ti = net
             .export_terminal_at(at)

@@ -331,7 +331,7 @@ fn refused_events_say_why_and_change_nothing() {
             },
             false,
         ),
-        // A yard outage is left to the full repair.
+        // A yard has slots, not servers.
         (
             Disruption::StationDown {
                 resource: "USLGB/yard".into(),
@@ -339,7 +339,7 @@ fn refused_events_say_why_and_change_nothing() {
                 hours: 2.0,
                 servers: 1,
             },
-            true,
+            false,
         ),
     ] {
         let e = lr.repair(&bad).unwrap_err();
