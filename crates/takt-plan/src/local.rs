@@ -35,57 +35,100 @@ use takt_core::Minute;
 use takt_core::network::{Network, ResourceKind};
 use takt_core::plan::{Hold, Outage, Plan, Stage, VehiclePlan, VoyageTimes};
 
-/// Usage of one pool: the number of steps on it from each key minute to
-/// the next (zero before the first).
+/// One pool minute by minute over the planning horizon: how many steps
+/// are on it, and how many servers it has (its calendar less outages).
+/// Placing and taking out a step touch only its own minutes.
 #[derive(Debug, Clone, Default)]
-struct Profile {
-    level: BTreeMap<i64, i32>,
+struct Timeline {
+    base: i64,
+    usage: Vec<i32>,
+    cap: Vec<i32>,
 }
 
-impl Profile {
-    fn level_at(&self, t: i64) -> i32 {
-        self.level
-            .range(..=t)
-            .next_back()
-            .map(|(_, &l)| l)
-            .unwrap_or(0)
+impl Timeline {
+    fn new(cal: &takt_core::network::Calendar, base: i64, len: usize) -> Timeline {
+        let mut cap = vec![0; len];
+        if cal.always_open {
+            cap.fill(cal.full as i32);
+        } else {
+            for &(ws, we, n) in &cal.windows {
+                let (a, b) = Timeline::clamp(base, len, ws.0, we.0);
+                cap[a..b].fill(n as i32);
+            }
+        }
+        Timeline {
+            base,
+            usage: vec![0; len],
+            cap,
+        }
     }
 
-    /// Usage at `t` and the next minute it changes.
-    fn at(&self, t: i64) -> (i32, i64) {
-        let next = self
-            .level
-            .range(t + 1..)
-            .next()
-            .map(|(&k, _)| k)
-            .unwrap_or(i64::MAX);
-        (self.level_at(t), next)
+    fn clamp(base: i64, len: usize, s: i64, e: i64) -> (usize, usize) {
+        let f = |t: i64| (t - base).clamp(0, len as i64) as usize;
+        (f(s), f(e).max(f(s)))
+    }
+
+    fn range(&self, s: i64, e: i64) -> (usize, usize) {
+        Timeline::clamp(self.base, self.usage.len(), s, e)
     }
 
     fn add(&mut self, s: i64, e: i64, delta: i32) {
-        if e <= s {
-            return;
+        let (a, b) = self.range(s, e);
+        for u in &mut self.usage[a..b] {
+            *u += delta;
         }
-        let ls = self.level_at(s);
-        self.level.entry(s).or_insert(ls);
-        let le = self.level_at(e);
-        self.level.entry(e).or_insert(le);
-        for (_, l) in self.level.range_mut(s..e) {
-            *l += delta;
+    }
+
+    fn outage(&mut self, s: i64, e: i64, servers: i32) {
+        let (a, b) = self.range(s, e);
+        for c in &mut self.cap[a..b] {
+            *c -= servers;
         }
-        // Drop keys that no longer change the level.
-        for k in [s, e] {
-            let here = self.level[&k];
-            let before = self
-                .level
-                .range(..k)
-                .next_back()
-                .map(|(_, &l)| l)
-                .unwrap_or(0);
-            if here == before {
-                self.level.remove(&k);
+    }
+
+    /// Earliest start in `[lb, ub]` of a step of `dur` minutes that fits,
+    /// not strictly inside a hold: one pass over the minutes from `lb`.
+    fn fit(&self, lb: i64, dur: i64, ub: i64, holds: &[Hold]) -> Option<i64> {
+        let end = self.base + self.usage.len() as i64;
+        let mut s = lb.max(self.base);
+        let mut x = s;
+        while s <= ub {
+            if let Some(h) = holds.iter().find(|h| h.from.0 < s && s < h.to.0) {
+                s = h.to.0;
+                x = s;
+                continue;
             }
+            if x >= s + dur {
+                return Some(s);
+            }
+            if x >= end {
+                return None;
+            }
+            let k = (x - self.base) as usize;
+            if self.usage[k] >= self.cap[k] {
+                s = x + 1;
+            }
+            x += 1;
         }
+        None
+    }
+
+    /// Whether more steps than servers are on the pool at some minute of `[s, e)`.
+    fn over(&self, s: i64, e: i64) -> bool {
+        let (a, b) = self.range(s, e);
+        (a..b).any(|x| self.usage[x] > self.cap[x])
+    }
+
+    /// Whether one more step fits over `[s, e)`; if not, the minute after
+    /// the first that is full (`i64::MAX` beyond the horizon).
+    fn blocked(&self, s: i64, e: i64) -> Option<i64> {
+        if s < self.base || e > self.base + self.usage.len() as i64 {
+            return Some(i64::MAX);
+        }
+        let (a, b) = self.range(s, e);
+        (a..b)
+            .find(|&x| self.usage[x] >= self.cap[x])
+            .map(|x| self.base + x as i64 + 1)
     }
 }
 
@@ -231,17 +274,22 @@ struct Displaced {
     from: usize,
     /// Place no earlier than planned (false: as early as the rules allow).
     keep: bool,
+    /// Its steps are out of the indexes already.
+    taken_out: bool,
 }
 
 /// A plan and the indexes that let one event re-time only what it reaches.
 pub struct LocalRepair<'n> {
     net: &'n Network,
     plan: Plan,
-    usage: Vec<Profile>,
+    /// Per pool (none for plant yards, where nothing is placed again).
+    usage: Vec<Timeline>,
+    /// While the indexes are built: per pool, +1 at each step's start and
+    /// -1 at its end, summed into the timelines at the end.
+    bulk: Option<Vec<Vec<i32>>>,
     /// Steps on each pool by start minute, for finding what an outage hits.
     on_pool: Vec<BTreeSet<(i64, u32)>>,
     longest: Vec<i64>,
-    outages: Vec<Vec<(i64, i64, i64)>>,
     /// (voyage, export location) → per discharge call index, loading starts.
     stow: HashMap<(usize, usize), Vec<BTreeMap<i64, u32>>>,
     space: HashMap<(usize, usize, usize), f64>,
@@ -286,10 +334,10 @@ impl<'n> LocalRepair<'n> {
         }
         let mut lr = LocalRepair {
             net,
-            usage: vec![Profile::default(); nr],
+            usage: Vec::new(),
+            bulk: None,
             on_pool: vec![BTreeSet::new(); nr],
             longest: vec![0; nr],
-            outages: vec![Vec::new(); nr],
             stow: HashMap::new(),
             space: HashMap::new(),
             trucks: HashMap::new(),
@@ -325,9 +373,34 @@ impl<'n> LocalRepair<'n> {
             epoch: 0,
             plan,
         };
+        // The horizon: from the first step to 60 days after the last one or
+        // the network's end.
+        let (mut lo, mut hi) = (net.start.0, net.end.0);
+        for p in &lr.plan.vehicles {
+            for st in &p.steps {
+                lo = lo.min(st.start.0);
+                hi = hi.max(st.end.0);
+            }
+        }
+        let base = lo - Minute::DAY;
+        let len = (hi + 60 * Minute::DAY - base) as usize;
+        lr.usage = net
+            .resources
+            .iter()
+            .map(|res| match res.kind {
+                ResourceKind::PlantYard => Timeline::default(),
+                _ => Timeline::new(&res.calendar, base, len),
+            })
+            .collect();
+        lr.bulk = Some(
+            lr.usage
+                .iter()
+                .map(|t| vec![0; t.usage.len() + 1])
+                .collect(),
+        );
         for o in &lr.plan.outages {
             if let Some(r) = net.resource_index(&o.resource) {
-                lr.outages[r].push((o.from.0, o.to.0, o.servers as i64));
+                lr.usage[r].outage(o.from.0, o.to.0, o.servers as i32);
             }
         }
         for v in 0..lr.plan.vehicles.len() {
@@ -338,6 +411,13 @@ impl<'n> LocalRepair<'n> {
             }
             for i in 0..lr.plan.vehicles[v].steps.len() {
                 lr.index(v, i, 1);
+            }
+        }
+        for (t, d) in lr.usage.iter_mut().zip(lr.bulk.take().expect("building")) {
+            let mut level = 0;
+            for (u, x) in t.usage.iter_mut().zip(d) {
+                level += x;
+                *u = level;
             }
         }
         lr
@@ -352,18 +432,15 @@ impl<'n> LocalRepair<'n> {
     pub fn verify_indexes(&self) -> Result<(), String> {
         let fresh = LocalRepair::new(self.net, self.plan.clone());
         for (r, (a, b)) in self.usage.iter().zip(&fresh.usage).enumerate() {
-            if a.level != b.level {
-                let diff = a
-                    .level
-                    .iter()
-                    .zip(&b.level)
-                    .find(|(x, y)| x != y)
-                    .map(|(x, y)| format!("{x:?} against {y:?}"));
+            if let Some(x) = (0..a.usage.len()).find(|&x| a.usage[x] != b.usage[x] || a.cap[x] != b.cap[x]) {
                 return Err(format!(
-                    "usage of {}: {} keys kept, {} afresh; first difference {diff:?}",
+                    "{} at {}: {} on it of {} kept, {} of {} afresh",
                     self.net.resources[r].id,
-                    a.level.len(),
-                    b.level.len()
+                    Minute(a.base + x as i64),
+                    a.usage[x],
+                    a.cap[x],
+                    b.usage[x],
+                    b.cap[x]
                 ));
             }
         }
@@ -502,9 +579,19 @@ impl<'n> LocalRepair<'n> {
             let c = self.certified.entry((mi, year)).or_insert(0);
             *c = (*c as i64 + sign as i64).max(0) as u32;
         }
-        if let Some(r) = net.resource_index(&s.resource) {
+        if let Some(r) = net.resource_index(&s.resource)
+            && !self.usage[r].usage.is_empty()
+        {
             let (a, b) = (s.start.0, s.end.0);
-            self.usage[r].add(a, b, sign);
+            match &mut self.bulk {
+                Some(d) if b > a => {
+                    let (x, y) = self.usage[r].range(a, b);
+                    d[r][x] += sign;
+                    d[r][y] -= sign;
+                }
+                Some(_) => {}
+                None => self.usage[r].add(a, b, sign),
+            }
             if sign > 0 {
                 self.on_pool[r].insert((a, v as u32));
                 self.longest[r] = self.longest[r].max(b - a);
@@ -514,64 +601,16 @@ impl<'n> LocalRepair<'n> {
         }
     }
 
-    /// Servers of pool `r` at `t` (calendar less outages) and the next
-    /// minute that may change.
-    fn capacity(&self, r: usize, t: i64) -> (i32, i64) {
-        let cal = &self.net.resources[r].calendar;
-        let (mut cap, mut next) = if cal.always_open {
-            (cal.full as i64, i64::MAX)
-        } else {
-            let i = cal.windows.partition_point(|w| w.1.0 <= t);
-            match cal.windows.get(i) {
-                Some(&(s, e, n)) if s.0 <= t => (n as i64, e.0),
-                Some(&(s, _, _)) => (0, s.0),
-                None => (0, i64::MAX),
-            }
-        };
-        for &(from, to, n) in &self.outages[r] {
-            if from <= t && t < to {
-                cap -= n;
-                next = next.min(to);
-            } else if from > t {
-                next = next.min(from);
-            }
-        }
-        (cap.max(0) as i32, next)
-    }
-
-    /// Whether one more step on `r` fits over `[s, e)`; if not, the first
-    /// minute after the blocking stretch.
+    /// Whether one more step on `r` fits over `[s, e)`; if not, the minute
+    /// after the first that is full.
     fn blocked(&self, r: usize, s: i64, e: i64) -> Option<i64> {
-        let mut t = s;
-        while t < e {
-            let (u, un) = self.usage[r].at(t);
-            let (c, cn) = self.capacity(r, t);
-            if u + 1 > c {
-                return Some(un.min(cn));
-            }
-            t = un.min(cn);
-        }
-        None
+        self.usage[r].blocked(s, e)
     }
 
     /// Earliest start in `[lb, ub]` for a step of `dur` minutes on pool
     /// `r`, outside the holds' interiors.
     fn fit(&self, r: usize, lb: i64, dur: i64, ub: i64, holds: &[Hold]) -> Option<i64> {
-        let mut s = lb;
-        while s <= ub {
-            if let Some(h) = holds.iter().find(|h| h.from.0 < s && s < h.to.0) {
-                s = h.to.0;
-                continue;
-            }
-            if dur <= 0 {
-                return Some(s);
-            }
-            match self.blocked(r, s, s + dur) {
-                None => return Some(s),
-                Some(next) => s = next,
-            }
-        }
-        None
+        self.usage[r].fit(lb, dur, ub, holds)
     }
 
     fn cannot(&self, v: usize, reason: impl Into<String>) -> LocalError {
@@ -676,7 +715,7 @@ impl<'n> LocalRepair<'n> {
                     ))
                     .into());
                 }
-                self.outages[r].push((o.from.0, o.to.0, o.servers as i64));
+                self.usage[r].outage(o.from.0, o.to.0, o.servers as i32);
                 self.plan.outages.push(o.clone());
                 // Planned steps on the pool overlapping the outage.
                 let lo = o.from.0 - self.longest[r];
@@ -684,7 +723,9 @@ impl<'n> LocalRepair<'n> {
                     .range((lo, 0)..(o.to.0, 0))
                     .copied()
                     .collect();
-                for (start, v) in hits {
+                // The latest-starting planned steps give way, until the pool
+                // is within its servers again over the outage.
+                for &(start, v) in hits.iter().rev() {
                     let v = v as usize;
                     let p = &self.plan.vehicles[v];
                     let Some(i) = p
@@ -698,10 +739,17 @@ impl<'n> LocalRepair<'n> {
                     if s.end.0 <= o.from.0 || s.done || s.start < now {
                         continue;
                     }
+                    let (a, b) = (s.start.0.max(o.from.0), s.end.0.min(o.to.0));
+                    if !self.usage[r].over(a, b) {
+                        continue;
+                    }
+                    self.backup(backups, v);
+                    self.take_out(v, i);
                     displaced.push(Displaced {
                         v,
                         from: i,
                         keep: true,
+                        taken_out: true,
                     });
                 }
             }
@@ -727,6 +775,7 @@ impl<'n> LocalRepair<'n> {
                         v,
                         from: i + 1,
                         keep: true,
+                        taken_out: false,
                     });
                 }
             }
@@ -797,6 +846,7 @@ impl<'n> LocalRepair<'n> {
                             v,
                             from,
                             keep: true,
+                            taken_out: false,
                         });
                     }
                 }
@@ -847,6 +897,7 @@ impl<'n> LocalRepair<'n> {
                         v,
                         from: i,
                         keep: true,
+                        taken_out: false,
                     });
                 }
             }
@@ -872,6 +923,7 @@ impl<'n> LocalRepair<'n> {
                         v,
                         from: i,
                         keep: false,
+                        taken_out: false,
                     });
                 }
             }
@@ -885,7 +937,7 @@ impl<'n> LocalRepair<'n> {
             displaced: displaced.len(),
             ..LocalOutcome::default()
         };
-        for x in &displaced {
+        for x in displaced.iter().filter(|x| !x.taken_out) {
             self.backup(backups, x.v);
             self.take_out(x.v, x.from);
         }
@@ -1504,6 +1556,33 @@ fn empty_plan() -> Plan {
 /// the release of a hold in force (a new hold when there is none). `None`
 /// when the plan offers nothing to disrupt.
 pub fn random_event(net: &Network, plan: &Plan, rng: &mut impl rand::Rng) -> Option<Disruption> {
+    for _ in 0..10 {
+        let kind = rng.random_range(0..6);
+        if let Some(d) = event_of_kind(net, plan, rng, kind) {
+            return Some(d);
+        }
+    }
+    None
+}
+
+/// The kinds of [`random_event`], in the order of `kind` in [`event_of_kind`].
+pub const EVENT_KINDS: [&str; 6] = [
+    "arrived_late",
+    "station_down",
+    "gang_short",
+    "vessel_moved",
+    "hold_placed",
+    "hold_released",
+];
+
+/// A random event of kind `kind` (an index into [`EVENT_KINDS`]), drawn as
+/// [`random_event`] draws it; `None` when the plan offers none of that kind.
+pub fn event_of_kind(
+    net: &Network,
+    plan: &Plan,
+    rng: &mut impl rand::Rng,
+    kind: usize,
+) -> Option<Disruption> {
     let now = plan.created_at;
     let n = plan.vehicles.len();
     let pick = |rng: &mut dyn rand::RngCore, ok: &dyn Fn(&VehiclePlan) -> bool| {
@@ -1534,93 +1613,91 @@ pub fn random_event(net: &Network, plan: &Plan, rng: &mut impl rand::Rng) -> Opt
         use rand::Rng as _;
         (rng.random_range(lo..hi) * 4.0).round() / 4.0
     };
-    for _ in 0..10 {
-        let kind = rng.random_range(0..6);
-        let d = match kind {
-            0 => pick(rng, &|v| {
-                v.steps
-                    .iter()
-                    .any(|s| s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now)
-            })
-            .map(|vin| Disruption::ArrivedLate {
-                vin,
-                hours: hours(rng, 1.0, 48.0),
-            }),
-            1 | 2 => {
-                let ids = if kind == 1 {
-                    pools(&[
-                        ResourceKind::Ramp,
-                        ResourceKind::Processing,
-                        ResourceKind::Discharge,
-                        ResourceKind::Certification,
-                    ])
-                } else {
-                    pools(&[ResourceKind::Loading])
-                };
-                if ids.is_empty() {
-                    None
-                } else {
-                    let resource = ids[rng.random_range(0..ids.len())].clone();
-                    let from = now.plus(rng.random_range(0..72 * 4) * 15);
-                    Some(if kind == 1 {
-                        Disruption::StationDown {
-                            resource,
-                            from,
-                            hours: hours(rng, 1.0, 8.0),
-                            servers: 1,
-                        }
+    {
+        {
+            let d = match kind {
+                0 => pick(rng, &|v| {
+                    v.steps.iter().any(|s| {
+                        s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now
+                    })
+                })
+                .map(|vin| Disruption::ArrivedLate {
+                    vin,
+                    hours: hours(rng, 1.0, 48.0),
+                }),
+                1 | 2 => {
+                    let ids = if kind == 1 {
+                        pools(&[
+                            ResourceKind::Ramp,
+                            ResourceKind::Processing,
+                            ResourceKind::Discharge,
+                            ResourceKind::Certification,
+                        ])
                     } else {
-                        Disruption::GangShort {
-                            resource,
-                            from,
-                            hours: 8.0,
-                            gangs: 1,
-                        }
+                        pools(&[ResourceKind::Loading])
+                    };
+                    if ids.is_empty() {
+                        None
+                    } else {
+                        let resource = ids[rng.random_range(0..ids.len())].clone();
+                        let from = now.plus(rng.random_range(0..72 * 4) * 15);
+                        Some(if kind == 1 {
+                            Disruption::StationDown {
+                                resource,
+                                from,
+                                hours: hours(rng, 1.0, 8.0),
+                                servers: 1,
+                            }
+                        } else {
+                            Disruption::GangShort {
+                                resource,
+                                from,
+                                hours: 8.0,
+                                gangs: 1,
+                            }
+                        })
+                    }
+                }
+                3 => {
+                    let open: Vec<&str> = plan
+                        .vehicles
+                        .iter()
+                        .filter_map(|v| v.step(Stage::Voyage).filter(|s| !s.done))
+                        .map(|s| s.resource.as_str())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    (!open.is_empty()).then(|| Disruption::VesselMoved {
+                        voyage: open[rng.random_range(0..open.len())].to_string(),
+                        hours: hours(rng, -12.0, 48.0),
+                        from_port: None,
                     })
                 }
-            }
-            3 => {
-                let open: Vec<&str> = plan
+                4 => pick(rng, &|v| {
+                    v.unplaced.is_none()
+                        && matches!(
+                            current(v),
+                            Some(
+                                Stage::PortArrival
+                                    | Stage::Processing
+                                    | Stage::Yard
+                                    | Stage::Discharge
+                                    | Stage::Certification
+                            )
+                        )
+                })
+                .map(|vin| Disruption::HoldPlaced {
+                    vin,
+                    reason: "damage".into(),
+                    hours: hours(rng, 4.0, 96.0),
+                }),
+                _ => plan
                     .vehicles
                     .iter()
-                    .filter_map(|v| v.step(Stage::Voyage).filter(|s| !s.done))
-                    .map(|s| s.resource.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                (!open.is_empty()).then(|| Disruption::VesselMoved {
-                    voyage: open[rng.random_range(0..open.len())].to_string(),
-                    hours: hours(rng, -12.0, 48.0),
-                    from_port: None,
-                })
-            }
-            4 => pick(rng, &|v| {
-                v.unplaced.is_none()
-                    && matches!(
-                        current(v),
-                        Some(
-                            Stage::PortArrival
-                                | Stage::Processing
-                                | Stage::Yard
-                                | Stage::Discharge
-                                | Stage::Certification
-                        )
-                    )
-            })
-            .map(|vin| Disruption::HoldPlaced {
-                vin,
-                reason: "damage".into(),
-                hours: hours(rng, 4.0, 96.0),
-            }),
-            _ => plan
-                .vehicles
-                .iter()
-                .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
-                .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
-        };
-        if d.is_some() {
-            return d;
+                    .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
+                    .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
+            };
+            d
         }
     }
-    None
 }

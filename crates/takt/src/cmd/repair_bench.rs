@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use takt_core::objective::evaluate;
 use takt_core::plan::Plan;
-use takt_plan::local::{LocalRepair, random_event};
+use takt_plan::local::{EVENT_KINDS, LocalRepair, event_of_kind, random_event};
 use takt_plan::repair::{Disruption, apply};
 use takt_plan::{Gene, Params, decode, solve};
 
@@ -33,8 +33,9 @@ pub struct RepairArgs {
     /// Also run the checker after every this many events (0: at the end only).
     #[arg(long, default_value_t = 0)]
     pub check_every: usize,
-    /// Events (drawn again, each on the plan as given) whose locally
-    /// repaired plan is compared with a full re-plan of the changed instance.
+    /// Events (one of each kind in turn, each on the plan as given) whose
+    /// locally repaired plan is compared with a full re-plan of the changed
+    /// instance.
     #[arg(long, default_value_t = 0)]
     pub compare: usize,
     /// Time limit of each full re-plan in the comparison.
@@ -172,6 +173,15 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         let t = Instant::now();
         let r = lr.repair(&d);
         let ms = t.elapsed().as_secs_f64() * 1e3;
+        if std::env::var_os("TAKT_DEBUG_REPAIR").is_some()
+            && let Ok(o) = &r
+            && ms > 20.0
+        {
+            eprintln!(
+                "{ms:.1} ms {d:?}: {} displaced, {} retimed, {} rolled",
+                o.displaced, o.diff.vehicles_retimed, o.rolled
+            );
+        }
         let row = match &r {
             Ok(o) => (ms, true, o.displaced, o.diff.vehicles_retimed, o.rolled),
             Err(e) => {
@@ -246,9 +256,11 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
     // Each compared event on the plan as given: local repair against a full re-plan.
     let mut compared = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed);
-    for _ in 0..args.compare {
-        let Some(d) = random_event(&net, &plan, &mut rng) else {
-            break;
+    for k in 0..args.compare {
+        // Every kind in turn, hold releases after the holds they end.
+        let kind = k % EVENT_KINDS.len();
+        let Some(d) = event_of_kind(&net, &plan, &mut rng, kind) else {
+            continue;
         };
         let mut lr = LocalRepair::new(&net, plan.clone());
         let t = Instant::now();
