@@ -43,6 +43,89 @@ struct Timeline {
     base: i64,
     usage: Vec<i32>,
     cap: Vec<i32>,
+    /// Per hour from `base`, the minutes with a server free, so a search
+    /// skips a full hour at once.
+    free: Vec<u16>,
+    /// Minutes covered.
+    len: usize,
+    /// For yards, whose stays last days and move by hours: usage less
+    /// capacity in a tree instead of the arrays, so a stay grows or
+    /// shrinks in logarithmic time.
+    tree: Option<MaxTree>,
+}
+
+/// Range add and range maximum over minutes (a segment tree whose nodes
+/// hold their subtree's maximum including their own pending add).
+#[derive(Debug, Clone, Default)]
+struct MaxTree {
+    n: usize,
+    max: Vec<i32>,
+    add: Vec<i32>,
+}
+
+impl MaxTree {
+    fn new(values: &[i32]) -> MaxTree {
+        let n = values.len().max(1);
+        let mut t = MaxTree {
+            n,
+            max: vec![i32::MIN; 4 * n],
+            add: vec![0; 4 * n],
+        };
+        t.build(1, 0, n, values);
+        t
+    }
+
+    fn build(&mut self, node: usize, lo: usize, hi: usize, values: &[i32]) {
+        if hi - lo == 1 {
+            self.max[node] = values.get(lo).copied().unwrap_or(i32::MIN);
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        self.build(2 * node, lo, mid, values);
+        self.build(2 * node + 1, mid, hi, values);
+        self.max[node] = self.max[2 * node].max(self.max[2 * node + 1]);
+    }
+
+    fn range_add(&mut self, l: usize, r: usize, d: i32) {
+        if l < r {
+            self.add_at(1, 0, self.n, l, r, d);
+        }
+    }
+
+    fn add_at(&mut self, node: usize, lo: usize, hi: usize, l: usize, r: usize, d: i32) {
+        if r <= lo || hi <= l {
+            return;
+        }
+        if l <= lo && hi <= r {
+            self.max[node] += d;
+            self.add[node] += d;
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        self.add_at(2 * node, lo, mid, l, r, d);
+        self.add_at(2 * node + 1, mid, hi, l, r, d);
+        self.max[node] = self.max[2 * node].max(self.max[2 * node + 1]) + self.add[node];
+    }
+
+    fn range_max(&self, l: usize, r: usize) -> i32 {
+        if l >= r {
+            return i32::MIN;
+        }
+        self.max_at(1, 0, self.n, l, r)
+    }
+
+    fn max_at(&self, node: usize, lo: usize, hi: usize, l: usize, r: usize) -> i32 {
+        if r <= lo || hi <= l {
+            return i32::MIN;
+        }
+        if l <= lo && hi <= r {
+            return self.max[node];
+        }
+        let mid = (lo + hi) / 2;
+        self.max_at(2 * node, lo, mid, l, r)
+            .max(self.max_at(2 * node + 1, mid, hi, l, r))
+            .saturating_add(self.add[node])
+    }
 }
 
 impl Timeline {
@@ -56,10 +139,38 @@ impl Timeline {
                 cap[a..b].fill(n as i32);
             }
         }
-        Timeline {
+        let mut t = Timeline {
             base,
             usage: vec![0; len],
             cap,
+            free: Vec::new(),
+            len,
+            tree: None,
+        };
+        t.count_free();
+        t
+    }
+
+    fn count_free(&mut self) {
+        self.free = vec![0; self.len / 60 + 1];
+        for (k, (u, c)) in self.usage.iter().zip(&self.cap).enumerate() {
+            if u < c {
+                self.free[k / 60] += 1;
+            }
+        }
+    }
+
+    fn set(&mut self, k: usize, du: i32, dc: i32) {
+        let was = self.usage[k] < self.cap[k];
+        self.usage[k] += du;
+        self.cap[k] += dc;
+        let is = self.usage[k] < self.cap[k];
+        if was != is {
+            if is {
+                self.free[k / 60] += 1;
+            } else {
+                self.free[k / 60] -= 1;
+            }
         }
     }
 
@@ -69,27 +180,35 @@ impl Timeline {
     }
 
     fn range(&self, s: i64, e: i64) -> (usize, usize) {
-        Timeline::clamp(self.base, self.usage.len(), s, e)
+        Timeline::clamp(self.base, self.len, s, e)
     }
 
     fn add(&mut self, s: i64, e: i64, delta: i32) {
         let (a, b) = self.range(s, e);
-        for u in &mut self.usage[a..b] {
-            *u += delta;
+        if let Some(t) = &mut self.tree {
+            t.range_add(a, b, delta);
+            return;
+        }
+        for k in a..b {
+            self.set(k, delta, 0);
         }
     }
 
     fn outage(&mut self, s: i64, e: i64, servers: i32) {
         let (a, b) = self.range(s, e);
-        for c in &mut self.cap[a..b] {
-            *c -= servers;
+        if let Some(t) = &mut self.tree {
+            t.range_add(a, b, servers);
+            return;
+        }
+        for k in a..b {
+            self.set(k, 0, -servers);
         }
     }
 
     /// Earliest start in `[lb, ub]` of a step of `dur` minutes that fits,
     /// not strictly inside a hold: one pass over the minutes from `lb`.
     fn fit(&self, lb: i64, dur: i64, ub: i64, holds: &[Hold]) -> Option<i64> {
-        let end = self.base + self.usage.len() as i64;
+        let end = self.base + self.len as i64;
         let mut s = lb.max(self.base);
         let mut x = s;
         while s <= ub {
@@ -106,9 +225,16 @@ impl Timeline {
             }
             let k = (x - self.base) as usize;
             if self.usage[k] >= self.cap[k] {
-                s = x + 1;
+                // Skip the rest of an hour with no server free.
+                x = if self.free[k / 60] == 0 {
+                    self.base + ((k / 60 + 1) * 60) as i64
+                } else {
+                    x + 1
+                };
+                s = x;
+            } else {
+                x += 1;
             }
-            x += 1;
         }
         None
     }
@@ -116,16 +242,23 @@ impl Timeline {
     /// Whether more steps than servers are on the pool at some minute of `[s, e)`.
     fn over(&self, s: i64, e: i64) -> bool {
         let (a, b) = self.range(s, e);
+        if let Some(t) = &self.tree {
+            return t.range_max(a, b) > 0;
+        }
         (a..b).any(|x| self.usage[x] > self.cap[x])
     }
 
     /// Whether one more step fits over `[s, e)`; if not, the minute after
     /// the first that is full (`i64::MAX` beyond the horizon).
     fn blocked(&self, s: i64, e: i64) -> Option<i64> {
-        if s < self.base || e > self.base + self.usage.len() as i64 {
+        if s < self.base || e > self.base + self.len as i64 {
             return Some(i64::MAX);
         }
         let (a, b) = self.range(s, e);
+        if let Some(t) = &self.tree {
+            // The minute found is not reported: stays are never searched for.
+            return (t.range_max(a, b) >= 0).then_some(self.base + b as i64);
+        }
         (a..b)
             .find(|&x| self.usage[x] >= self.cap[x])
             .map(|x| self.base + x as i64 + 1)
@@ -288,7 +421,13 @@ pub struct LocalRepair<'n> {
     /// -1 at its end, summed into the timelines at the end.
     bulk: Option<Vec<Vec<i32>>>,
     /// Steps on each pool by start minute, for finding what an outage hits.
-    on_pool: Vec<BTreeSet<(i64, u32)>>,
+    /// Per pool (not yards) and hour of start, the vehicles with a step
+    /// starting then; entries of steps moved since are dropped when read.
+    on_pool: Vec<Vec<Vec<u32>>>,
+    /// First minute and length of the timelines.
+    horizon: (i64, usize),
+    /// Per vehicle and step, the pool it is on (`u16::MAX`: none).
+    pool_of: Vec<[u16; 10]>,
     longest: Vec<i64>,
     /// (voyage, export location) → per discharge call index, loading starts.
     stow: HashMap<(usize, usize), Vec<BTreeMap<i64, u32>>>,
@@ -336,7 +475,21 @@ impl<'n> LocalRepair<'n> {
             net,
             usage: Vec::new(),
             bulk: None,
-            on_pool: vec![BTreeSet::new(); nr],
+            on_pool: vec![Vec::new(); nr],
+            horizon: (0, 1),
+            pool_of: plan
+                .vehicles
+                .iter()
+                .map(|p| {
+                    let mut a = [u16::MAX; 10];
+                    for (i, st) in p.steps.iter().enumerate().take(10) {
+                        if let Some(r) = net.resource_index(&st.resource) {
+                            a[i] = r as u16;
+                        }
+                    }
+                    a
+                })
+                .collect(),
             longest: vec![0; nr],
             stow: HashMap::new(),
             space: HashMap::new(),
@@ -392,12 +545,17 @@ impl<'n> LocalRepair<'n> {
                 _ => Timeline::new(&res.calendar, base, len),
             })
             .collect();
-        lr.bulk = Some(
-            lr.usage
-                .iter()
-                .map(|t| vec![0; t.usage.len() + 1])
-                .collect(),
-        );
+        lr.horizon = (base, len);
+        let hours = len / 60 + 1;
+        lr.on_pool = net
+            .resources
+            .iter()
+            .map(|res| match res.kind {
+                ResourceKind::PlantYard | ResourceKind::Yard => Vec::new(),
+                _ => vec![Vec::new(); hours],
+            })
+            .collect();
+        lr.bulk = Some(lr.usage.iter().map(|t| vec![0; t.len + 1]).collect());
         for o in &lr.plan.outages {
             if let Some(r) = net.resource_index(&o.resource) {
                 lr.usage[r].outage(o.from.0, o.to.0, o.servers as i32);
@@ -419,6 +577,17 @@ impl<'n> LocalRepair<'n> {
                 level += x;
                 *u = level;
             }
+            t.count_free();
+        }
+        // Yards keep their usage in a tree.
+        for (t, res) in lr.usage.iter_mut().zip(&net.resources) {
+            if res.kind == ResourceKind::Yard {
+                let slack: Vec<i32> = t.usage.iter().zip(&t.cap).map(|(u, c)| u - c).collect();
+                t.tree = Some(MaxTree::new(&slack));
+                t.usage = Vec::new();
+                t.cap = Vec::new();
+                t.free = Vec::new();
+            }
         }
         lr
     }
@@ -432,7 +601,14 @@ impl<'n> LocalRepair<'n> {
     pub fn verify_indexes(&self) -> Result<(), String> {
         let fresh = LocalRepair::new(self.net, self.plan.clone());
         for (r, (a, b)) in self.usage.iter().zip(&fresh.usage).enumerate() {
-            if let Some(x) = (0..a.usage.len()).find(|&x| a.usage[x] != b.usage[x] || a.cap[x] != b.cap[x]) {
+            if a.base != b.base {
+                return Err(format!(
+                    "{}: timelines start apart",
+                    self.net.resources[r].id
+                ));
+            }
+            let n = a.usage.len().min(b.usage.len());
+            if let Some(x) = (0..n).find(|&x| a.usage[x] != b.usage[x] || a.cap[x] != b.cap[x]) {
                 return Err(format!(
                     "{} at {}: {} on it of {} kept, {} of {} afresh",
                     self.net.resources[r].id,
@@ -443,9 +619,30 @@ impl<'n> LocalRepair<'n> {
                     b.cap[x]
                 ));
             }
+            // The horizon follows the plan's last step; compare what both cover.
+            let hours = a.usage.len().min(b.usage.len()) / 60;
+            if a.free[..hours] != b.free[..hours] {
+                let h = (0..hours).find(|&h| a.free[h] != b.free[h]).unwrap_or(0);
+                let recount = (h * 60..(h * 60 + 60).min(a.usage.len()))
+                    .filter(|&k| a.usage[k] < a.cap[k])
+                    .count();
+                return Err(format!(
+                    "free minutes of {} differ at hour {h}: {} kept, {} afresh, {recount} counted",
+                    self.net.resources[r].id, a.free[h], b.free[h]
+                ));
+            }
         }
-        if self.on_pool != fresh.on_pool {
-            return Err("steps by pool differ".into());
+        for (v, p) in self.plan.vehicles.iter().enumerate() {
+            for (i, st) in p.steps.iter().enumerate() {
+                let r = self.pool_of[v].get(i).copied().unwrap_or(u16::MAX);
+                if r == u16::MAX || self.on_pool[r as usize].is_empty() {
+                    continue;
+                }
+                let h = self.hour(st.start.0);
+                if !self.on_pool[r as usize][h].contains(&(v as u32)) {
+                    return Err(format!("{} step {i} missing from its pool's hour", p.vin));
+                }
+            }
         }
         let norm = |m: &HashMap<(usize, usize), Vec<BTreeMap<i64, u32>>>| {
             let mut v: Vec<_> = m
@@ -579,9 +776,9 @@ impl<'n> LocalRepair<'n> {
             let c = self.certified.entry((mi, year)).or_insert(0);
             *c = (*c as i64 + sign as i64).max(0) as u32;
         }
-        if let Some(r) = net.resource_index(&s.resource)
-            && !self.usage[r].usage.is_empty()
-        {
+        let r = self.pool_of[v].get(i).copied().unwrap_or(u16::MAX);
+        if r != u16::MAX && self.usage[r as usize].len > 0 {
+            let r = r as usize;
             let (a, b) = (s.start.0, s.end.0);
             match &mut self.bulk {
                 Some(d) if b > a => {
@@ -593,12 +790,19 @@ impl<'n> LocalRepair<'n> {
                 None => self.usage[r].add(a, b, sign),
             }
             if sign > 0 {
-                self.on_pool[r].insert((a, v as u32));
                 self.longest[r] = self.longest[r].max(b - a);
-            } else {
-                self.on_pool[r].remove(&(a, v as u32));
+                if !self.on_pool[r].is_empty() {
+                    let h = self.hour(a);
+                    self.on_pool[r][h].push(v as u32);
+                }
             }
         }
+    }
+
+    /// The hour bucket of minute `t` (clamped to the horizon).
+    fn hour(&self, t: i64) -> usize {
+        let (base, len) = self.horizon;
+        ((t - base).clamp(0, len as i64 - 1) / 60) as usize
     }
 
     /// Whether one more step on `r` fits over `[s, e)`; if not, the minute
@@ -719,10 +923,34 @@ impl<'n> LocalRepair<'n> {
                 self.plan.outages.push(o.clone());
                 // Planned steps on the pool overlapping the outage.
                 let lo = o.from.0 - self.longest[r];
-                let hits: Vec<(i64, u32)> = self.on_pool[r]
-                    .range((lo, 0)..(o.to.0, 0))
-                    .copied()
-                    .collect();
+                let mut hits: Vec<(i64, u32)> = Vec::new();
+                for h in self.hour(lo)..=self.hour(o.to.0) {
+                    let mut bucket = std::mem::take(&mut self.on_pool[r][h]);
+                    bucket.sort_unstable();
+                    bucket.dedup();
+                    // Keep the vehicles whose step on the pool still starts in this hour.
+                    bucket.retain(|&v| {
+                        let p = &self.plan.vehicles[v as usize];
+                        p.steps.iter().enumerate().any(|(i, st)| {
+                            self.pool_of[v as usize].get(i) == Some(&(r as u16))
+                                && self.hour(st.start.0) == h
+                        })
+                    });
+                    for &v in &bucket {
+                        let p = &self.plan.vehicles[v as usize];
+                        if let Some((_, st)) =
+                            p.steps.iter().enumerate().find(|(i, _)| {
+                                self.pool_of[v as usize].get(*i) == Some(&(r as u16))
+                            })
+                            && st.start.0 >= lo
+                            && st.start.0 < o.to.0
+                        {
+                            hits.push((st.start.0, v));
+                        }
+                    }
+                    self.on_pool[r][h] = bucket;
+                }
+                hits.sort_unstable();
                 // The latest-starting planned steps give way, until the pool
                 // is within its servers again over the outage.
                 for &(start, v) in hits.iter().rev() {
@@ -1404,25 +1632,38 @@ impl<'n> LocalRepair<'n> {
             .get(net.voyages[current].call_at(at).unwrap_or(0))
             .map(|c| c.1)
             .unwrap_or(Minute(0));
-        let mut cands: Vec<(Minute, usize)> = net
-            .voyages
-            .iter()
-            .enumerate()
-            .filter(|&(vi, vo)| {
-                vi != current
-                    && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
-                    && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
-            })
-            .filter_map(|(vi, vo)| {
-                let c = vo.call_at(at)?;
-                let dep = self.calls[vi][c].1;
-                (dep >= cur_depart && dep.0 >= now).then_some((dep, vi))
-            })
-            .collect();
-        cands.sort_unstable();
-        cands.truncate(8);
-        let order = std::iter::once(current).chain(cands.into_iter().map(|(_, vi)| vi));
-        for vi in order {
+        // Later voyages are listed only when the current one fails.
+        let mut order = vec![current];
+        let mut k = 0;
+        let mut listed = false;
+        loop {
+            if k == order.len() {
+                if listed {
+                    break;
+                }
+                listed = true;
+                let mut cands: Vec<(Minute, usize)> = net
+                    .voyages
+                    .iter()
+                    .enumerate()
+                    .filter(|&(vi, vo)| {
+                        vi != current
+                            && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
+                            && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
+                    })
+                    .filter_map(|(vi, vo)| {
+                        let c = vo.call_at(at)?;
+                        let dep = self.calls[vi][c].1;
+                        (dep >= cur_depart && dep.0 >= now).then_some((dep, vi))
+                    })
+                    .collect();
+                cands.sort_unstable();
+                cands.truncate(8);
+                order.extend(cands.into_iter().map(|(_, vi)| vi));
+                continue;
+            }
+            let vi = order[k];
+            k += 1;
             let vo = &net.voyages[vi];
             let (Some(c), Some(j)) = (vo.call_at(at), vo.call_at(dport)) else {
                 continue;
@@ -1613,91 +1854,86 @@ pub fn event_of_kind(
         use rand::Rng as _;
         (rng.random_range(lo..hi) * 4.0).round() / 4.0
     };
-    {
-        {
-            let d = match kind {
-                0 => pick(rng, &|v| {
-                    v.steps.iter().any(|s| {
-                        s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now
-                    })
-                })
-                .map(|vin| Disruption::ArrivedLate {
-                    vin,
-                    hours: hours(rng, 1.0, 48.0),
-                }),
-                1 | 2 => {
-                    let ids = if kind == 1 {
-                        pools(&[
-                            ResourceKind::Ramp,
-                            ResourceKind::Processing,
-                            ResourceKind::Discharge,
-                            ResourceKind::Certification,
-                        ])
-                    } else {
-                        pools(&[ResourceKind::Loading])
-                    };
-                    if ids.is_empty() {
-                        None
-                    } else {
-                        let resource = ids[rng.random_range(0..ids.len())].clone();
-                        let from = now.plus(rng.random_range(0..72 * 4) * 15);
-                        Some(if kind == 1 {
-                            Disruption::StationDown {
-                                resource,
-                                from,
-                                hours: hours(rng, 1.0, 8.0),
-                                servers: 1,
-                            }
-                        } else {
-                            Disruption::GangShort {
-                                resource,
-                                from,
-                                hours: 8.0,
-                                gangs: 1,
-                            }
-                        })
-                    }
-                }
-                3 => {
-                    let open: Vec<&str> = plan
-                        .vehicles
-                        .iter()
-                        .filter_map(|v| v.step(Stage::Voyage).filter(|s| !s.done))
-                        .map(|s| s.resource.as_str())
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect();
-                    (!open.is_empty()).then(|| Disruption::VesselMoved {
-                        voyage: open[rng.random_range(0..open.len())].to_string(),
-                        hours: hours(rng, -12.0, 48.0),
-                        from_port: None,
-                    })
-                }
-                4 => pick(rng, &|v| {
-                    v.unplaced.is_none()
-                        && matches!(
-                            current(v),
-                            Some(
-                                Stage::PortArrival
-                                    | Stage::Processing
-                                    | Stage::Yard
-                                    | Stage::Discharge
-                                    | Stage::Certification
-                            )
-                        )
-                })
-                .map(|vin| Disruption::HoldPlaced {
-                    vin,
-                    reason: "damage".into(),
-                    hours: hours(rng, 4.0, 96.0),
-                }),
-                _ => plan
-                    .vehicles
-                    .iter()
-                    .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
-                    .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
+    match kind {
+        0 => pick(rng, &|v| {
+            v.steps
+                .iter()
+                .any(|s| s.stage == Stage::Inland && !s.done && s.start < now && s.end >= now)
+        })
+        .map(|vin| Disruption::ArrivedLate {
+            vin,
+            hours: hours(rng, 1.0, 48.0),
+        }),
+        1 | 2 => {
+            let ids = if kind == 1 {
+                pools(&[
+                    ResourceKind::Ramp,
+                    ResourceKind::Processing,
+                    ResourceKind::Discharge,
+                    ResourceKind::Certification,
+                ])
+            } else {
+                pools(&[ResourceKind::Loading])
             };
-            d
+            if ids.is_empty() {
+                None
+            } else {
+                let resource = ids[rng.random_range(0..ids.len())].clone();
+                let from = now.plus(rng.random_range(0..72 * 4) * 15);
+                Some(if kind == 1 {
+                    Disruption::StationDown {
+                        resource,
+                        from,
+                        hours: hours(rng, 1.0, 8.0),
+                        servers: 1,
+                    }
+                } else {
+                    Disruption::GangShort {
+                        resource,
+                        from,
+                        hours: 8.0,
+                        gangs: 1,
+                    }
+                })
+            }
         }
+        3 => {
+            let open: Vec<&str> = plan
+                .vehicles
+                .iter()
+                .filter_map(|v| v.step(Stage::Voyage).filter(|s| !s.done))
+                .map(|s| s.resource.as_str())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            (!open.is_empty()).then(|| Disruption::VesselMoved {
+                voyage: open[rng.random_range(0..open.len())].to_string(),
+                hours: hours(rng, -12.0, 48.0),
+                from_port: None,
+            })
+        }
+        4 => pick(rng, &|v| {
+            v.unplaced.is_none()
+                && matches!(
+                    current(v),
+                    Some(
+                        Stage::PortArrival
+                            | Stage::Processing
+                            | Stage::Yard
+                            | Stage::Discharge
+                            | Stage::Certification
+                    )
+                )
+        })
+        .map(|vin| Disruption::HoldPlaced {
+            vin,
+            reason: "damage".into(),
+            hours: hours(rng, 4.0, 96.0),
+        }),
+        _ => plan
+            .vehicles
+            .iter()
+            .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
+            .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
     }
 }
