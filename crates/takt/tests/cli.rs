@@ -749,6 +749,116 @@ fn repair_reports_what_changed_and_refuses_bad_events() {
 }
 
 #[test]
+fn local_repair_of_a_plan_and_its_benchmark() {
+    let dir = temp_dir("local-repair");
+    let inst = dir.join("instance.json");
+    let out = takt(&[
+        "instance",
+        "--vehicles",
+        "300",
+        "--seed",
+        "5",
+        "--out",
+        inst.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = dir.join("plan.json");
+    let out = takt(&[
+        "plan",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--time-limit",
+        "5",
+        "--iterations",
+        "2",
+        "--out",
+        plan.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let i: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inst).unwrap()).unwrap();
+    let now = i["now"].as_str().unwrap().to_string();
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        format!(r#"{{"kind": "gang_short", "resource": "USLGB/loading", "from": "{now}", "hours": 8, "gangs": 1}}"#),
+    )
+    .unwrap();
+    let repaired = dir.join("repaired.json");
+    let out = takt(&[
+        "repair",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--out",
+        repaired.to_str().unwrap(),
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("repaired locally") && text.contains("no violations"),
+        "{text}"
+    );
+    let out = takt(&["check", "--plan", repaired.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    // A plan made for another moment is refused.
+    let other = dir.join("other.json");
+    let out = takt(&[
+        "instance",
+        "--vehicles",
+        "300",
+        "--seed",
+        "6",
+        "--days",
+        "30",
+        "--out",
+        other.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let none = dir.join("none.json");
+    let out = takt(&[
+        "repair",
+        "--instance",
+        other.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--event",
+        event.to_str().unwrap(),
+        "--out",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stderr(&out).contains("was made at"), "{}", stderr(&out));
+    assert!(!none.exists());
+    // The benchmark: a stream of events, every plan checked.
+    let json = dir.join("bench.json");
+    let out = takt(&[
+        "eval",
+        "repair",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--events",
+        "60",
+        "--check-every",
+        "20",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(b["events"], 60);
+    assert_eq!(b["feasible"], true);
+    assert_eq!(b["checks"], 4);
+    assert!(b["overall"]["p99_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
 fn simulate_with_the_takt_policy_replans_daily() {
     let dir = temp_dir("takt-policy");
     let out = takt(&[

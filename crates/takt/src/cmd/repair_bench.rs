@@ -38,6 +38,11 @@ pub struct RepairArgs {
     /// instance.
     #[arg(long, default_value_t = 0)]
     pub compare: usize,
+    /// Also apply every event of the stream to the instance, and at the end
+    /// compare the plan the local repairs left with a full re-plan of the
+    /// instance after all of them.
+    #[arg(long)]
+    pub compare_stream: bool,
     /// Time limit of each full re-plan in the comparison.
     #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
     pub replan_seconds: f64,
@@ -90,6 +95,9 @@ struct Report {
     checks: usize,
     feasible: bool,
     compared: Vec<Compared>,
+    /// With `--compare-stream`: after the whole stream, local and full re-plan.
+    stream_local_usd: Option<f64>,
+    stream_replan_usd: Option<f64>,
 }
 
 fn quantile(sorted: &[f64], p: f64) -> f64 {
@@ -175,6 +183,7 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
     let mut checks = 0;
     let mut feasible = true;
     let mut done = 0;
+    let mut inst_now = args.compare_stream.then(|| inst.clone());
     for k in 0..args.events {
         let Some(d) = random_event(&net, lr.plan(), &mut rng) else {
             break;
@@ -214,6 +223,13 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
                 (ms, false, 0, 0, 0, cpu)
             }
         };
+        if let Some(i) = &mut inst_now {
+            anyhow::ensure!(
+                row.1,
+                "--compare-stream needs every event repaired locally; event {k} was not"
+            );
+            *i = apply(&net, i, &d)?;
+        }
         rows.entry(kind_name(&d)).or_default().push(row);
         done += 1;
         if args.check_every > 0 && (k + 1) % args.check_every == 0 {
@@ -273,6 +289,22 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         takt_check::check_summary(&report)
     );
 
+    let mut stream_local_usd = None;
+    let mut stream_replan_usd = None;
+    if let Some(i) = &inst_now {
+        let started = Instant::now();
+        let limit = Duration::from_secs_f64(args.replan_seconds);
+        let progress = || started.elapsed().as_secs_f64() / limit.as_secs_f64().max(1e-6);
+        let solved = solve(&net, i, &Params::default(), &progress)?;
+        let r = solved.objective.total_usd;
+        println!(
+            "after the {done} events: local repairs {objective_after_usd:.2} USD, full re-plan ({} s) {r:.2} USD: local {:+.2}%",
+            args.replan_seconds,
+            100.0 * (objective_after_usd - r) / r
+        );
+        stream_local_usd = Some(objective_after_usd);
+        stream_replan_usd = Some(r);
+    }
     // Each compared event on the plan as given: local repair against a full re-plan.
     let mut compared = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ 0x5eed);
@@ -327,6 +359,8 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         checks,
         feasible,
         compared,
+        stream_local_usd,
+        stream_replan_usd,
     };
     if let Some(p) = &args.json {
         crate::cmd::simulate::write_json(p, &out)?;
