@@ -686,6 +686,17 @@ impl<'n> LocalRepair<'n> {
             .and_then(|id| self.net.voyage_index(id))
     }
 
+    /// Index of the call where `v` leaves its voyage (0 when it has none).
+    fn discharge_call(&self, v: usize) -> usize {
+        let (_, d) = self.model_dealer(v);
+        match (self.voyage_of(v), d) {
+            (Some(vi), Some(d)) => self.net.voyages[vi]
+                .call_at(self.net.dealers[d].port)
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// The calendar year at `t` in location `l`'s time zone.
     fn year(&self, l: usize, t: Minute) -> i16 {
         match self.years.get(&l) {
@@ -1090,7 +1101,7 @@ impl<'n> LocalRepair<'n> {
                     .steps
                     .iter()
                     .rev()
-                    .find(|s| s.start <= now)
+                    .find(|s| s.done || s.start < now)
                     .map(|s| s.stage);
                 if !matches!(
                     current,
@@ -1160,7 +1171,15 @@ impl<'n> LocalRepair<'n> {
         // again in the order they were planned.
         displaced.sort_by_key(|x| (x.v, x.from));
         displaced.dedup_by_key(|x| x.v);
-        displaced.sort_by_key(|x| (self.plan.vehicles[x.v].steps[x.from].start, x.v));
+        // In planned order; at the same minute, the vehicle that discharges
+        // later first, as stow order wants it.
+        displaced.sort_by_key(|x| {
+            (
+                self.plan.vehicles[x.v].steps[x.from].start,
+                std::cmp::Reverse(self.discharge_call(x.v)),
+                x.v,
+            )
+        });
         let mut out = LocalOutcome {
             displaced: displaced.len(),
             ..LocalOutcome::default()
@@ -1840,7 +1859,7 @@ pub fn event_of_kind(
         v.steps
             .iter()
             .rev()
-            .find(|s| s.start <= now)
+            .find(|s| s.done || s.start < now)
             .map(|s| s.stage)
     };
     let pools = |kinds: &[ResourceKind]| -> Vec<String> {

@@ -193,6 +193,12 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         let r = lr.repair(&d);
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let cpu = super::process_cpu_ms().unwrap_or(f64::NAN) - cpu0;
+        if std::env::var_os("TAKT_DEBUG_OBJECTIVE").is_some() {
+            eprintln!(
+                "objective {:.0} after {d:?}",
+                evaluate(&net, lr.plan()).total_usd
+            );
+        }
         if std::env::var_os("TAKT_DEBUG_REPAIR").is_some()
             && let Ok(o) = &r
             && ms > 20.0
