@@ -30,7 +30,8 @@
 //! as every plan; the tests check it after every event.
 
 use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, moved_calls};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use takt_core::Minute;
 use takt_core::network::{Network, ResourceKind};
 use takt_core::plan::{Hold, Outage, Plan, Stage, VehiclePlan, VoyageTimes};
@@ -491,12 +492,12 @@ impl<'n> LocalRepair<'n> {
                 })
                 .collect(),
             longest: vec![0; nr],
-            stow: HashMap::new(),
-            space: HashMap::new(),
-            trucks: HashMap::new(),
-            certified: HashMap::new(),
+            stow: HashMap::default(),
+            space: HashMap::default(),
+            trucks: HashMap::default(),
+            certified: HashMap::default(),
             on_voyage: vec![BTreeSet::new(); net.voyages.len()],
-            vins: HashMap::with_capacity(plan.vehicles.len()),
+            vins: HashMap::default(),
             calls,
             moved: None,
             extended: BTreeSet::new(),
