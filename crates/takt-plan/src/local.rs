@@ -246,7 +246,7 @@ impl Timeline {
         if let Some(t) = &self.tree {
             return t.range_max(a, b) > 0;
         }
-        (a..b).any(|x| self.usage[x] > self.cap[x])
+        (a..b).any(|x| self.usage[x] > self.cap[x].max(0))
     }
 
     /// Whether one more step fits over `[s, e)`; if not, the minute after
@@ -992,6 +992,12 @@ impl<'n> LocalRepair<'n> {
                         taken_out: true,
                     });
                 }
+                // Work under way cannot give way.
+                if self.usage[r].over(o.from.0, o.to.0) {
+                    return Err(LocalError::NotLocal(format!(
+                        "work under way on {resource} needs more servers than the outage leaves"
+                    )));
+                }
             }
             Disruption::ArrivedLate { vin, hours } => {
                 let v = self.vehicle(vin)?;
@@ -1295,8 +1301,13 @@ impl<'n> LocalRepair<'n> {
                     // Starts when processing ends (or as it did); ends at
                     // the loading, placed next.
                     if !begun && !yard_indexed {
+                        // Staged when processing ends, or when a hold then ends.
+                        let mut ys = t.max(now);
+                        if let Some(h) = holds.iter().find(|h| h.from.0 < ys && ys < h.to.0) {
+                            ys = h.to.0;
+                        }
                         let s = &mut self.plan.vehicles[v].steps[i];
-                        s.start = Minute(t.max(now));
+                        s.start = Minute(ys);
                         s.end = s.start;
                     }
                     t = self.plan.vehicles[v].steps[i].start.0;
@@ -1343,9 +1354,13 @@ impl<'n> LocalRepair<'n> {
                     let (Some(ex), Some(im)) = (ex, im) else {
                         return Err(self.cannot(v, "voyage does not call at its ports"));
                     };
+                    let depart = self.calls[vi][ex].1;
+                    if !begun && holds.iter().any(|h| h.from < depart && depart < h.to) {
+                        return Err(self.cannot(v, "on hold when its vessel sails"));
+                    }
                     let s = &mut self.plan.vehicles[v].steps[i];
                     if !begun {
-                        s.start = self.calls[vi][ex].1;
+                        s.start = depart;
                     }
                     s.end = self.calls[vi][im].0;
                 }
@@ -1689,24 +1704,27 @@ impl<'n> LocalRepair<'n> {
                 continue;
             };
             let (berth, depart) = self.calls[vi][c];
-            if staged > berth.0 - cutoff {
+            if staged > berth.0 - cutoff || holds.iter().any(|h| h.from < depart && depart < h.to) {
                 continue;
             }
             // Deck class: the one held, if it has room on this voyage, else
             // the smallest the model fits with room.
+            // (The vehicle's own space was given back when it was taken out,
+            // and a vehicle rolled in before it may have taken it.)
+            let room = |d: usize| {
+                let booked = vo
+                    .booked
+                    .get(m.tenant)
+                    .and_then(|b| b.get(d))
+                    .copied()
+                    .unwrap_or(0.0);
+                let used = self.space.get(&(vi, m.tenant, d)).copied().unwrap_or(0.0);
+                used + m.rt43 <= booked + 1e-6
+            };
             let deck = if vi == current {
-                deck_now
+                deck_now.filter(|&d| room(d))
             } else {
-                m.deck_classes.iter().copied().find(|&d| {
-                    let booked = vo
-                        .booked
-                        .get(m.tenant)
-                        .and_then(|b| b.get(d))
-                        .copied()
-                        .unwrap_or(0.0);
-                    let used = self.space.get(&(vi, m.tenant, d)).copied().unwrap_or(0.0);
-                    used + m.rt43 <= booked + 1e-6
-                })
+                m.deck_classes.iter().copied().find(|&d| room(d))
             };
             let Some(deck) = deck else { continue };
             // Stow order: after every vehicle that discharges later, before

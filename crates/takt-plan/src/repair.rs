@@ -294,7 +294,7 @@ pub(crate) fn moved_calls(
     for (c, call) in calls.iter_mut().enumerate().skip(first) {
         if call.berth <= now {
             // At berth (or berthing now): only the departure can move.
-            if call.depart >= now {
+            if call.depart > now {
                 call.depart = call.depart.plus(m).max(sched[c].depart).max(now);
                 moved += 1;
             }
