@@ -19,11 +19,15 @@ pub struct Args {
     pub max_violations: usize,
 }
 
+/// Reads a plan file (JSON), saying which file is missing or malformed.
+pub fn read_plan(path: &std::path::Path) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read plan {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a takt plan", path.display()))
+}
+
 pub fn run(mut args: Args) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.plan)
-        .with_context(|| format!("cannot read plan {}", args.plan.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a takt plan", args.plan.display()))?;
+    let plan = read_plan(&args.plan)?;
     if args.scenario.volume_scale == 1.0 {
         args.scenario.volume_scale = plan.volume_scale;
     } else if (args.scenario.volume_scale - plan.volume_scale).abs() > 1e-9 {

@@ -74,7 +74,21 @@ fn local(
         "objective before {:.2} USD; repaired locally {:.2} USD ({repair_ms:.2} ms; the plan's indexes built in {index_ms:.0} ms)",
         before.total_usd, after.total_usd
     );
-    print_diff(&out.diff, out.displaced, out.rolled);
+    print_diff(
+        &out.diff,
+        &format!(
+            "{} vehicles displaced, {} rolled to a later voyage, ",
+            out.displaced, out.rolled
+        ),
+        &|vin| {
+            let v = plan.vehicles.iter().find(|v| v.vin == vin);
+            let voyage = v.and_then(|v| v.step(takt_core::Stage::Voyage));
+            format!(
+                "now on {}",
+                voyage.map(|s| s.resource.as_str()).unwrap_or("none")
+            )
+        },
+    );
     println!("checker: {}", takt_check::check_summary(&report));
     println!("plan written to {}", args.out.display());
     Ok(Some(if report.is_feasible() {
@@ -84,14 +98,19 @@ fn local(
     }))
 }
 
-fn print_diff(d: &takt_plan::repair::Diff, displaced: usize, rolled: usize) {
+/// What changed: the counts (after `lead`), the first ten vehicles moved to
+/// another voyage (`voyage` says how) and the ten largest delivery moves.
+fn print_diff(d: &takt_plan::repair::Diff, lead: &str, voyage: &dyn Fn(&str) -> String) {
     println!(
-        "changed: {displaced} vehicles displaced, {rolled} rolled to a later voyage, {} vehicles to another voyage, {} deliveries moved by an hour or more, {} vehicles retimed, {} newly unplaced",
+        "changed: {lead}{} vehicles to another voyage, {} deliveries moved by an hour or more, {} vehicles retimed, {} newly unplaced",
         d.voyage_changed.len(),
         d.delivery_moved.len(),
         d.vehicles_retimed,
         d.newly_unplaced.len()
     );
+    for vin in d.voyage_changed.iter().take(10) {
+        println!("  {vin}: {}", voyage(vin));
+    }
     let mut moved = d.delivery_moved.clone();
     moved.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
     for (vin, h) in moved.iter().take(10) {
@@ -109,10 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("{} is not a takt repair event", args.event.display()))?;
     let (inst, net) = args.input.load()?;
     if let Some(path) = &args.plan {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read plan {}", path.display()))?;
-        let plan: takt_core::plan::Plan = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a takt plan", path.display()))?;
+        let plan = super::check::read_plan(path)?;
         if plan.created_at != inst.now {
             bail!(
                 "{} was made at {}, the instance is at {}: give the plan made for this instance",
@@ -152,33 +168,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         r.iterations,
         seconds * 1000.0
     );
-    let d = &r.diff;
-    println!(
-        "changed: {} vehicles to another voyage, {} deliveries moved by an hour or more, {} vehicles retimed, {} newly unplaced",
-        d.voyage_changed.len(),
-        d.delivery_moved.len(),
-        d.vehicles_retimed,
-        d.newly_unplaced.len()
-    );
-    for vin in d.voyage_changed.iter().take(10) {
-        let voyage = |p: &takt_core::plan::Plan| {
-            p.vehicles
-                .iter()
-                .find(|v| &v.vin == vin)
-                .and_then(|v| v.step(takt_core::Stage::Voyage).map(|s| s.resource.clone()))
-                .unwrap_or_else(|| "none".into())
-        };
-        println!(
-            "  {vin}: voyage {} -> {}",
-            voyage(&r.before),
-            voyage(&r.plan)
-        );
-    }
-    let mut moved = d.delivery_moved.clone();
-    moved.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-    for (vin, h) in moved.iter().take(10) {
-        println!("  {vin}: delivery {h:+.1} h");
-    }
+    let voyage_of = |p: &takt_core::plan::Plan, vin: &str| {
+        p.vehicles
+            .iter()
+            .find(|v| v.vin == vin)
+            .and_then(|v| v.step(takt_core::Stage::Voyage).map(|s| s.resource.clone()))
+            .unwrap_or_else(|| "none".into())
+    };
+    print_diff(&r.diff, "", &|vin| {
+        format!(
+            "voyage {} -> {}",
+            voyage_of(&r.before, vin),
+            voyage_of(&r.plan, vin)
+        )
+    });
     println!("checker: {}", takt_check::check_summary(&report));
     println!("plan written to {}", args.out.display());
     Ok(if report.is_feasible() {

@@ -2,7 +2,7 @@
 //! memory (`takt_plan::local::LocalRepair`), over a stream of random
 //! events, and how the repaired plans compare with a full re-plan.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -150,12 +150,7 @@ fn summarize(kind: &str, rows: &[Row]) -> Kind {
 pub fn run(args: RepairArgs) -> Result<ExitCode> {
     let (inst, net) = args.input.load()?;
     let plan: Plan = match &args.plan {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read plan {}", p.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a takt plan", p.display()))?
-        }
+        Some(p) => super::check::read_plan(p)?,
         None => {
             let genes = vec![Gene::KEEP; inst.vehicles.len()];
             decode(&net, &inst, &genes)?.0
