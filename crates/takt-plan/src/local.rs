@@ -443,6 +443,9 @@ pub struct LocalRepair<'n> {
     /// During a `vessel_moved` repair: the voyage and how far each call's
     /// berth moved, so its vehicles keep their sequence, shifted.
     moved: Option<(usize, Vec<i64>)>,
+    /// During a `vessel_moved` repair, per (export port, import port), the
+    /// voyages that reach the import port at least 12 h before the moved one.
+    earlier: HashMap<(usize, usize), Vec<usize>>,
     /// Voyages whose later calls moved because a call stayed longer.
     extended: BTreeSet<usize>,
     /// Per vehicle, its model and dealer (`usize::MAX` when unknown).
@@ -500,6 +503,7 @@ impl<'n> LocalRepair<'n> {
             vins: HashMap::default(),
             calls,
             moved: None,
+            earlier: HashMap::default(),
             extended: BTreeSet::new(),
             md: plan
                 .vehicles
@@ -865,6 +869,7 @@ impl<'n> LocalRepair<'n> {
         self.epoch += 1;
         let result = self.repair_inner(d, &mut backups);
         self.moved = None;
+        self.earlier.clear();
         self.extended.clear();
         match result {
             Ok(mut out) => {
@@ -1667,8 +1672,44 @@ impl<'n> LocalRepair<'n> {
             .get(net.voyages[current].call_at(at).unwrap_or(0))
             .map(|c| c.1)
             .unwrap_or(Minute(0));
+        // A vessel delayed by this event: first the voyages from the same
+        // port that now reach the dealer's port at least half a day
+        // earlier, by arrival (a re-plan would re-book onto them).
+        let mut order = Vec::new();
+        if let Some((mv, deltas)) = &self.moved
+            && *mv == current
+            && net.voyages[current]
+                .call_at(at)
+                .is_some_and(|c| deltas[c] > 0)
+            && let Some(j0) = net.voyages[current].call_at(dport)
+        {
+            if !self.earlier.contains_key(&(at, dport)) {
+                let arrives = self.calls[current][j0].0;
+                let mut earlier: Vec<(Minute, usize)> = net
+                    .voyages
+                    .iter()
+                    .enumerate()
+                    .filter(|&(vi, vo)| {
+                        vi != current
+                            && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
+                            && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
+                    })
+                    .filter_map(|(vi, vo)| {
+                        let c = vo.call_at(at)?;
+                        let j = vo.call_at(dport)?;
+                        let b = self.calls[vi][j].0;
+                        (self.calls[vi][c].1.0 >= now && b.0 + 12 * 60 <= arrives.0)
+                            .then_some((b, vi))
+                    })
+                    .collect();
+                earlier.sort_unstable();
+                let list = earlier.into_iter().take(4).map(|(_, vi)| vi).collect();
+                self.earlier.insert((at, dport), list);
+            }
+            order.extend(self.earlier[&(at, dport)].iter().copied());
+        }
         // Later voyages are listed only when the current one fails.
-        let mut order = vec![current];
+        order.push(current);
         let mut k = 0;
         let mut listed = false;
         loop {
@@ -1792,10 +1833,14 @@ impl<'n> LocalRepair<'n> {
             let st = &mut p.steps[i];
             st.start = Minute(s);
             st.end = Minute(s + dur);
+            // Rolled: moved to a voyage that sails later than its own.
+            let rolled = vi != current && depart > cur_depart;
             if vi != current {
                 let id = vo.id.clone();
                 p.voyage = Some(id.clone());
-                p.rolls += 1;
+                if rolled {
+                    p.rolls += 1;
+                }
                 if let Some(x) = p.steps.iter_mut().find(|x| x.stage == Stage::Voyage) {
                     x.resource = id;
                     x.deck_class = Some(net.deck_classes[deck].id.clone());
@@ -1805,7 +1850,7 @@ impl<'n> LocalRepair<'n> {
             }
             self.index(v, i, 1);
             let _ = j;
-            return Ok((vi, vi != current));
+            return Ok((vi, rolled));
         }
         Err(self.cannot(
             v,
