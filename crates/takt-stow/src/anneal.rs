@@ -766,6 +766,7 @@ impl Schedule {
         let f = inst.fixed_cost.max(1) as f64;
         let size = (inst.n_nodes * inst.n_ports.max(2)) as u64;
         let factor = if thread.is_multiple_of(2) { 0.3 } else { 0.15 };
+        let factor = if variant("hot") { factor * 2.0 } else { factor };
         Schedule {
             t_start: factor * f + 2.0,
             t_end: 0.5,
@@ -780,14 +781,25 @@ pub(crate) struct Annealer<'a> {
     ev: Evaluator<'a>,
     pub occ: Occupancy,
     port_cost: Vec<u64>,
+    /// Per port, twice a lower bound of its cost ([`Annealer::slot_bound`]
+    /// summed over slots): lets a move be rejected before it is costed.
+    port_bound: Vec<u64>,
     pub cost: u64,
     pub best: Occupancy,
     pub best_cost: u64,
     scratch: Vec<u64>,
+    bound_delta: Vec<u64>,
     /// Per port, the slots of through vehicles discharged temporarily
     /// (targets of the blocker move).
     blockers: Vec<Vec<u32>>,
     scratch_blockers: Vec<Vec<u32>>,
+    /// Slots by distance from the gate.
+    by_depth: Vec<Vec<usize>>,
+    band: bool,
+}
+
+pub(crate) fn variant(name: &str) -> bool {
+    std::env::var("TAKT_STOW_VARIANT").is_ok_and(|v| v.split(',').any(|x| x == name))
 }
 
 impl<'a> Annealer<'a> {
@@ -802,15 +814,37 @@ impl<'a> Annealer<'a> {
             })
             .collect();
         let cost = port_cost.iter().sum();
+        let port_bound = (0..inst.n_ports)
+            .map(|p| {
+                (1..inst.n_nodes)
+                    .map(|v| slot_bound(inst, &occ, v, p))
+                    .sum()
+            })
+            .collect();
+        let mut by_depth: Vec<Vec<usize>> = Vec::new();
+        for v in 1..inst.n_nodes {
+            let d = inst.gate_distance[v];
+            if d == usize::MAX {
+                continue;
+            }
+            if by_depth.len() <= d {
+                by_depth.resize(d + 1, Vec::new());
+            }
+            by_depth[d].push(v);
+        }
         Annealer {
+            by_depth,
+            band: variant("band"),
             inst,
             ev,
             best: occ.clone(),
             occ,
             port_cost,
+            port_bound,
             cost,
             best_cost: cost,
             scratch: Vec::new(),
+            bound_delta: Vec::new(),
             scratch_blockers: vec![Vec::new(); inst.n_ports],
             blockers,
         }
@@ -908,6 +942,9 @@ impl<'a> Annealer<'a> {
             for p in 0..self.inst.n_ports {
                 self.port_cost[p] = self.ev.port_cost(&self.occ, p);
                 self.ev.blockers_into(&mut self.blockers[p]);
+                self.port_bound[p] = (1..self.inst.n_nodes)
+                    .map(|v| slot_bound(self.inst, &self.occ, v, p))
+                    .sum();
             }
             self.cost = self.port_cost.iter().sum();
         }
@@ -972,7 +1009,20 @@ impl<'a> Annealer<'a> {
             v = rng.random_range(1..n);
             tries += 1;
         }
-        let w = match rng.random_range(0..3) {
+        let kinds = if self.band { 4 } else { 3 };
+        let w = match rng.random_range(0..kinds) {
+            3 => {
+                // A slot anywhere about as deep as v.
+                let d = self.inst.gate_distance[v];
+                let d = (d + rng.random_range(0..3))
+                    .saturating_sub(1)
+                    .min(self.by_depth.len() - 1);
+                let layer = &self.by_depth[d];
+                if layer.is_empty() {
+                    return None;
+                }
+                layer[rng.random_range(0..layer.len())]
+            }
             0 => {
                 // A slot near v: a neighbour's neighbour.
                 let a = &self.inst.adjacent[v];
@@ -1020,11 +1070,39 @@ impl<'a> Annealer<'a> {
         a: usize,
         b: usize,
     ) {
-        self.occ.swap_range(v, w, a, b);
+        // Metropolis: accept iff the change in cost is at most 0 or below
+        // `threshold`.
+        let threshold = -temp * rng.random::<f64>().ln();
         let last_port = (b + 1).min(self.inst.n_ports - 1);
+        // Cheap filter first: twice a lower bound of the new cost of the
+        // ports touched (only slots v and w change) against twice their
+        // exact old cost.
+        self.bound_delta.clear();
+        let mut bound_sum = 0;
+        let mut old_sum = 0;
+        for p in a..=last_port {
+            let before =
+                slot_bound(self.inst, &self.occ, v, p) + slot_bound(self.inst, &self.occ, w, p);
+            self.bound_delta.push(before);
+            old_sum += self.port_cost[p];
+        }
+        self.occ.swap_range(v, w, a, b);
+        for (j, p) in (a..=last_port).enumerate() {
+            let after =
+                slot_bound(self.inst, &self.occ, v, p) + slot_bound(self.inst, &self.occ, w, p);
+            let bound = self.port_bound[p] + after - self.bound_delta[j];
+            self.bound_delta[j] = bound;
+            bound_sum += bound;
+        }
+        if bound_sum > 2 * old_sum && (bound_sum - 2 * old_sum) as f64 >= 2.0 * threshold {
+            self.occ.swap_range(v, w, a, b);
+            return;
+        }
         self.scratch.clear();
         let mut new_sum = 0;
-        let mut old_sum = 0;
+        // Twice (exact new costs so far + bounds of the ports left): stop
+        // costing as soon as it says reject.
+        let mut running = bound_sum;
         for p in a..=last_port {
             // Inside the run, two slots that both hold a vehicle staying put
             // leave the port's through and worked slots as they were.
@@ -1041,13 +1119,17 @@ impl<'a> Annealer<'a> {
             };
             self.scratch.push(c);
             new_sum += c;
-            old_sum += self.port_cost[p];
+            running = running + 2 * c - self.bound_delta[j];
+            if running > 2 * old_sum && (running - 2 * old_sum) as f64 >= 2.0 * threshold {
+                self.occ.swap_range(v, w, a, b);
+                return;
+            }
         }
-        let accept = new_sum <= old_sum
-            || rng.random::<f64>() < (-((new_sum - old_sum) as f64) / temp).exp();
+        let accept = new_sum <= old_sum || ((new_sum - old_sum) as f64) < threshold;
         if accept {
             for (j, p) in (a..=last_port).enumerate() {
                 self.port_cost[p] = self.scratch[j];
+                self.port_bound[p] = self.bound_delta[j];
                 std::mem::swap(&mut self.blockers[p], &mut self.scratch_blockers[j]);
             }
             self.cost = self.cost + new_sum - old_sum;
@@ -1059,4 +1141,40 @@ impl<'a> Annealer<'a> {
             self.occ.swap_range(v, w, a, b);
         }
     }
+}
+
+/// Twice a lower bound of what slot `v` adds to the cost of port `p`: a
+/// vehicle driven off here or driven on here costs at least `F` plus the
+/// slot's distance from the gate; a vehicle staying on board that leaves or
+/// enters the slot is relocated or discharged and reloaded, at least `F + 1`
+/// for its two ends (so `(F + 1) / 2` each, doubled to stay whole).
+#[inline]
+fn slot_bound(inst: &Instance, occ: &Occupancy, v: usize, p: usize) -> u64 {
+    let (b, a) = (occ.before(p, v), occ.after(p, v));
+    if b == a {
+        return 0;
+    }
+    let f = inst.fixed_cost;
+    // A slot cut off from the gate costs a penalty anyway.
+    let depth = match inst.gate_distance[v] {
+        usize::MAX => 0,
+        d => d as u64,
+    };
+    let full = 2 * (f + depth);
+    let mut bound = 0;
+    if b != EMPTY {
+        bound += if inst.demands[b as usize].destination == p {
+            full
+        } else {
+            f + 1
+        };
+    }
+    if a != EMPTY {
+        bound += if inst.demands[a as usize].origin == p {
+            full
+        } else {
+            f + 1
+        };
+    }
+    bound
 }
