@@ -766,7 +766,6 @@ impl Schedule {
         let f = inst.fixed_cost.max(1) as f64;
         let size = (inst.n_nodes * inst.n_ports.max(2)) as u64;
         let factor = if thread.is_multiple_of(2) { 0.3 } else { 0.15 };
-        let factor = if variant("hot") { factor * 2.0 } else { factor };
         Schedule {
             t_start: factor * f + 2.0,
             t_end: 0.5,
@@ -793,13 +792,6 @@ pub(crate) struct Annealer<'a> {
     /// (targets of the blocker move).
     blockers: Vec<Vec<u32>>,
     scratch_blockers: Vec<Vec<u32>>,
-    /// Slots by distance from the gate.
-    by_depth: Vec<Vec<usize>>,
-    band: bool,
-}
-
-pub(crate) fn variant(name: &str) -> bool {
-    std::env::var("TAKT_STOW_VARIANT").is_ok_and(|v| v.split(',').any(|x| x == name))
 }
 
 impl<'a> Annealer<'a> {
@@ -821,20 +813,7 @@ impl<'a> Annealer<'a> {
                     .sum()
             })
             .collect();
-        let mut by_depth: Vec<Vec<usize>> = Vec::new();
-        for v in 1..inst.n_nodes {
-            let d = inst.gate_distance[v];
-            if d == usize::MAX {
-                continue;
-            }
-            if by_depth.len() <= d {
-                by_depth.resize(d + 1, Vec::new());
-            }
-            by_depth[d].push(v);
-        }
         Annealer {
-            by_depth,
-            band: variant("band"),
             inst,
             ev,
             best: occ.clone(),
@@ -1009,20 +988,7 @@ impl<'a> Annealer<'a> {
             v = rng.random_range(1..n);
             tries += 1;
         }
-        let kinds = if self.band { 4 } else { 3 };
-        let w = match rng.random_range(0..kinds) {
-            3 => {
-                // A slot anywhere about as deep as v.
-                let d = self.inst.gate_distance[v];
-                let d = (d + rng.random_range(0..3))
-                    .saturating_sub(1)
-                    .min(self.by_depth.len() - 1);
-                let layer = &self.by_depth[d];
-                if layer.is_empty() {
-                    return None;
-                }
-                layer[rng.random_range(0..layer.len())]
-            }
+        let w = match rng.random_range(0..3) {
             0 => {
                 // A slot near v: a neighbour's neighbour.
                 let a = &self.inst.adjacent[v];
@@ -1177,4 +1143,118 @@ fn slot_bound(inst: &Instance, occ: &Occupancy, v: usize, p: usize) -> u64 {
         };
     }
     bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::Demand;
+    use proptest::prelude::{ProptestConfig, any, prop_assert, prop_assert_eq, proptest};
+    use rand::{Rng, SeedableRng};
+
+    /// A random connected deck, demand that fits it, and a random table
+    /// (each interval's vehicles in random slots, so vehicles change slot
+    /// and block each other freely).
+    fn random_case(seed: u64) -> (Instance, Occupancy) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = rng.random_range(3..24);
+        let mut edges = Vec::new();
+        for v in 1..n {
+            let u = rng.random_range(0..v);
+            edges.push(if rng.random_bool(0.5) { (u, v) } else { (v, u) });
+        }
+        for _ in 0..rng.random_range(0..n) {
+            let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+            if a != b && !edges.contains(&(a, b)) && !edges.contains(&(b, a)) {
+                edges.push((a, b));
+            }
+        }
+        let ports = rng.random_range(2..7);
+        let mut on_board = vec![0usize; ports];
+        let mut demands = Vec::new();
+        for _ in 0..rng.random_range(1..8) {
+            let origin = rng.random_range(0..ports - 1);
+            let destination = rng.random_range(origin + 1..ports);
+            let room = (origin..destination)
+                .map(|p| n - 1 - on_board[p])
+                .min()
+                .unwrap_or(0);
+            let quantity = rng.random_range(1..4).min(room);
+            if quantity == 0 {
+                continue;
+            }
+            for p in &mut on_board[origin..destination] {
+                *p += quantity;
+            }
+            demands.push(Demand {
+                origin,
+                destination,
+                quantity,
+            });
+        }
+        let f = rng.random_range(1..120);
+        let inst = Instance::new(n, edges, ports, demands, f, 0).expect("valid instance");
+        let intervals = ports - 1;
+        let mut cells = vec![EMPTY; intervals * n];
+        for i in 0..intervals {
+            let mut slots: Vec<usize> = (1..n).collect();
+            for j in (1..slots.len()).rev() {
+                slots.swap(j, rng.random_range(0..=j));
+            }
+            let mut next = slots.into_iter();
+            for (k, d) in inst.demands.iter().enumerate() {
+                if d.origin <= i && i < d.destination {
+                    for _ in 0..d.quantity {
+                        cells[i * n + next.next().expect("demand fits")] = k as u32;
+                    }
+                }
+            }
+        }
+        (
+            inst,
+            Occupancy {
+                n,
+                intervals,
+                cells,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// The bound the annealer rejects moves by never exceeds a port's
+        /// exact cost, so it never rejects a move the Metropolis rule would
+        /// accept.
+        #[test]
+        fn the_slot_bound_never_exceeds_a_ports_cost(seed in any::<u64>()) {
+            let (inst, occ) = random_case(seed);
+            let mut ev = Evaluator::new(&inst);
+            for p in 0..inst.n_ports {
+                let bound: u64 = (1..inst.n_nodes).map(|v| slot_bound(&inst, &occ, v, p)).sum();
+                let cost = ev.port_cost(&occ, p);
+                prop_assert!(bound <= 2 * cost, "port {p}: bound {bound} > 2 * cost {cost}");
+            }
+        }
+
+        /// After any number of moves the annealer's running costs and
+        /// bounds are those of its table, and its best table costs what it
+        /// says.
+        #[test]
+        fn the_annealers_bookkeeping_matches_its_table(seed in any::<u64>()) {
+            let (inst, occ) = random_case(seed);
+            let mut annealer = Annealer::new(&inst, occ);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+            let progress = || 0.0;
+            let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false };
+            let schedule = Schedule::for_instance(&inst, 0);
+            annealer.run(&mut rng, schedule, &budget, &mut |_, _| None);
+            prop_assert_eq!(annealer.cost, table_cost(&inst, &annealer.occ));
+            prop_assert_eq!(annealer.best_cost, table_cost(&inst, &annealer.best));
+            for p in 0..inst.n_ports {
+                let bound: u64 = (1..inst.n_nodes).map(|v| slot_bound(&inst, &annealer.occ, v, p)).sum();
+                prop_assert_eq!(annealer.port_bound[p], bound);
+            }
+        }
+    }
 }

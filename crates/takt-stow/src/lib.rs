@@ -27,7 +27,6 @@
 mod anneal;
 pub mod check;
 pub mod instance;
-mod layers;
 pub mod online;
 pub mod plan;
 pub mod solution;

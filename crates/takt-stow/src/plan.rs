@@ -342,26 +342,6 @@ fn search(
                 start_cost = cost;
             }
         }
-        let greedy_cost = start_cost;
-        let force = std::env::var("TAKT_STOW_START").unwrap_or_default();
-        if !force.is_empty() {
-            start_cost = u64::MAX;
-        }
-        for t in 0..8 {
-            let open_ends = t >= 4;
-            let table = crate::layers::layered_start(instance, &mut rng, t % 2 == 0, open_ends);
-            let cost = table_cost(instance, &table);
-            if std::env::var_os("TAKT_STOW_DEBUG").is_some() {
-                eprintln!("thread {thread}: layered start {t} costs {cost} (greedy {greedy_cost})");
-            }
-            if (force == "layered1" && !open_ends) || (force == "layered0" && open_ends) {
-                continue;
-            }
-            if cost < start_cost {
-                start = table;
-                start_cost = cost;
-            }
-        }
         return anneal_from(instance, best, start, &mut rng, thread, budget, exchange);
     }
     let mut iterations = 0u64;
