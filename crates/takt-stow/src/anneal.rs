@@ -780,10 +780,14 @@ pub(crate) struct Annealer<'a> {
     ev: Evaluator<'a>,
     pub occ: Occupancy,
     port_cost: Vec<u64>,
+    /// Per port, twice a lower bound of its cost ([`Annealer::slot_bound`]
+    /// summed over slots): lets a move be rejected before it is costed.
+    port_bound: Vec<u64>,
     pub cost: u64,
     pub best: Occupancy,
     pub best_cost: u64,
     scratch: Vec<u64>,
+    bound_delta: Vec<u64>,
     /// Per port, the slots of through vehicles discharged temporarily
     /// (targets of the blocker move).
     blockers: Vec<Vec<u32>>,
@@ -802,15 +806,24 @@ impl<'a> Annealer<'a> {
             })
             .collect();
         let cost = port_cost.iter().sum();
+        let port_bound = (0..inst.n_ports)
+            .map(|p| {
+                (1..inst.n_nodes)
+                    .map(|v| slot_bound(inst, &occ, v, p))
+                    .sum()
+            })
+            .collect();
         Annealer {
             inst,
             ev,
             best: occ.clone(),
             occ,
             port_cost,
+            port_bound,
             cost,
             best_cost: cost,
             scratch: Vec::new(),
+            bound_delta: Vec::new(),
             scratch_blockers: vec![Vec::new(); inst.n_ports],
             blockers,
         }
@@ -908,6 +921,9 @@ impl<'a> Annealer<'a> {
             for p in 0..self.inst.n_ports {
                 self.port_cost[p] = self.ev.port_cost(&self.occ, p);
                 self.ev.blockers_into(&mut self.blockers[p]);
+                self.port_bound[p] = (1..self.inst.n_nodes)
+                    .map(|v| slot_bound(self.inst, &self.occ, v, p))
+                    .sum();
             }
             self.cost = self.port_cost.iter().sum();
         }
@@ -1020,11 +1036,39 @@ impl<'a> Annealer<'a> {
         a: usize,
         b: usize,
     ) {
-        self.occ.swap_range(v, w, a, b);
+        // Metropolis: accept iff the change in cost is at most 0 or below
+        // `threshold`.
+        let threshold = -temp * rng.random::<f64>().ln();
         let last_port = (b + 1).min(self.inst.n_ports - 1);
+        // Cheap filter first: twice a lower bound of the new cost of the
+        // ports touched (only slots v and w change) against twice their
+        // exact old cost.
+        self.bound_delta.clear();
+        let mut bound_sum = 0;
+        let mut old_sum = 0;
+        for p in a..=last_port {
+            let before =
+                slot_bound(self.inst, &self.occ, v, p) + slot_bound(self.inst, &self.occ, w, p);
+            self.bound_delta.push(before);
+            old_sum += self.port_cost[p];
+        }
+        self.occ.swap_range(v, w, a, b);
+        for (j, p) in (a..=last_port).enumerate() {
+            let after =
+                slot_bound(self.inst, &self.occ, v, p) + slot_bound(self.inst, &self.occ, w, p);
+            let bound = self.port_bound[p] + after - self.bound_delta[j];
+            self.bound_delta[j] = bound;
+            bound_sum += bound;
+        }
+        if bound_sum > 2 * old_sum && (bound_sum - 2 * old_sum) as f64 >= 2.0 * threshold {
+            self.occ.swap_range(v, w, a, b);
+            return;
+        }
         self.scratch.clear();
         let mut new_sum = 0;
-        let mut old_sum = 0;
+        // Twice (exact new costs so far + bounds of the ports left): stop
+        // costing as soon as it says reject.
+        let mut running = bound_sum;
         for p in a..=last_port {
             // Inside the run, two slots that both hold a vehicle staying put
             // leave the port's through and worked slots as they were.
@@ -1041,13 +1085,17 @@ impl<'a> Annealer<'a> {
             };
             self.scratch.push(c);
             new_sum += c;
-            old_sum += self.port_cost[p];
+            running = running + 2 * c - self.bound_delta[j];
+            if running > 2 * old_sum && (running - 2 * old_sum) as f64 >= 2.0 * threshold {
+                self.occ.swap_range(v, w, a, b);
+                return;
+            }
         }
-        let accept = new_sum <= old_sum
-            || rng.random::<f64>() < (-((new_sum - old_sum) as f64) / temp).exp();
+        let accept = new_sum <= old_sum || ((new_sum - old_sum) as f64) < threshold;
         if accept {
             for (j, p) in (a..=last_port).enumerate() {
                 self.port_cost[p] = self.scratch[j];
+                self.port_bound[p] = self.bound_delta[j];
                 std::mem::swap(&mut self.blockers[p], &mut self.scratch_blockers[j]);
             }
             self.cost = self.cost + new_sum - old_sum;
@@ -1057,6 +1105,156 @@ impl<'a> Annealer<'a> {
             }
         } else {
             self.occ.swap_range(v, w, a, b);
+        }
+    }
+}
+
+/// Twice a lower bound of what slot `v` adds to the cost of port `p`: a
+/// vehicle driven off here or driven on here costs at least `F` plus the
+/// slot's distance from the gate; a vehicle staying on board that leaves or
+/// enters the slot is relocated or discharged and reloaded, at least `F + 1`
+/// for its two ends (so `(F + 1) / 2` each, doubled to stay whole).
+#[inline]
+fn slot_bound(inst: &Instance, occ: &Occupancy, v: usize, p: usize) -> u64 {
+    let (b, a) = (occ.before(p, v), occ.after(p, v));
+    if b == a {
+        return 0;
+    }
+    let f = inst.fixed_cost;
+    // A slot cut off from the gate costs a penalty anyway.
+    let depth = match inst.gate_distance[v] {
+        usize::MAX => 0,
+        d => d as u64,
+    };
+    let full = 2 * (f + depth);
+    let mut bound = 0;
+    if b != EMPTY {
+        bound += if inst.demands[b as usize].destination == p {
+            full
+        } else {
+            f + 1
+        };
+    }
+    if a != EMPTY {
+        bound += if inst.demands[a as usize].origin == p {
+            full
+        } else {
+            f + 1
+        };
+    }
+    bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instance::Demand;
+    use proptest::prelude::{ProptestConfig, any, prop_assert, prop_assert_eq, proptest};
+    use rand::{Rng, SeedableRng};
+
+    /// A random connected deck, demand that fits it, and a random table
+    /// (each interval's vehicles in random slots, so vehicles change slot
+    /// and block each other freely).
+    fn random_case(seed: u64) -> (Instance, Occupancy) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = rng.random_range(3..24);
+        let mut edges = Vec::new();
+        for v in 1..n {
+            let u = rng.random_range(0..v);
+            edges.push(if rng.random_bool(0.5) { (u, v) } else { (v, u) });
+        }
+        for _ in 0..rng.random_range(0..n) {
+            let (a, b) = (rng.random_range(0..n), rng.random_range(0..n));
+            if a != b && !edges.contains(&(a, b)) && !edges.contains(&(b, a)) {
+                edges.push((a, b));
+            }
+        }
+        let ports = rng.random_range(2..7);
+        let mut on_board = vec![0usize; ports];
+        let mut demands = Vec::new();
+        for _ in 0..rng.random_range(1..8) {
+            let origin = rng.random_range(0..ports - 1);
+            let destination = rng.random_range(origin + 1..ports);
+            let room = (origin..destination)
+                .map(|p| n - 1 - on_board[p])
+                .min()
+                .unwrap_or(0);
+            let quantity = rng.random_range(1..4).min(room);
+            if quantity == 0 {
+                continue;
+            }
+            for p in &mut on_board[origin..destination] {
+                *p += quantity;
+            }
+            demands.push(Demand {
+                origin,
+                destination,
+                quantity,
+            });
+        }
+        let f = rng.random_range(1..120);
+        let inst = Instance::new(n, edges, ports, demands, f, 0).expect("valid instance");
+        let intervals = ports - 1;
+        let mut cells = vec![EMPTY; intervals * n];
+        for i in 0..intervals {
+            let mut slots: Vec<usize> = (1..n).collect();
+            for j in (1..slots.len()).rev() {
+                slots.swap(j, rng.random_range(0..=j));
+            }
+            let mut next = slots.into_iter();
+            for (k, d) in inst.demands.iter().enumerate() {
+                if d.origin <= i && i < d.destination {
+                    for _ in 0..d.quantity {
+                        cells[i * n + next.next().expect("demand fits")] = k as u32;
+                    }
+                }
+            }
+        }
+        (
+            inst,
+            Occupancy {
+                n,
+                intervals,
+                cells,
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// The bound the annealer rejects moves by never exceeds a port's
+        /// exact cost, so it never rejects a move the Metropolis rule would
+        /// accept.
+        #[test]
+        fn the_slot_bound_never_exceeds_a_ports_cost(seed in any::<u64>()) {
+            let (inst, occ) = random_case(seed);
+            let mut ev = Evaluator::new(&inst);
+            for p in 0..inst.n_ports {
+                let bound: u64 = (1..inst.n_nodes).map(|v| slot_bound(&inst, &occ, v, p)).sum();
+                let cost = ev.port_cost(&occ, p);
+                prop_assert!(bound <= 2 * cost, "port {p}: bound {bound} > 2 * cost {cost}");
+            }
+        }
+
+        /// After any number of moves the annealer's running costs and
+        /// bounds are those of its table, and its best table costs what it
+        /// says.
+        #[test]
+        fn the_annealers_bookkeeping_matches_its_table(seed in any::<u64>()) {
+            let (inst, occ) = random_case(seed);
+            let mut annealer = Annealer::new(&inst, occ);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+            let progress = || 0.0;
+            let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false };
+            let schedule = Schedule::for_instance(&inst, 0);
+            annealer.run(&mut rng, schedule, &budget, &mut |_, _| None);
+            prop_assert_eq!(annealer.cost, table_cost(&inst, &annealer.occ));
+            prop_assert_eq!(annealer.best_cost, table_cost(&inst, &annealer.best));
+            for p in 0..inst.n_ports {
+                let bound: u64 = (1..inst.n_nodes).map(|v| slot_bound(&inst, &annealer.occ, v, p)).sum();
+                prop_assert_eq!(annealer.port_bound[p], bound);
+            }
         }
     }
 }
