@@ -1491,6 +1491,26 @@ impl<'n> LocalRepair<'n> {
         Ok(rolled)
     }
 
+    /// The voyages other than `except` that load at `at` and later call at
+    /// `dport`: (voyage, export call, import call).
+    fn voyages_between(
+        &self,
+        at: usize,
+        dport: usize,
+        except: usize,
+    ) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.net
+            .voyages
+            .iter()
+            .enumerate()
+            .filter(move |&(vi, _)| vi != except)
+            .filter_map(move |(vi, vo)| {
+                let c = vo.call_at(at).filter(|&c| c < vo.n_export_calls)?;
+                let j = vo.call_at(dport).filter(|&j| j >= vo.n_export_calls)?;
+                Some((vi, c, j))
+            })
+    }
+
     /// Call `j` of voyage `vi` departs no earlier than `at`; later calls
     /// berth no earlier than the departure before plus the scheduled
     /// sailing, and keep their scheduled stay.
@@ -1685,18 +1705,9 @@ impl<'n> LocalRepair<'n> {
         {
             if !self.earlier.contains_key(&(at, dport)) {
                 let arrives = self.calls[current][j0].0;
-                let mut earlier: Vec<(Minute, usize)> = net
-                    .voyages
-                    .iter()
-                    .enumerate()
-                    .filter(|&(vi, vo)| {
-                        vi != current
-                            && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
-                            && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
-                    })
-                    .filter_map(|(vi, vo)| {
-                        let c = vo.call_at(at)?;
-                        let j = vo.call_at(dport)?;
+                let mut earlier: Vec<(Minute, usize)> = self
+                    .voyages_between(at, dport, current)
+                    .filter_map(|(vi, c, j)| {
                         let b = self.calls[vi][j].0;
                         (self.calls[vi][c].1.0 >= now && b.0 + 12 * 60 <= arrives.0)
                             .then_some((b, vi))
@@ -1718,17 +1729,9 @@ impl<'n> LocalRepair<'n> {
                     break;
                 }
                 listed = true;
-                let mut cands: Vec<(Minute, usize)> = net
-                    .voyages
-                    .iter()
-                    .enumerate()
-                    .filter(|&(vi, vo)| {
-                        vi != current
-                            && vo.call_at(at).is_some_and(|c| c < vo.n_export_calls)
-                            && vo.call_at(dport).is_some_and(|j| j >= vo.n_export_calls)
-                    })
-                    .filter_map(|(vi, vo)| {
-                        let c = vo.call_at(at)?;
+                let mut cands: Vec<(Minute, usize)> = self
+                    .voyages_between(at, dport, current)
+                    .filter_map(|(vi, c, _)| {
                         let dep = self.calls[vi][c].1;
                         (dep >= cur_depart && dep.0 >= now).then_some((dep, vi))
                     })
