@@ -1330,7 +1330,7 @@ impl<'n> LocalRepair<'n> {
                     continue;
                 }
                 Stage::Loading => {
-                    let (vi, did_roll) = self.place_loading(
+                    let did_roll = self.place_loading(
                         v,
                         i,
                         mi,
@@ -1343,7 +1343,6 @@ impl<'n> LocalRepair<'n> {
                         },
                     )?;
                     rolled |= did_roll;
-                    let _ = vi;
                     t = self.plan.vehicles[v].steps[i].end.0;
                     i += 1;
                     continue;
@@ -1643,7 +1642,7 @@ impl<'n> LocalRepair<'n> {
     /// Places the loading step `i` of `v` (and sets the yard stay before it
     /// to end there): on its voyage if it still makes the cutoff and the
     /// loading window, else on the next voyage from the same port to the
-    /// same port with booked space. Returns the voyage and whether it rolled.
+    /// same port with booked space. Returns whether it rolled.
     fn place_loading(
         &mut self,
         v: usize,
@@ -1651,7 +1650,7 @@ impl<'n> LocalRepair<'n> {
         mi: usize,
         di: usize,
         ask: LoadingAsk,
-    ) -> Result<(usize, bool), LocalError> {
+    ) -> Result<bool, LocalError> {
         let LoadingAsk {
             t,
             keep,
@@ -1852,8 +1851,7 @@ impl<'n> LocalRepair<'n> {
                 self.on_voyage[vi].insert(v as u32);
             }
             self.index(v, i, 1);
-            let _ = j;
-            return Ok((vi, rolled));
+            return Ok(rolled);
         }
         Err(self.cannot(
             v,
