@@ -24,17 +24,17 @@
 //!
 //! Every other vehicle keeps its steps: the repair changes nothing it does
 //! not have to. When a displaced vehicle cannot be placed by these rules
-//! (a yard or plant-yard outage, a full yard, no later voyage with space, a
-//! certification cap) the repair undoes itself and says why, and the caller
-//! falls back to the full repair. The result goes through the same checker
+//! (a full yard, no later voyage with space, a certification cap, work
+//! under way that an outage leaves without a server) the repair undoes
+//! itself and says why, and the caller falls back to the full repair. The result goes through the same checker
 //! as every plan; the tests check it after every event.
 
-use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, moved_calls};
+use crate::repair::{Diff, Disruption, RepairError, check_gang_pool, moved_calls, set_calls};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use takt_core::Minute;
 use takt_core::network::{Network, ResourceKind};
-use takt_core::plan::{Hold, Outage, Plan, Stage, VehiclePlan, VoyageTimes};
+use takt_core::plan::{Hold, Outage, Plan, Stage, VehiclePlan};
 
 /// One pool minute by minute over the planning horizon: how many steps
 /// are on it, and how many servers it has (its calendar less outages).
@@ -338,7 +338,8 @@ impl Saved {
         p.rolls = self.rolls;
     }
 
-    /// Adds what changed from this to `p` to `d` (as [`diff_vehicle`] would).
+    /// Adds what changed from this to `p` to `d`, as
+    /// `crate::repair::diff_vehicle` would from the whole plan before.
     fn diff(&self, p: &VehiclePlan, d: &mut Diff) {
         let before = self
             .voyage_step
@@ -421,7 +422,6 @@ pub struct LocalRepair<'n> {
     /// While the indexes are built: per pool, +1 at each step's start and
     /// -1 at its end, summed into the timelines at the end.
     bulk: Option<Vec<Vec<i32>>>,
-    /// Steps on each pool by start minute, for finding what an outage hits.
     /// Per pool (not yards) and hour of start, the vehicles with a step
     /// starting then; entries of steps moved since are dropped when read.
     on_pool: Vec<Vec<Vec<u32>>>,
@@ -612,6 +612,19 @@ impl<'n> LocalRepair<'n> {
                     self.net.resources[r].id
                 ));
             }
+            if let (Some(x), Some(y)) = (&a.tree, &b.tree) {
+                let n = a.len.min(b.len);
+                if let Some(h) = (0..n / 60).find(|&h| {
+                    let (lo, hi) = (h * 60, h * 60 + 60);
+                    x.range_max(lo, hi) != y.range_max(lo, hi)
+                }) {
+                    return Err(format!(
+                        "{}: yard usage differs in hour {h}",
+                        self.net.resources[r].id
+                    ));
+                }
+                continue;
+            }
             let n = a.usage.len().min(b.usage.len());
             if let Some(x) = (0..n).find(|&x| a.usage[x] != b.usage[x] || a.cap[x] != b.cap[x]) {
                 return Err(format!(
@@ -672,6 +685,36 @@ impl<'n> LocalRepair<'n> {
         };
         if nz(&self.trucks) != nz(&fresh.trucks) {
             return Err("delivery loads differ".into());
+        }
+        let space = |m: &HashMap<(usize, usize, usize), f64>| {
+            let mut v: Vec<_> = m
+                .iter()
+                .filter(|(_, x)| x.abs() > 1e-6)
+                .map(|(k, x)| (*k, *x))
+                .collect();
+            v.sort_by_key(|x| x.0);
+            v
+        };
+        let (sa, sb) = (space(&self.space), space(&fresh.space));
+        if sa.len() != sb.len()
+            || sa
+                .iter()
+                .zip(&sb)
+                .any(|(x, y)| x.0 != y.0 || (x.1 - y.1).abs() > 1e-6)
+        {
+            return Err("space by voyage, tenant and deck class differs".into());
+        }
+        let certs = |m: &HashMap<(usize, i16), u32>| {
+            let mut v: Vec<_> = m
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (*k, *n))
+                .collect();
+            v.sort();
+            v
+        };
+        if certs(&self.certified) != certs(&fresh.certified) {
+            return Err("certifications by model and year differ".into());
         }
         if self.on_voyage != fresh.on_voyage {
             return Err("vehicles by voyage differ".into());
@@ -1049,32 +1092,19 @@ impl<'n> LocalRepair<'n> {
                     .collect();
                 self.moved = Some((vi, deltas));
                 self.calls[vi] = calls.iter().map(|c| (c.berth, c.depart)).collect();
-                match self.plan.voyages.iter_mut().find(|t| t.voyage == *voyage) {
-                    Some(t) => t.calls = calls,
-                    None => self.plan.voyages.push(VoyageTimes {
-                        voyage: voyage.clone(),
-                        calls,
-                    }),
-                }
-                // Every vehicle on it, from its first step the voyage times reach.
-                let mut riders: Vec<(i64, usize)> = Vec::new();
-                for &v in &self.on_voyage[vi] {
+                set_calls(&mut self.plan.voyages, voyage, calls);
+                // Every vehicle on it, from its first step the voyage times
+                // reach (put back below in planned order).
+                let riders: Vec<u32> = self.on_voyage[vi].iter().copied().collect();
+                for v in riders {
                     let v = v as usize;
-                    let p = &self.plan.vehicles[v];
-                    let load = p
-                        .step(Stage::Loading)
-                        .map(|s| s.start.0)
-                        .unwrap_or(i64::MAX);
-                    riders.push((load, v));
-                }
-                riders.sort_unstable();
-                for (_, v) in riders {
                     let p = &self.plan.vehicles[v];
                     let at = |st: Stage| p.steps.iter().position(|s| s.stage == st);
                     let planned = |i: usize| !p.steps[i].done && p.steps[i].start >= now;
                     let (l, x, dis) = (at(Stage::Loading), at(Stage::Voyage), at(Stage::Discharge));
-                    let berth = net
-                        .dealer_index(&p.dealer)
+                    let berth = self
+                        .model_dealer(v)
+                        .1
                         .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
                         .map(|j| self.calls[vi][j].0);
                     let from = match (l, x, dis) {
@@ -1108,24 +1138,8 @@ impl<'n> LocalRepair<'n> {
                 if m <= 0 {
                     return Err(RepairError::Bad("hours must be positive".into()).into());
                 }
-                let p = &self.plan.vehicles[v];
-                let current = p
-                    .steps
-                    .iter()
-                    .rev()
-                    .find(|s| s.done || s.start < now)
-                    .map(|s| s.stage);
-                if !matches!(
-                    current,
-                    Some(
-                        Stage::PortArrival
-                            | Stage::Processing
-                            | Stage::Yard
-                            | Stage::Loading
-                            | Stage::Discharge
-                            | Stage::Certification
-                    )
-                ) {
+                let current = current_stage(&self.plan.vehicles[v], now);
+                if !current.is_some_and(at_terminal) {
                     return Err(RepairError::Bad(format!(
                         "{vin} is not at a terminal (it is in stage {}): holds apply at export and import terminals",
                         current.map(|s| s.name()).unwrap_or("none")
@@ -1457,10 +1471,10 @@ impl<'n> LocalRepair<'n> {
                         return Err(self.cannot(v, "delivery under way cannot move"));
                     }
                     let s = self
-                        .place_delivery(v, mi, di, lb_keep(t.max(now)), &holds)
+                        .place_delivery(mi, di, lb_keep(t.max(now)), &holds)
                         .or_else(|| {
                             if keep {
-                                self.place_delivery(v, mi, di, t.max(now), &holds)
+                                self.place_delivery(mi, di, t.max(now), &holds)
                             } else {
                                 None
                             }
@@ -1540,13 +1554,7 @@ impl<'n> LocalRepair<'n> {
                 depart,
             })
             .collect();
-        match self.plan.voyages.iter_mut().find(|t| t.voyage == *id) {
-            Some(t) => t.calls = calls,
-            None => self.plan.voyages.push(VoyageTimes {
-                voyage: id.clone(),
-                calls,
-            }),
-        }
+        set_calls(&mut self.plan.voyages, id, calls);
     }
 
     /// After calls moved because one stayed longer: every vehicle of those
@@ -1564,8 +1572,9 @@ impl<'n> LocalRepair<'n> {
             for v in riders {
                 let v = v as usize;
                 let p = &self.plan.vehicles[v];
-                let Some(im) = net
-                    .dealer_index(&p.dealer)
+                let Some(im) = self
+                    .model_dealer(v)
+                    .1
                     .and_then(|d| net.voyages[vi].call_at(net.dealers[d].port))
                 else {
                     continue;
@@ -1602,14 +1611,7 @@ impl<'n> LocalRepair<'n> {
     }
 
     /// First delivery departure at or after `lb` with a truck for the model's class.
-    fn place_delivery(
-        &self,
-        _v: usize,
-        mi: usize,
-        di: usize,
-        lb: i64,
-        holds: &[Hold],
-    ) -> Option<i64> {
+    fn place_delivery(&self, mi: usize, di: usize, lb: i64, holds: &[Hold]) -> Option<i64> {
         let net = self.net;
         let ti = net.dealers[di].terminal;
         let it = &net.import_terminals[ti];
@@ -1860,6 +1862,28 @@ impl<'n> LocalRepair<'n> {
     }
 }
 
+/// The stage a vehicle is in at `now`: its last step done or begun.
+fn current_stage(p: &VehiclePlan, now: Minute) -> Option<Stage> {
+    p.steps
+        .iter()
+        .rev()
+        .find(|s| s.done || s.start < now)
+        .map(|s| s.stage)
+}
+
+/// Stages at an export or import terminal, where a hold applies.
+fn at_terminal(stage: Stage) -> bool {
+    matches!(
+        stage,
+        Stage::PortArrival
+            | Stage::Processing
+            | Stage::Yard
+            | Stage::Loading
+            | Stage::Discharge
+            | Stage::Certification
+    )
+}
+
 fn empty_plan() -> Plan {
     Plan {
         scenario: String::new(),
@@ -1878,8 +1902,8 @@ fn empty_plan() -> Plan {
 /// certification pool losing a server for 1–8 hours within the next three
 /// days; a gang short for a shift; a voyage with a call not yet made moved
 /// by −12 to +48 hours; a hold of 4–96 hours on a vehicle at a terminal;
-/// the release of a hold in force (a new hold when there is none). `None`
-/// when the plan offers nothing to disrupt.
+/// the release of a hold in force (another kind when there is none).
+/// `None` when the plan offers nothing to disrupt.
 pub fn random_event(net: &Network, plan: &Plan, rng: &mut impl rand::Rng) -> Option<Disruption> {
     for _ in 0..10 {
         let kind = rng.random_range(0..6);
@@ -1890,7 +1914,8 @@ pub fn random_event(net: &Network, plan: &Plan, rng: &mut impl rand::Rng) -> Opt
     None
 }
 
-/// The kinds of [`random_event`], in the order of `kind` in [`event_of_kind`].
+/// The kinds of [`random_event`] (as [`Disruption::kind`] names them), in
+/// the order of `kind` in [`event_of_kind`].
 pub const EVENT_KINDS: [&str; 6] = [
     "arrived_late",
     "station_down",
@@ -1919,13 +1944,6 @@ pub fn event_of_kind(
             .map(|_| &plan.vehicles[rng.random_range(0..n)])
             .find(|v| ok(v))
             .map(|v| v.vin.clone())
-    };
-    let current = |v: &VehiclePlan| {
-        v.steps
-            .iter()
-            .rev()
-            .find(|s| s.done || s.start < now)
-            .map(|s| s.stage)
     };
     let pools = |kinds: &[ResourceKind]| -> Vec<String> {
         net.resources
@@ -1998,16 +2016,7 @@ pub fn event_of_kind(
         }
         4 => pick(rng, &|v| {
             v.unplaced.is_none()
-                && matches!(
-                    current(v),
-                    Some(
-                        Stage::PortArrival
-                            | Stage::Processing
-                            | Stage::Yard
-                            | Stage::Discharge
-                            | Stage::Certification
-                    )
-                )
+                && current_stage(v, now).is_some_and(|st| at_terminal(st) && st != Stage::Loading)
         })
         .map(|vin| Disruption::HoldPlaced {
             vin,

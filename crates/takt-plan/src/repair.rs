@@ -63,6 +63,20 @@ pub enum Disruption {
     HoldReleased { vin: String },
 }
 
+impl Disruption {
+    /// The event's `kind`, as in its JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Disruption::ArrivedLate { .. } => "arrived_late",
+            Disruption::StationDown { .. } => "station_down",
+            Disruption::GangShort { .. } => "gang_short",
+            Disruption::VesselMoved { .. } => "vessel_moved",
+            Disruption::HoldPlaced { .. } => "hold_placed",
+            Disruption::HoldReleased { .. } => "hold_released",
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -143,18 +157,7 @@ pub fn apply(net: &Network, inst: &Instance, d: &Disruption) -> Result<Instance,
                 )));
             };
             let calls = moved_calls(net, vi, &out.voyages, now, m, from_port.as_deref())?;
-            match out.voyages.iter_mut().find(|t| t.voyage == *voyage) {
-                Some(t) => t.calls = calls,
-                None => out.voyages.push(takt_core::plan::VoyageTimes {
-                    voyage: voyage.clone(),
-                    calls,
-                }),
-            }
-            let t = out
-                .voyages
-                .iter()
-                .find(|t| t.voyage == *voyage)
-                .expect("present");
+            let t = set_calls(&mut out.voyages, voyage, calls).clone();
             // Vehicles at sea on it berth when it does.
             for v in &mut out.vehicles {
                 if let Some(s) = v.steps.last_mut()
@@ -311,6 +314,27 @@ pub(crate) fn moved_calls(
         )));
     }
     Ok(calls)
+}
+
+/// Sets the call times a plan or an instance assumes for `voyage`, listing
+/// the voyage if it is not yet; returns its entry.
+pub(crate) fn set_calls<'a>(
+    voyages: &'a mut Vec<takt_core::plan::VoyageTimes>,
+    voyage: &str,
+    calls: Vec<takt_core::plan::CallTimes>,
+) -> &'a takt_core::plan::VoyageTimes {
+    let k = match voyages.iter().position(|t| t.voyage == voyage) {
+        Some(k) => k,
+        None => {
+            voyages.push(takt_core::plan::VoyageTimes {
+                voyage: voyage.to_string(),
+                calls: Vec::new(),
+            });
+            voyages.len() - 1
+        }
+    };
+    voyages[k].calls = calls;
+    &voyages[k]
 }
 
 /// What a repair changed, vehicle by vehicle, against the plan before.

@@ -109,17 +109,6 @@ fn quantile(sorted: &[f64], p: f64) -> f64 {
     sorted[k - 1]
 }
 
-fn kind_name(d: &Disruption) -> &'static str {
-    match d {
-        Disruption::ArrivedLate { .. } => "arrived_late",
-        Disruption::StationDown { .. } => "station_down",
-        Disruption::GangShort { .. } => "gang_short",
-        Disruption::VesselMoved { .. } => "vessel_moved",
-        Disruption::HoldPlaced { .. } => "hold_placed",
-        Disruption::HoldReleased { .. } => "hold_released",
-    }
-}
-
 /// One event: wall milliseconds, repaired locally, vehicles displaced,
 /// retimed, rolled, CPU milliseconds.
 type Row = (f64, bool, usize, usize, usize, f64);
@@ -188,21 +177,6 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
         let r = lr.repair(&d);
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let cpu = super::process_cpu_ms().unwrap_or(f64::NAN) - cpu0;
-        if std::env::var_os("TAKT_DEBUG_OBJECTIVE").is_some() {
-            eprintln!(
-                "objective {:.0} after {d:?}",
-                evaluate(&net, lr.plan()).total_usd
-            );
-        }
-        if std::env::var_os("TAKT_DEBUG_REPAIR").is_some()
-            && let Ok(o) = &r
-            && ms > 20.0
-        {
-            eprintln!(
-                "{ms:.1} ms {d:?}: {} displaced, {} retimed, {} rolled",
-                o.displaced, o.diff.vehicles_retimed, o.rolled
-            );
-        }
         let row = match &r {
             Ok(o) => (
                 ms,
@@ -218,9 +192,6 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
                     other => other.to_string(),
                 };
                 *refusals.entry(reason).or_insert(0) += 1;
-                if std::env::var_os("TAKT_DEBUG_REPAIR").is_some() {
-                    eprintln!("refused {d:?}: {e}");
-                }
                 (ms, false, 0, 0, 0, cpu)
             }
         };
@@ -231,7 +202,7 @@ pub fn run(args: RepairArgs) -> Result<ExitCode> {
             );
             *i = apply(&net, i, &d)?;
         }
-        rows.entry(kind_name(&d)).or_default().push(row);
+        rows.entry(d.kind()).or_default().push(row);
         done += 1;
         if args.check_every > 0 && (k + 1) % args.check_every == 0 {
             checks += 1;
