@@ -288,14 +288,47 @@ pub fn improve(
     penalty: Penalty,
     decode_step: f64,
 ) -> Improved {
+    improve_among(
+        net,
+        inst,
+        start,
+        params,
+        progress,
+        penalty,
+        decode_step,
+        None,
+    )
+}
+
+/// [`improve`], changing the decisions of the vehicles in `among` only
+/// (indexes into the instance; all of them when `None`).
+#[allow(clippy::too_many_arguments)]
+pub fn improve_among(
+    net: &Network,
+    inst: &Instance,
+    start: (Vec<Gene>, Plan, Objective),
+    params: &Params,
+    progress: &(dyn Fn() -> f64 + Sync),
+    penalty: Penalty,
+    decode_step: f64,
+    among: Option<&[usize]>,
+) -> Improved {
     // Vehicles whose decisions can still change: not yet loaded.
-    let movable: Vec<usize> = inst
-        .vehicles
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.steps.iter().all(|s| s.stage < Stage::Loading))
-        .map(|(i, _)| i)
-        .collect();
+    let loaded = |i: usize| {
+        inst.vehicles[i]
+            .steps
+            .iter()
+            .any(|s| s.stage >= Stage::Loading)
+    };
+    let movable: Vec<usize> = match among {
+        Some(among) => {
+            let mut m: Vec<usize> = among.iter().copied().filter(|&i| !loaded(i)).collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        }
+        None => (0..inst.vehicles.len()).filter(|&i| !loaded(i)).collect(),
+    };
     let threads = search_threads(params.threads, inst.vehicles.len());
     let (genes0, plan0, obj0) = start;
     let score0 = obj0.total_usd + penalty(&plan0);

@@ -388,7 +388,8 @@ fn decode_cost() {
 }
 
 /// The sequencer in the loop: deterministic for a seed, every vehicle
-/// planned feasibly, and the world's rules still hold after re-routing.
+/// planned feasibly, and the world's rules still hold after re-routing and
+/// repairing.
 #[test]
 fn live_replanning_is_deterministic_and_feasible() {
     use takt_plan::live::Live;
@@ -418,16 +419,22 @@ fn live_replanning_is_deterministic_and_feasible() {
         let start = sim.net.start;
         let mut events = Vec::new();
         for day in 1..=28 {
-            sim.run_until(start.plus(day * takt_core::Minute::DAY));
-            live.replan(&mut sim).unwrap();
+            let until = start.plus(day * takt_core::Minute::DAY);
+            live.advance(&mut sim, until, &|| 0.0).unwrap();
             events.extend(sim.drain_milestones());
         }
         (sim, live, events)
     };
     let (sim, live, a) = run();
-    let (_, _, b) = run();
+    let (_, live_b, b) = run();
     assert_eq!(a, b, "same seed, same events");
     assert_eq!(live.replans, 28);
+    assert_eq!(live.repairs, live_b.repairs);
+    assert!(
+        live.repairs.values().sum::<u64>() > 0,
+        "disruptions were repaired: {:?}",
+        live.repairs
+    );
     assert!(a.iter().any(|m| m.milestone == "delivered"));
     let plan = sim.plan(true);
     let report = takt_check::check(&sim.net, &plan);
@@ -436,6 +443,80 @@ fn live_replanning_is_deterministic_and_feasible() {
         "{}",
         takt_check::check_summary(&report)
     );
+}
+
+/// A repair changes the routes of the vehicles its notice reaches that
+/// have left their plant, and of no other: the late train's, the vehicle
+/// put on hold, those booked on the late vessel, those heading to or at
+/// the terminal whose station went down. Over six weeks some repairs do
+/// re-route vehicles.
+#[test]
+fn repairs_reroute_only_the_vehicles_their_notice_reaches() {
+    use takt_plan::live::Live;
+    use takt_sim::world::Notice;
+    let net = Network::load(
+        BUILTIN_US_JAPAN,
+        CompileOptions {
+            days: 42,
+            volume_scale: 1.0,
+        },
+    )
+    .unwrap()
+    .1;
+    let mut live = Live::new(Params {
+        seed: 5,
+        threads: 2,
+        max_iterations: Some(2),
+    });
+    let mut sim = Simulation::new(
+        net,
+        live.policy(),
+        SimOptions {
+            seed: 5,
+            volume_scale: 1.0,
+        },
+    );
+    sim.watch = true;
+    let start = sim.net.start;
+    let (mut repairs, mut changed_total) = (0, 0);
+    for day in 1..=42 {
+        let until = start.plus(day * takt_core::Minute::DAY);
+        while sim.run_until_notice(until) {
+            let notices = sim.take_notices();
+            let before: Vec<_> = sim.vehicles.iter().map(|v| v.route).collect();
+            let reached = |vid: usize| {
+                let v = &sim.vehicles[vid];
+                let at_plant = v.last_stage() == Some(takt_core::plan::Stage::Released);
+                !at_plant
+                    && notices.iter().any(|n| match n {
+                        Notice::ArrivedLate { vids, .. } => vids.contains(&vid),
+                        Notice::HoldPlaced { vid: held } => *held == vid,
+                        Notice::VesselLate { voyage, .. } => {
+                            before[vid].is_some_and(|r| r.voyage == *voyage)
+                        }
+                        Notice::StationDown { terminal, .. } => v.terminal == Some(*terminal),
+                    })
+            };
+            let reached: Vec<bool> = (0..sim.vehicles.len()).map(reached).collect();
+            live.repair(&mut sim, &notices).unwrap();
+            repairs += 1;
+            for (vid, v) in sim.vehicles.iter().enumerate().take(before.len()) {
+                if v.route != before[vid] {
+                    changed_total += 1;
+                    assert!(
+                        reached[vid],
+                        "vehicle {vid} re-routed by a repair of {notices:?} it was not reached by"
+                    );
+                }
+            }
+        }
+        live.replan(&mut sim).unwrap();
+    }
+    assert!(repairs > 10, "{repairs} notices");
+    assert!(changed_total > 0, "no repair re-routed anything");
+    // The counter counts vehicles routed again, some of which choose the
+    // route they had.
+    assert!(live.repair_rerouted as usize >= changed_total);
 }
 
 /// In the certification queue the sequencer's policy sends a vehicle that

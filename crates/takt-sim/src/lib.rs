@@ -14,5 +14,5 @@ pub mod summary;
 pub mod world;
 
 pub use policy::{Fifo, Policy, RouteOption};
-pub use summary::Summary;
+pub use summary::{PlannerSummary, Summary};
 pub use world::{Milestone, SimOptions, Simulation, Vehicle};

@@ -88,6 +88,23 @@ pub struct Summary {
     /// graph (0 unless a drawn deck is smaller than the space booked).
     pub vehicles_unstowed: u64,
     pub disruptions: Counters,
+    /// What the live planner did (`--policy takt` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planner: Option<PlannerSummary>,
+}
+
+/// What the live planner of `--policy takt` did in a run (deterministic
+/// for a seed; its timings are printed, not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannerSummary {
+    /// Daily re-plans.
+    pub replans: u64,
+    /// Vehicles the re-plans routed again.
+    pub replan_rerouted: u64,
+    /// Repairs, by the kind of notice that asked for them.
+    pub repairs: BTreeMap<String, u64>,
+    /// Vehicles the repairs routed again.
+    pub repair_rerouted: u64,
 }
 
 impl Summary {
@@ -221,6 +238,7 @@ impl Summary {
                 .collect(),
             rehandling_moves: sim.rehandling.values().map(|r| r.moves).sum(),
             rehandling_gang_minutes: sim.rehandling.values().map(|r| r.gang_minutes).sum(),
+            planner: None,
             vehicles_unstowed: sim.unstowed,
             disruptions: sim.counters.clone(),
         }

@@ -304,6 +304,40 @@ pub struct Counters {
     pub certification_holds: u64,
 }
 
+/// Something a live planner hears about as it happens, so it can repair
+/// its plan at once rather than at its next re-plan. Collected only when
+/// [`Simulation::watch`] is set, and only in the world itself (never in the
+/// projections and forecasts it clones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A server of an export terminal's pool went down unannounced for `minutes`.
+    StationDown {
+        terminal: usize,
+        resource: String,
+        minutes: i64,
+    },
+    /// A hold was placed on a vehicle (damage, a failed check, an approval).
+    HoldPlaced { vid: usize },
+    /// A train or truck reached its export terminal `minutes` later than
+    /// its mean transit (at least [`LATE_NOTICE_MINUTES`]), with `vids`.
+    ArrivedLate {
+        svc: usize,
+        vids: Vec<usize>,
+        minutes: i64,
+    },
+    /// A vessel berthed at one of its export calls `minutes` after its
+    /// schedule (at least [`LATE_NOTICE_MINUTES`]); its later calls are
+    /// known to follow.
+    VesselLate {
+        voyage: usize,
+        call: usize,
+        minutes: i64,
+    },
+}
+
+/// How late an arrival or a berthing must be to be worth a notice.
+pub const LATE_NOTICE_MINUTES: i64 = 6 * 60;
+
 /// The whole simulated world.
 #[derive(Clone)]
 pub struct Simulation {
@@ -348,6 +382,9 @@ pub struct Simulation {
     /// (a world rebuilt from an instance): projections keep them rather
     /// than re-deriving them from the schedule and mean transit times.
     calls_known: bool,
+    /// Collect [`Notice`]s for a live planner (see [`Simulation::run_until_notice`]).
+    pub watch: bool,
+    notices: Vec<Notice>,
 }
 
 struct PolicyBox(Box<dyn Policy>);
@@ -491,6 +528,8 @@ impl Simulation {
             draws: Draws::Truth,
             record: true,
             calls_known: false,
+            watch: false,
+            notices: Vec::new(),
             jobs: Vec::new(),
             rehandling: BTreeMap::new(),
             unstowed: 0,
@@ -650,6 +689,37 @@ impl Simulation {
             self.handle(ev);
         }
         self.now = self.now.max(until);
+    }
+
+    /// Processes events before `until` like [`Simulation::run_until`], but
+    /// returns as soon as an event has raised a [`Notice`] (with `now` at
+    /// that event's minute; other events of the same minute may still be
+    /// due): true then, false when `until` was reached.
+    pub fn run_until_notice(&mut self, until: Minute) -> bool {
+        while let Some(Reverse((at, _, _))) = self.events.peek() {
+            if *at >= until {
+                break;
+            }
+            let Reverse((at, _, ev)) = self.events.pop().expect("peeked");
+            self.now = at;
+            self.handle(ev);
+            if !self.notices.is_empty() {
+                return true;
+            }
+        }
+        self.now = self.now.max(until);
+        false
+    }
+
+    /// The notices raised since the last call.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    fn notice(&mut self, n: Notice) {
+        if self.watch && self.record {
+            self.notices.push(n);
+        }
     }
 
     /// Runs to the end of the scenario's simulated horizon.
@@ -875,6 +945,14 @@ impl Simulation {
         });
         let until = self.now.plus(minutes);
         self.wake(pool, until);
+        if let Some(terminal) = self.pools[pool].terminal {
+            let resource = self.net.resources[self.pools[pool].resource].id.clone();
+            self.notice(Notice::StationDown {
+                terminal,
+                resource,
+                minutes,
+            });
+        }
     }
 
     fn on_release(&mut self, model: usize) {
@@ -1365,8 +1443,18 @@ impl Simulation {
         let vids = self.inland_deps[svc][dep].vehicles.clone();
         let term = self.net.inland[svc].terminal;
         let pool = self.pool_of_resource[&self.net.export_terminals[term].ramp.resource];
-        for vid in vids {
+        let expected =
+            self.net.inland[svc].departures[dep].plus(mean_minutes(&self.net.inland[svc].transit));
+        let late = self.now.since(expected);
+        for &vid in &vids {
             self.enqueue(pool, vid);
+        }
+        if late >= LATE_NOTICE_MINUTES && !vids.is_empty() {
+            self.notice(Notice::ArrivedLate {
+                svc,
+                vids,
+                minutes: late,
+            });
         }
     }
 
@@ -1735,6 +1823,7 @@ impl Simulation {
                         Some("damage".into()),
                     );
                     self.push(now.plus(minutes), Ev::HoldEnd { vid });
+                    self.notice(Notice::HoldPlaced { vid });
                 } else {
                     let t = self.pools[pool].terminal.expect("export pool");
                     let proc =
@@ -1886,6 +1975,7 @@ impl Simulation {
             res,
             Some(reason.into()),
         );
+        self.notice(Notice::HoldPlaced { vid });
     }
 
     fn book_delivery(&mut self, vid: usize) {
@@ -1975,6 +2065,14 @@ impl Simulation {
 
     fn on_berth(&mut self, voyage: usize, call: usize) {
         self.voyages[voyage].berthed[call] = true;
+        let late = self.now.since(self.net.voyages[voyage].calls[call].berth);
+        if late >= LATE_NOTICE_MINUTES && call < self.net.voyages[voyage].n_export_calls {
+            self.notice(Notice::VesselLate {
+                voyage,
+                call,
+                minutes: late,
+            });
+        }
         let n_export = self.net.voyages[voyage].n_export_calls;
         if call < n_export {
             let mut list: Vec<&Vehicle> = self.voyages[voyage].assigned[call]

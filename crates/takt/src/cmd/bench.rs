@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (_, net) = crate::load::network(&scaled, Some(args.days))?;
     let t0 = Instant::now();
     let cpu0 = super::process_cpu_ms();
-    let sim = super::run_simulation(net.clone(), &args.policy, args.seed, scale, |_| Ok(()))?;
+    let (sim, _) = super::run_simulation(net.clone(), &args.policy, args.seed, scale, |_| Ok(()))?;
     let simulate_seconds = t0.elapsed().as_secs_f64();
     let simulate_cpu_seconds = super::process_cpu_ms()
         .zip(cpu0)

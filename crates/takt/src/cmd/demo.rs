@@ -389,7 +389,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let advanced = target > sim.now;
         if advanced {
-            sim.run_until(target);
+            match &mut sequencer {
+                // The sequencer repairs its plan at every disruption on the way.
+                Some(seq) => {
+                    seq.run_until(&mut sim, target, &|| 0.0)
+                        .map_err(|e| anyhow!("repairing: {e}"))?;
+                }
+                None => sim.run_until(target),
+            }
             if let Some(seq) = &mut sequencer {
                 let day = sim.now.since(start) / Minute::DAY;
                 if day > replanned_day {

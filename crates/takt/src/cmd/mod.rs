@@ -41,7 +41,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use takt_core::Minute;
 use takt_core::network::Network;
-use takt_sim::{Milestone, SimOptions, Simulation, policy};
+use takt_sim::{Milestone, PlannerSummary, SimOptions, Simulation, policy};
 
 /// Candidates per thread at each daily re-plan of the `takt` policy.
 pub const REPLAN_CANDIDATES: u64 = 12;
@@ -78,7 +78,7 @@ pub fn run_simulation(
     seed: u64,
     volume_scale: f64,
     mut sink: impl FnMut(Vec<Milestone>) -> Result<()>,
-) -> Result<Simulation> {
+) -> Result<(Simulation, Option<Planned>)> {
     let (mut live, policy) = policy_for(policy_name, seed)?;
     let days = net.end.since(net.start) / Minute::DAY;
     let mut sim = Simulation::new(net, policy, SimOptions { seed, volume_scale });
@@ -93,16 +93,71 @@ pub fn run_simulation(
         ProgressBar::hidden()
     };
     let start = sim.net.start;
+    let mut repair_ms = Vec::new();
+    let t0 = std::time::Instant::now();
+    let clock = || t0.elapsed().as_secs_f64() * 1000.0;
     for day in 1..=days {
-        sim.run_until(start.plus(day * Minute::DAY));
+        let until = start.plus(day * Minute::DAY);
         if let Some(l) = &mut live {
-            l.replan(&mut sim)
-                .map_err(|e| anyhow!("re-planning on day {day}: {e}"))?;
+            // Repairs at every disruption on the way, then the day's re-plan.
+            let took = l
+                .advance(&mut sim, until, &clock)
+                .map_err(|e| anyhow!("planning on day {day}: {e}"))?;
+            repair_ms.extend(took);
+        } else {
+            sim.run_until(until);
         }
         sink(sim.drain_milestones())?;
         bar.set_position(day as u64);
         bar.set_message(format!("{} vehicles", sim.vehicles.len()));
     }
     bar.finish_and_clear();
-    Ok(sim)
+    let planned = live.map(|l| Planned {
+        summary: PlannerSummary {
+            replans: l.replans,
+            replan_rerouted: l.rerouted,
+            repairs: l.repairs.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+            repair_rerouted: l.repair_rerouted,
+        },
+        repair_ms,
+    });
+    Ok((sim, planned))
+}
+
+/// What the live planner did in a run, and how long each repair took
+/// (wall-clock milliseconds, in the order they ran).
+pub struct Planned {
+    pub summary: PlannerSummary,
+    pub repair_ms: Vec<f64>,
+}
+
+impl Planned {
+    /// One line for people: re-plans, repairs and their latency.
+    pub fn line(&self) -> String {
+        let mut ms = self.repair_ms.clone();
+        ms.sort_by(f64::total_cmp);
+        let q = |p: f64| -> f64 {
+            if ms.is_empty() {
+                return 0.0;
+            }
+            ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1]
+        };
+        let s = &self.summary;
+        let kinds: Vec<String> = s.repairs.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        format!(
+            "planner: {} re-plans routed {} vehicles again; {} repairs ({}) routed {} again, {:.1} ms p50, {:.1} ms p99, {:.1} ms max",
+            s.replans,
+            s.replan_rerouted,
+            ms.len(),
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            },
+            s.repair_rerouted,
+            q(0.5),
+            q(0.99),
+            ms.last().copied().unwrap_or(0.0)
+        )
+    }
 }

@@ -19,8 +19,9 @@ pub struct Args {
     pub seed: u64,
     /// Who decides: `fifo` (first in, first out; first voyage with space, the status quo) or
     /// `jit` (the same voyage, shipped just in time from the plant; queues by promised date) or
-    /// `takt` (the sequencer re-plans the pipeline once a simulated day and routes again
-    /// whoever its plan moves; see docs/sequencer.md).
+    /// `takt` (the sequencer re-plans the pipeline once a simulated day, repairs its plan
+    /// whenever a station goes down, a hold is placed or a train or vessel is late, and
+    /// routes again whoever its plan moves; see docs/sequencer.md).
     #[arg(long, default_value = "fifo")]
     pub policy: String,
     /// Output folder for events.jsonl, plan.json and summary.json (created if missing).
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("cannot write {}", events_path.display()))?;
     let mut events = BufWriter::new(file);
     let mut n_events = 0u64;
-    let sim = super::run_simulation(
+    let (sim, planned) = super::run_simulation(
         net,
         &args.policy,
         args.seed,
@@ -52,7 +53,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
     events.flush()?;
-    let summary = Summary::of(&sim, args.seed);
+    let mut summary = Summary::of(&sim, args.seed);
+    summary.planner = planned.as_ref().map(|p| p.summary.clone());
     write_json(&args.out.join("summary.json"), &summary)?;
     let plan = sim.plan(false);
     write_json(&args.out.join("plan.json"), &plan)?;
@@ -71,6 +73,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "stowage rehandling: {} moves, {} gang minutes",
         summary.rehandling_moves, summary.rehandling_gang_minutes
     );
+    if let Some(p) = &planned {
+        println!("{}", p.line());
+    }
     for (port, r) in &summary.rehandling {
         println!(
             "  {port}: {} calls, {} temporary discharges, {} moves, {} gang minutes",
