@@ -11,7 +11,7 @@
 //!
 //! What an instance does not say is rebuilt by rule: delivery-truck bookings
 //! are made again at `now`, a vehicle under way on a pool takes the first
-//! free server, an outage under way takes the first server not down, and a
+//! free server that is not down, an outage under way takes the first server not down, and a
 //! vehicle holding space takes its model's first deck class with booked
 //! space left unless its voyage step names one.
 
@@ -518,10 +518,15 @@ impl Simulation {
                         self.export_yard_used[t] += 1;
                     }
                     if last.end >= now {
-                        // Under way: a server is busy until the step ends.
+                        // Under way: a server is busy until the step ends,
+                        // one that is not down (outages are restored first,
+                        // and the world takes a server down only when it is
+                        // free, so the work was not on a server down now).
                         let p = &mut self.pools[pool];
+                        let free = |s: &usize| p.busy_until[*s] <= now;
                         let server = (0..p.busy_until.len())
-                            .find(|&s| p.busy_until[s] <= now)
+                            .find(|s| free(s) && p.down_until[*s] <= now)
+                            .or_else(|| (0..p.busy_until.len()).find(free))
                             .unwrap_or_else(|| {
                                 (0..p.busy_until.len())
                                     .min_by_key(|&s| p.busy_until[s])
