@@ -163,8 +163,9 @@ impl Live {
         while sim.run_until_notice(until) {
             let notices = sim.take_notices();
             let t = clock();
-            self.repair(sim, &notices)?;
-            took.push(clock() - t);
+            if self.repair(sim, &notices)? {
+                took.push(clock() - t);
+            }
         }
         Ok(took)
     }
@@ -187,14 +188,20 @@ impl Live {
     /// objective plus the price of every change (a voyage changed, an hour
     /// of delivery moved); vehicles whose decisions changed and no longer
     /// keep their booking are routed again. Deterministic for a seed.
-    pub fn repair(&mut self, sim: &mut Simulation, notices: &[Notice]) -> Result<(), RestoreError> {
+    /// False when no vehicle the notices reach can still change (nothing
+    /// was repaired).
+    pub fn repair(
+        &mut self,
+        sim: &mut Simulation,
+        notices: &[Notice],
+    ) -> Result<bool, RestoreError> {
         let vids = sim.pipeline();
         let affected = affected(sim, &vids, notices);
         let Some(first) = notices.first() else {
-            return Ok(());
+            return Ok(false);
         };
         if affected.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let inst = sim.instance();
         let genes: Vec<Gene> = {
@@ -248,7 +255,7 @@ impl Live {
         self.repair_rerouted += sim.reroute(&free) as u64;
         *self.repairs.entry(notice_kind(first)).or_default() += 1;
         self.candidates += out.iterations;
-        Ok(())
+        Ok(true)
     }
 }
 

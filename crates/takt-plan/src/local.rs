@@ -2023,10 +2023,17 @@ pub fn event_of_kind(
             reason: "damage".into(),
             hours: hours(rng, 4.0, 96.0),
         }),
-        _ => plan
-            .vehicles
-            .iter()
-            .find(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
-            .map(|v| Disruption::HoldReleased { vin: v.vin.clone() }),
+        _ => {
+            // Any vehicle with a hold in force, uniformly (holds are few, so
+            // drawing vehicles until one is held could miss them all).
+            let held: Vec<&VehiclePlan> = plan
+                .vehicles
+                .iter()
+                .filter(|v| v.holds.iter().any(|h| h.from <= now && now < h.to))
+                .collect();
+            (!held.is_empty()).then(|| Disruption::HoldReleased {
+                vin: held[rng.random_range(0..held.len())].vin.clone(),
+            })
+        }
     }
 }

@@ -498,8 +498,9 @@ fn repairs_reroute_only_the_vehicles_their_notice_reaches() {
                     })
             };
             let reached: Vec<bool> = (0..sim.vehicles.len()).map(reached).collect();
-            live.repair(&mut sim, &notices).unwrap();
-            repairs += 1;
+            if live.repair(&mut sim, &notices).unwrap() {
+                repairs += 1;
+            }
             for (vid, v) in sim.vehicles.iter().enumerate().take(before.len()) {
                 if v.route != before[vid] {
                     changed_total += 1;
@@ -512,7 +513,8 @@ fn repairs_reroute_only_the_vehicles_their_notice_reaches() {
         }
         live.replan(&mut sim).unwrap();
     }
-    assert!(repairs > 10, "{repairs} notices");
+    assert!(repairs > 10, "{repairs} repairs");
+    assert_eq!(live.repairs.values().sum::<u64>(), repairs);
     assert!(changed_total > 0, "no repair re-routed anything");
     // The counter counts vehicles routed again, some of which choose the
     // route they had.

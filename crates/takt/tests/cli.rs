@@ -859,14 +859,14 @@ fn local_repair_of_a_plan_and_its_benchmark() {
 }
 
 #[test]
-fn simulate_with_the_takt_policy_replans_daily() {
+fn simulate_with_the_takt_policy_replans_daily_and_repairs() {
     let dir = temp_dir("takt-policy");
     let out = takt(&[
         "simulate",
         "--policy",
         "takt",
         "--days",
-        "14",
+        "21",
         "--seed",
         "4",
         "--out",
@@ -876,6 +876,21 @@ fn simulate_with_the_takt_policy_replans_daily() {
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(s["policy"], "takt");
+    // Three weeks: 21 daily re-plans, and repairs at the disruptions between.
+    let p = &s["planner"];
+    assert_eq!(p["replans"], 21, "{p}");
+    let repairs: u64 = p["repairs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(repairs > 0, "{p}");
+    assert!(
+        stdout(&out).contains(&format!("{repairs} repairs")),
+        "{}",
+        stdout(&out)
+    );
     let out = takt(&["check", "--plan", dir.join("plan.json").to_str().unwrap()]);
     assert!(out.status.success(), "{}", stdout(&out));
     let out = takt(&[

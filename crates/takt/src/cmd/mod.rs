@@ -148,7 +148,7 @@ impl Planned {
             "planner: {} re-plans routed {} vehicles again; {} repairs ({}) routed {} again, {:.1} ms p50, {:.1} ms p99, {:.1} ms max",
             s.replans,
             s.replan_rerouted,
-            ms.len(),
+            s.repairs.values().sum::<u64>(),
             if kinds.is_empty() {
                 "none".into()
             } else {
