@@ -680,15 +680,7 @@ impl Simulation {
 
     /// Processes every event strictly before `until`.
     pub fn run_until(&mut self, until: Minute) {
-        while let Some(Reverse((at, _, _))) = self.events.peek() {
-            if *at >= until {
-                break;
-            }
-            let Reverse((at, _, ev)) = self.events.pop().expect("peeked");
-            self.now = at;
-            self.handle(ev);
-        }
-        self.now = self.now.max(until);
+        self.run(until, false);
     }
 
     /// Processes events before `until` like [`Simulation::run_until`], but
@@ -696,6 +688,10 @@ impl Simulation {
     /// that event's minute; other events of the same minute may still be
     /// due): true then, false when `until` was reached.
     pub fn run_until_notice(&mut self, until: Minute) -> bool {
+        self.run(until, true)
+    }
+
+    fn run(&mut self, until: Minute, stop_at_notice: bool) -> bool {
         while let Some(Reverse((at, _, _))) = self.events.peek() {
             if *at >= until {
                 break;
@@ -703,7 +699,7 @@ impl Simulation {
             let Reverse((at, _, ev)) = self.events.pop().expect("peeked");
             self.now = at;
             self.handle(ev);
-            if !self.notices.is_empty() {
+            if stop_at_notice && !self.notices.is_empty() {
                 return true;
             }
         }
