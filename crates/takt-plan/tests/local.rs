@@ -5,50 +5,21 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use takt_core::instance::Instance;
-use takt_core::network::{CompileOptions, Network};
+use takt_core::network::Network;
 use takt_core::plan::{Plan, Stage};
 use takt_core::scenario::BUILTIN_US_JAPAN;
 use takt_plan::local::{LocalError, LocalRepair, random_event};
 use takt_plan::repair::Disruption;
 use takt_plan::{Gene, decode};
-use takt_sim::{Fifo, SimOptions, Simulation};
 
-const OTHER: &str = include_str!("../../takt-sim/tests/data/other-network.toml");
-const TWO_BY_THREE: &str = include_str!("../../takt-sim/tests/data/two-by-three.toml");
+mod common;
+use common::{OTHER, TWO_BY_THREE, feasible, instance};
 
 fn planned(text: &str, days: u32, seed: u64) -> (Network, Instance, Plan) {
-    let net = Network::load(
-        text,
-        CompileOptions {
-            days,
-            volume_scale: 1.0,
-        },
-    )
-    .unwrap()
-    .1;
-    let mut sim = Simulation::new(
-        net.clone(),
-        Box::new(Fifo),
-        SimOptions {
-            seed,
-            volume_scale: 1.0,
-        },
-    );
-    sim.run_to_end();
-    let inst = sim.instance();
+    let (net, inst) = instance(text, days, seed, 1.0);
     let genes = vec![Gene::KEEP; inst.vehicles.len()];
     let (plan, _) = decode(&net, &inst, &genes).unwrap();
     (net, inst, plan)
-}
-
-fn feasible(net: &Network, plan: &Plan, what: &str) {
-    let report = takt_check::check(net, plan);
-    assert!(
-        report.is_feasible(),
-        "{what}: {}\n{:#?}",
-        takt_check::check_summary(&report),
-        report.violations.iter().take(5).collect::<Vec<_>>()
-    );
 }
 
 /// A stream of random events, each repaired on the plan the last one left.

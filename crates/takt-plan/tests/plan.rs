@@ -1,34 +1,13 @@
 //! The sequencer on instances made by the simulator.
 
 use takt_core::instance::Instance;
-use takt_core::network::{CompileOptions, Network};
+use takt_core::network::Network;
 use takt_core::scenario::BUILTIN_US_JAPAN;
 use takt_plan::{Params, bound, solve};
 use takt_sim::{Fifo, SimOptions, Simulation};
 
-const OTHER: &str = include_str!("../../takt-sim/tests/data/other-network.toml");
-
-fn instance(text: &str, days: u32, seed: u64, scale: f64) -> (Network, Instance) {
-    let net = Network::load(
-        text,
-        CompileOptions {
-            days,
-            volume_scale: scale,
-        },
-    )
-    .unwrap()
-    .1;
-    let mut sim = Simulation::new(
-        net.clone(),
-        Box::new(Fifo),
-        SimOptions {
-            seed,
-            volume_scale: scale,
-        },
-    );
-    sim.run_to_end();
-    (net, sim.instance())
-}
+mod common;
+use common::{OTHER, feasible, instance, network};
 
 fn solve_and_check(text: &str, days: u32, seed: u64, scale: f64, iterations: u64) {
     let (net, inst) = instance(text, days, seed, scale);
@@ -55,12 +34,7 @@ fn solve_and_check(text: &str, days: u32, seed: u64, scale: f64, iterations: u64
         eprintln!("{name}: {o:?}");
     }
     eprintln!("{}\n{:?}", solved.objective, lb);
-    let report = takt_check::check(&net, &solved.plan);
-    assert!(
-        report.is_feasible(),
-        "{}",
-        takt_check::check_summary(&report)
-    );
+    feasible(&net, &solved.plan, "the solved plan");
     assert!(solved.objective.total_usd <= solved.construction.total_usd);
     assert!(lb.total_usd <= solved.objective.total_usd + 1e-6);
 }
@@ -147,13 +121,7 @@ mod repair {
         };
         let t = std::time::Instant::now();
         let r = repair(net, inst, &genes, &d, &params, &|| 0.0).unwrap();
-        let report = takt_check::check(net, &r.plan);
-        assert!(
-            report.is_feasible(),
-            "{d:?}: {}\n{:?}",
-            takt_check::check_summary(&report),
-            report.violations.iter().take(3).collect::<Vec<_>>()
-        );
+        feasible(net, &r.plan, &format!("{d:?}"));
         eprintln!(
             "{d:?}: before {:.0}, kept {:.0}, repaired {:.0}; {} voyages changed, {} deliveries moved, {} retimed, in {:.1?}",
             r.before_objective.total_usd,
@@ -394,15 +362,7 @@ fn decode_cost() {
 fn live_replanning_is_deterministic_and_feasible() {
     use takt_plan::live::Live;
     let run = || {
-        let net = Network::load(
-            BUILTIN_US_JAPAN,
-            CompileOptions {
-                days: 28,
-                volume_scale: 1.0,
-            },
-        )
-        .unwrap()
-        .1;
+        let net = network(BUILTIN_US_JAPAN, 28, 1.0);
         let mut live = Live::new(Params {
             seed: 3,
             threads: 2,
@@ -436,13 +396,7 @@ fn live_replanning_is_deterministic_and_feasible() {
         live.repairs
     );
     assert!(a.iter().any(|m| m.milestone == "delivered"));
-    let plan = sim.plan(true);
-    let report = takt_check::check(&sim.net, &plan);
-    assert!(
-        report.is_feasible(),
-        "{}",
-        takt_check::check_summary(&report)
-    );
+    feasible(&sim.net, &sim.plan(true), "the live plan");
 }
 
 /// A repair changes the routes of the vehicles its notice reaches that
@@ -454,15 +408,7 @@ fn live_replanning_is_deterministic_and_feasible() {
 fn repairs_reroute_only_the_vehicles_their_notice_reaches() {
     use takt_plan::live::Live;
     use takt_sim::world::Notice;
-    let net = Network::load(
-        BUILTIN_US_JAPAN,
-        CompileOptions {
-            days: 42,
-            volume_scale: 1.0,
-        },
-    )
-    .unwrap()
-    .1;
+    let net = network(BUILTIN_US_JAPAN, 42, 1.0);
     let mut live = Live::new(Params {
         seed: 5,
         threads: 2,
@@ -532,15 +478,7 @@ fn certification_serves_first_the_vehicles_that_can_still_be_on_time() {
     use takt_plan::guided::{CANNOT_BE_ON_TIME, Guided, can_deliver_on_time};
     use takt_plan::live::FALLBACK;
     use takt_sim::Policy;
-    let net = Network::load(
-        OTHER,
-        CompileOptions {
-            days: 28,
-            volume_scale: 1.0,
-        },
-    )
-    .unwrap()
-    .1;
+    let net = network(OTHER, 28, 1.0);
     let mut sim = Simulation::new(
         net.clone(),
         Box::new(Fifo),
