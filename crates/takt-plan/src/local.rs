@@ -1199,7 +1199,9 @@ impl<'n> LocalRepair<'n> {
         displaced.dedup_by_key(|x| x.v);
         // In planned order; at the same minute, the vehicle that discharges
         // later first, as stow order wants it.
-        displaced.sort_by_key(|x| {
+        // (Keys computed once per vehicle: a voyage's lookup by id is not
+        // free, and a vessel move sorts thousands.)
+        displaced.sort_by_cached_key(|x| {
             (
                 self.plan.vehicles[x.v].steps[x.from].start,
                 std::cmp::Reverse(self.discharge_call(x.v)),
