@@ -410,8 +410,9 @@ async fn append(
             detail: audit_detail(report),
             ..entry.clone()
         };
-        let result = store.append_audited(&t, &events, received_at, &audit);
-        (result, events)
+        let batch = takt_store::EncodedBatch::new(events);
+        let result = store.append_audited(&t, &batch, received_at, &audit);
+        (result, batch)
     })
     .await
     .map_err(|e| {

@@ -189,14 +189,48 @@ pub trait Tx {
             .pop()
             .and_then(|s| s.state))
     }
-    /// Appends rows (in order) and writes the touched subjects' rows
-    /// (state, tail and event list).
-    fn write(
+    /// Appends rows (in order) to the log; their log positions (`seq`),
+    /// in the same order.
+    fn append(&mut self, tenant: &TenantId, rows: &[NewRow<'_>]) -> Result<Vec<i64>, BackendError>;
+    /// Writes subjects' rows (state, tail and event list).
+    fn write_states(&mut self, tenant: &TenantId, states: &[StateRow]) -> Result<(), BackendError>;
+    /// The log position the subjects' rows are derived through
+    /// (`projection.seq`, see [`crate::projector`]).
+    fn projected(&mut self) -> Result<i64, BackendError>;
+    /// Records the log position the subjects' rows are now derived through.
+    fn set_projected(&mut self, seq: i64) -> Result<(), BackendError>;
+    /// The positions of the log rows after `after` and at most `upto`, in
+    /// order, at most `limit` of them, with each row's tenant; only
+    /// `tenant`'s when given. The projector reads across tenants (it
+    /// writes each tenant's subjects with that tenant's key).
+    fn positions(
+        &mut self,
+        tenant: Option<&TenantId>,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, BackendError>;
+    /// The log rows after `after` and at most `upto` (only `tenant`'s when
+    /// given), as (seq, tenant, row), in order.
+    fn rows_between(
+        &mut self,
+        tenant: Option<&TenantId>,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<(i64, String, LogRow)>, BackendError>;
+    /// The ids among `ids` that have a retraction in the log.
+    fn retractions_among(
         &mut self,
         tenant: &TenantId,
-        rows: &[NewRow<'_>],
-        states: &[StateRow],
-    ) -> Result<(), BackendError>;
+        ids: &[&str],
+    ) -> Result<Vec<String>, BackendError>;
+    /// Each stored subject's tail (JSON) among `subjects`, and whether it
+    /// has a state: what the out-of-order flag needs of `subject_state`.
+    fn tails(
+        &mut self,
+        tenant: &TenantId,
+        subjects: &[String],
+    ) -> Result<Vec<(String, Option<String>, bool)>, BackendError>;
     /// Appends a row to the audit log (see [`crate::auth`]), in this
     /// transaction.
     fn audit(&mut self, entry: &crate::auth::AuditEntry) -> Result<(), BackendError>;
@@ -213,6 +247,15 @@ pub trait Backend: Send {
     /// writers of the same tenant (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
     /// transaction-scoped advisory lock on the tenant).
     fn begin(&mut self, tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
+    /// Starts a projector's transaction ([`crate::projector`]): `write`
+    /// serializes with other projectors (SQLite: `BEGIN IMMEDIATE`;
+    /// PostgreSQL: an advisory lock of its own, so appends go on), a read
+    /// one does not.
+    fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
+    /// The log position through which every row is committed: rows after it
+    /// get later positions (PostgreSQL waits for the appends in flight, whose
+    /// positions could otherwise commit out of order).
+    fn log_head(&mut self) -> Result<i64, BackendError>;
     /// The database's own consistency check (`PRAGMA integrity_check`;
     /// for PostgreSQL, the log and state tables are readable and the
     /// append-only triggers exist).
@@ -359,6 +402,20 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "event-time index dropped",
         "DROP INDEX event_log_tenant_time;",
         "DROP INDEX event_log_tenant_time;",
+    ),
+    (
+        7,
+        "subject states projected from the log after acknowledgement",
+        "CREATE TABLE projection (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO projection (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM event_log;",
+        "CREATE TABLE projection (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq BIGINT NOT NULL
+    );
+    INSERT INTO projection (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM event_log;",
     ),
 ];
 
