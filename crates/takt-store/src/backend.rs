@@ -210,6 +210,10 @@ pub trait Tx {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, BackendError>;
+    /// The number of log rows (all tenants') after `after`.
+    fn count_after(&mut self, after: i64) -> Result<i64, BackendError>;
+    /// The positions of `tenant`'s log rows after `after`, in order.
+    fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError>;
     /// The log rows after `after` and at most `upto` (only `tenant`'s when
     /// given), as (seq, tenant, row), in order.
     fn rows_between(

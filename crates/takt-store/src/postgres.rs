@@ -83,6 +83,8 @@ struct Statements {
     tails: Statement,
     positions: Statement,
     rows_between: Statement,
+    logged_after: Statement,
+    count_after: Statement,
     audit: Statement,
 }
 
@@ -145,6 +147,15 @@ impl Statements {
             positions: client.prepare(
                 "SELECT seq, tenant FROM event_log WHERE seq > $1 AND seq <= $2
                  AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $4",
+            )?,
+            logged_after: client.prepare(
+                // Through the positions (both bounds, so that the generic
+                // plan expects few rows), not the (tenant, ...) index.
+                "SELECT seq FROM event_log WHERE seq > $1 AND seq <= 9223372036854775807
+                 AND tenant || '' = $2 ORDER BY seq",
+            )?,
+            count_after: client.prepare(
+                "SELECT COUNT(*) FROM event_log WHERE seq > $1 AND seq <= 9223372036854775807",
             )?,
             rows_between: client.prepare(&format!(
                 "SELECT l.seq, l.tenant, {ROW_COLUMNS} FROM event_log l WHERE l.seq > $1 AND l.seq <= $2
@@ -319,6 +330,22 @@ impl Tx for PgTx<'_> {
             )?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    fn count_after(&mut self, after: i64) -> Result<i64, BackendError> {
+        Ok(self
+            .tx
+            .query_one(&self.stmts.count_after, &[&after])?
+            .get(0))
+    }
+
+    fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError> {
+        Ok(self
+            .tx
+            .query(&self.stmts.logged_after, &[&after, &tenant.as_str()])?
+            .iter()
+            .map(|r| r.get(0))
             .collect())
     }
 

@@ -72,6 +72,10 @@ impl Held {
 /// (its event time and subjects), and its event when at hand.
 #[derive(Debug)]
 pub(crate) struct Logged {
+    /// True when the log held an error declaration for the event's id when
+    /// it was appended (then its subjects are derived again, not applied
+    /// to); for rows read back from the log, the projector asks the log.
+    pub declared: bool,
     /// The event time; `None` for an error declaration (which does not
     /// count as the subject's latest event, see [`Tail::latest_at`]).
     pub at: Option<Timestamp>,
@@ -80,38 +84,102 @@ pub(crate) struct Logged {
 }
 
 impl Logged {
-    pub fn new(event: &Event, held: Option<Held>) -> Logged {
+    pub fn new(event: &Event, declared: bool, held: Option<Held>) -> Logged {
+        Logged::with_subjects(event, unique_subjects(event), declared, held)
+    }
+
+    /// [`Logged::new`] with the event's subjects ([`unique_subjects`]).
+    pub fn with_subjects(
+        event: &Event,
+        subjects: Vec<String>,
+        declared: bool,
+        held: Option<Held>,
+    ) -> Logged {
         Logged {
+            declared,
             at: (!event.is_retraction()).then_some(event.at),
-            subjects: unique_subjects(event),
+            subjects,
             held,
         }
     }
 }
 
-/// The logged rows not yet projected that this process knows, by position.
+/// The logged rows not yet projected that this process knows, by position,
+/// and the latest event time of each subject among the rows it has held.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    rows: Mutex<BTreeMap<i64, Arc<Logged>>>,
+    inner: Mutex<PendingInner>,
+}
+
+#[derive(Debug, Default)]
+struct PendingInner {
+    rows: BTreeMap<i64, Arc<Logged>>,
+    /// By tenant and subject, the latest event time among the rows held,
+    /// and the last position with it; dropped once projected.
+    latest: HashMap<String, HashMap<String, (Timestamp, i64)>>,
+}
+
+impl PendingInner {
+    fn note(&mut self, tenant: &str, seq: i64, l: &Logged) {
+        let Some(at) = l.at else {
+            return;
+        };
+        if !self.latest.contains_key(tenant) {
+            self.latest.insert(tenant.to_string(), HashMap::new());
+        }
+        let of = self.latest.get_mut(tenant).expect("inserted");
+        for s in &l.subjects {
+            match of.get_mut(s.as_str()) {
+                Some(e) => *e = (e.0.max(at), e.1.max(seq)),
+                None => {
+                    of.insert(s.clone(), (at, seq));
+                }
+            }
+        }
+    }
 }
 
 impl Pending {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i64, Arc<Logged>>> {
-        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, PendingInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn insert(&self, rows: impl IntoIterator<Item = (i64, Logged)>) {
-        let mut map = self.lock();
+    /// How many rows wait.
+    fn len(&self) -> usize {
+        self.lock().rows.len()
+    }
+
+    /// Keeps rows of `tenant` appended (or read from the log).
+    pub fn insert(&self, tenant: &TenantId, rows: impl IntoIterator<Item = (i64, Logged)>) {
+        let mut p = self.lock();
         for (seq, l) in rows {
-            map.insert(seq, Arc::new(l));
+            p.note(tenant.as_str(), seq, &l);
+            p.rows.insert(seq, Arc::new(l));
         }
     }
 
     /// Forgets the rows projected (at most `seq`).
     fn projected(&self, seq: i64) {
-        let mut map = self.lock();
-        let rest = map.split_off(&(seq + 1));
-        *map = rest;
+        let mut p = self.lock();
+        let rest = p.rows.split_off(&(seq + 1));
+        p.rows = rest;
+        for of in p.latest.values_mut() {
+            of.retain(|_, (_, last)| *last > seq);
+        }
+    }
+
+    /// The number of rows held after `after`.
+    pub fn count_after(&self, after: i64) -> usize {
+        self.lock().rows.range(after + 1..).count()
+    }
+
+    /// The latest event time of a subject among the rows held.
+    pub fn latest(&self, tenant: &TenantId, subject: &str) -> Option<Timestamp> {
+        self.lock()
+            .latest
+            .get(tenant.as_str())
+            .and_then(|of| of.get(subject))
+            .map(|(at, _)| *at)
     }
 
     /// The rows at these positions, reading the ones not here (or, with
@@ -124,9 +192,9 @@ impl Pending {
         events: bool,
     ) -> Result<Vec<Arc<Logged>>, BackendError> {
         let mut out: Vec<Option<Arc<Logged>>> = {
-            let map = self.lock();
+            let p = self.lock();
             seqs.iter()
-                .map(|s| map.get(s).filter(|l| !events || l.held.is_some()).cloned())
+                .map(|s| p.rows.get(s).filter(|l| !events || l.held.is_some()).cloned())
                 .collect()
         };
         let missing: Vec<i64> = seqs
@@ -136,28 +204,31 @@ impl Pending {
             .map(|(s, _)| *s)
             .collect();
         if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
-            let mut read: HashMap<i64, Arc<Logged>> = tx
-                .rows_between(tenant, first - 1, *last)?
-                .into_iter()
-                .map(|(seq, _, row)| {
-                    let l = Logged::new(&row.event, None);
-                    (
-                        seq,
-                        Arc::new(Logged {
-                            held: Some(Held::Row(row)),
-                            ..l
-                        }),
-                    )
-                })
-                .collect();
-            {
-                let mut map = self.lock();
-                for (seq, l) in &read {
-                    let slot = map.entry(*seq).or_insert_with(|| l.clone());
+            let mut read: HashMap<i64, Arc<Logged>> = HashMap::new();
+            let mut by_tenant: BTreeMap<String, Vec<(i64, Logged)>> = BTreeMap::new();
+            for (seq, t, row) in tx.rows_between(tenant, first - 1, *last)? {
+                let l = Logged::new(&row.event, false, None);
+                let l = Logged {
+                    held: Some(Held::Row(row)),
+                    ..l
+                };
+                by_tenant.entry(t).or_default().push((seq, l));
+            }
+            for (t, rows) in by_tenant {
+                let t = TenantId::parse(&t)
+                    .map_err(|e| BackendError::Corrupt(format!("tenant `{t}` in the log: {e}")))?;
+                let rows: Vec<(i64, Arc<Logged>)> =
+                    rows.into_iter().map(|(seq, l)| (seq, Arc::new(l))).collect();
+                let mut p = self.lock();
+                for (seq, l) in &rows {
+                    p.note(t.as_str(), *seq, l);
+                    let slot = p.rows.entry(*seq).or_insert_with(|| l.clone());
                     if slot.held.is_none() {
                         *slot = l.clone();
                     }
                 }
+                drop(p);
+                read.extend(rows);
             }
             for (seq, slot) in seqs.iter().zip(&mut out) {
                 if slot.is_none() {
@@ -332,14 +403,32 @@ fn project_tenant(
             touched.entry(s.as_str()).or_default().push(h.event());
         }
     }
-    let ids: Vec<&str> = held
+    // Events whose id has an error declaration in the log: known from the
+    // append for the rows this process appended, asked of the log for the
+    // others (read back from it).
+    let ask: Vec<&str> = rows
         .iter()
-        .map(|h| h.event().event_id.as_str())
+        .zip(&held)
+        .filter(|(_, h)| matches!(h, Held::Row(_)))
+        .map(|(_, h)| h.event().event_id.as_str())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let retractions = tx.retractions_among(tenant, &ids)?;
-    let retracted_ids: BTreeSet<&str> = retractions.iter().map(String::as_str).collect();
+    let retractions = if ask.is_empty() {
+        Vec::new()
+    } else {
+        tx.retractions_among(tenant, &ask)?
+    };
+    let retracted_ids: BTreeSet<&str> = retractions
+        .iter()
+        .map(String::as_str)
+        .chain(
+            rows.iter()
+                .zip(&held)
+                .filter(|(l, _)| l.declared)
+                .map(|(_, h)| h.event().event_id.as_str()),
+        )
+        .collect();
     let plans = plan_subjects(tx, tenant, &touched, &retracted_ids)?;
     let with_new = |s: &str, mut stored: Vec<LogRow>| {
         stored.extend(
@@ -467,6 +556,11 @@ pub(crate) fn behind(backend: &mut dyn Backend) -> Result<bool, BackendError> {
     Ok(!tx.positions(None, from, i64::MAX, 1)?.is_empty())
 }
 
+/// How many logged rows the background projector waits for ...
+const GATHER_ROWS: usize = 1024;
+/// ... or for how long after the first.
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// A projector on a thread of its own, with a connection of its own,
 /// woken after each append.
 pub(crate) struct Background {
@@ -483,7 +577,16 @@ impl Background {
             .name("takt-projector".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
-                    while woken.try_recv().is_ok() {}
+                    // Projecting each batch as it comes would double the
+                    // commits; it waits for a projection's worth of rows,
+                    // or a pause (reads do not wait for it: they catch up).
+                    let until = std::time::Instant::now() + GATHER_FOR;
+                    while pending.len() < GATHER_ROWS {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        if woken.recv_timeout(left).is_err() {
+                            break;
+                        }
+                    }
                     if let Err(e) = catch_up(&mut *backend, &pending) {
                         // Reads and the next start-up catch up anyway.
                         eprintln!("takt: projecting subject states failed: {e}");

@@ -415,6 +415,25 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
+    fn count_after(&mut self, after: i64) -> Result<i64, BackendError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM event_log WHERE seq > ?1")?;
+        Ok(stmt.query_row(params![after], |r| r.get(0))?)
+    }
+
+    fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError> {
+        let mut stmt = self.tx.prepare_cached(
+            // `+tenant`: through the positions, not the (tenant, ...)
+            // index, which would read every row of the tenant and sort.
+            "SELECT seq FROM event_log WHERE seq > ?1 AND +tenant = ?2 ORDER BY seq",
+        )?;
+        let out = stmt
+            .query_map(params![after, tenant.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(out)
+    }
+
     fn rows_between(
         &mut self,
         tenant: Option<&TenantId>,

@@ -362,11 +362,14 @@ impl Store {
             .flat_map(|r| r.subjects.iter().map(|s| (s.as_str(), None)))
             .collect();
         let from = tx.projected()?;
-        let logged: Vec<i64> = tx
-            .positions(Some(tenant), from, i64::MAX, i64::MAX)?
-            .into_iter()
-            .map(|(seq, _)| seq)
-            .collect();
+        // The rows logged after it: those this store appended are held (with
+        // each subject's latest event time); when the log has others, they
+        // are read from it (and held).
+        let in_log = tx.count_after(from)? as usize;
+        if in_log != self.pending.count_after(from) {
+            let logged = tx.logged_after(tenant, from)?;
+            self.pending.get(&mut *tx, Some(tenant), &logged, false)?;
+        }
         let keys: Vec<String> = latest.keys().map(|s| s.to_string()).collect();
         let mut no_tail = Vec::new();
         for (s, tail, has_state) in tx.tails(tenant, &keys)? {
@@ -390,14 +393,8 @@ impl Store {
                 }
             }
         }
-        for l in self.pending.get(&mut *tx, Some(tenant), &logged, false)? {
-            if let Some(at) = l.at {
-                for s in &l.subjects {
-                    if let Some(x) = latest.get_mut(s.as_str()) {
-                        *x = (*x).max(Some(at));
-                    }
-                }
-            }
+        for (s, l) in latest.iter_mut() {
+            *l = (*l).max(self.pending.latest(tenant, s));
         }
         // Flags in batch order: an event is out of order when a stored or
         // earlier event of one of its subjects is later.
@@ -431,26 +428,42 @@ impl Store {
         for (row, f) in new_rows.iter_mut().zip(row_flags) {
             row.flags = f;
         }
+        // Which new events have an error declaration for their id in the log
+        // or the batch (the projector derives their subjects again).
+        let declared: Vec<bool> = new_rows
+            .iter()
+            .map(|r| {
+                by_id
+                    .get(r.event.event_id.as_str())
+                    .is_some_and(|es| es.iter().any(|e| e.error_declaration.is_some()))
+            })
+            .collect();
         let seqs = tx.append(tenant, &new_rows)?;
         report.items.sort_by_key(|r| r.index);
         if let Some(audit) = audit {
             tx.audit(&audit(&report))?;
         }
         tx.commit()?;
-        self.pending.insert(seqs.iter().zip(&new_rows).zip(&new_index).map(
-            |((seq, row), &index)| {
-                let held = shared.map(|b| Held::Batch {
-                    batch: b.clone(),
-                    index,
-                    received_at: row.received_at,
-                    flags: row.flags.clone(),
-                });
-                (*seq, Logged::new(row.event, held))
-            },
-        ));
+        self.pending.insert(
+            tenant,
+            seqs.iter()
+                .zip(new_rows)
+                .zip(&new_index)
+                .zip(declared)
+                .map(|(((seq, row), &index), declared)| {
+                    let held = shared.map(|b| Held::Batch {
+                        batch: b.clone(),
+                        index,
+                        received_at: row.received_at,
+                        flags: row.flags,
+                    });
+                    let l = Logged::with_subjects(row.event, row.subjects, declared, held);
+                    (*seq, l)
+                }),
+        );
         // The batch is stored: a projection that fails now is retried by
         // the next read or start-up, and does not undo the answer.
-        if logged.len() + new_rows.len() > MAX_LAG || !self.wake_projector() {
+        if in_log + seqs.len() > MAX_LAG || !self.wake_projector() {
             let _ = projector::catch_up(&mut **guard, &self.pending);
         }
         Ok(report)
