@@ -210,8 +210,9 @@ pub trait Tx {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, BackendError>;
-    /// The number of log rows (all tenants') after `after`.
-    fn count_after(&mut self, after: i64) -> Result<i64, BackendError>;
+    /// `projection.seq` and the number of log rows (all tenants') after
+    /// it, in one read.
+    fn unprojected(&mut self) -> Result<(i64, i64), BackendError>;
     /// The positions of `tenant`'s log rows after `after`, in order.
     fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError>;
     /// The log rows after `after` and at most `upto` (only `tenant`'s when
@@ -256,6 +257,17 @@ pub trait Backend: Send {
     /// PostgreSQL: an advisory lock of its own, so appends go on), a read
     /// one does not.
     fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
+    /// Makes this connection a background projector's: its commits (of
+    /// derived rows only, with the position they are derived through) need
+    /// not wait for the disk (SQLite: `synchronous=NORMAL` on this
+    /// connection; PostgreSQL does the same per projection, see
+    /// [`Backend::begin_projection`]). A commit lost to a power failure
+    /// takes its position with it and is projected again; the log's appends
+    /// keep their durability, and the disk keeps the order of writes (an
+    /// append acknowledged after a projection flushes it too).
+    fn projector_only(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// The log position through which every row is committed: rows after it
     /// get later positions (PostgreSQL waits for the appends in flight, whose
     /// positions could otherwise commit out of order).

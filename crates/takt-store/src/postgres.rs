@@ -84,7 +84,7 @@ struct Statements {
     positions: Statement,
     rows_between: Statement,
     logged_after: Statement,
-    count_after: Statement,
+    unprojected: Statement,
     audit: Statement,
 }
 
@@ -154,8 +154,10 @@ impl Statements {
                 "SELECT seq FROM event_log WHERE seq > $1 AND seq <= 9223372036854775807
                  AND tenant || '' = $2 ORDER BY seq",
             )?,
-            count_after: client.prepare(
-                "SELECT COUNT(*) FROM event_log WHERE seq > $1 AND seq <= 9223372036854775807",
+            unprojected: client.prepare(
+                "SELECT p.seq, (SELECT COUNT(*) FROM event_log l
+                     WHERE l.seq > p.seq AND l.seq <= 9223372036854775807)
+                 FROM projection p WHERE p.id = 1",
             )?,
             rows_between: client.prepare(&format!(
                 "SELECT l.seq, l.tenant, {ROW_COLUMNS} FROM event_log l WHERE l.seq > $1 AND l.seq <= $2
@@ -333,11 +335,9 @@ impl Tx for PgTx<'_> {
             .collect())
     }
 
-    fn count_after(&mut self, after: i64) -> Result<i64, BackendError> {
-        Ok(self
-            .tx
-            .query_one(&self.stmts.count_after, &[&after])?
-            .get(0))
+    fn unprojected(&mut self) -> Result<(i64, i64), BackendError> {
+        let r = self.tx.query_one(&self.stmts.unprojected, &[])?;
+        Ok((r.get(0), r.get(1)))
     }
 
     fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError> {
@@ -466,8 +466,11 @@ impl Backend for PgBackend {
 
     fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
         if write {
+            // Derived rows and their position only: this commit need not
+            // wait for the disk (see `Backend::projector_only`); appends'
+            // commits still do, and flush this one with them.
             self.begin_with(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({PROJECTION_LOCK})"
+                "BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock({PROJECTION_LOCK})"
             ))
         } else {
             self.begin_with("BEGIN")

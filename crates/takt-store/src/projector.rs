@@ -572,6 +572,7 @@ impl Background {
     /// Starts it on a new connection to `url`.
     pub fn start(url: &str, pending: Arc<Pending>) -> Result<Background, BackendError> {
         let mut backend = crate::backend::open(url)?;
+        backend.projector_only()?;
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("takt-projector".into())

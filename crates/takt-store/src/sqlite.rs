@@ -415,11 +415,12 @@ impl Tx for SqliteTx<'_> {
         Ok(out)
     }
 
-    fn count_after(&mut self, after: i64) -> Result<i64, BackendError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT COUNT(*) FROM event_log WHERE seq > ?1")?;
-        Ok(stmt.query_row(params![after], |r| r.get(0))?)
+    fn unprojected(&mut self) -> Result<(i64, i64), BackendError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT p.seq, (SELECT COUNT(*) FROM event_log l WHERE l.seq > p.seq)
+             FROM projection p WHERE p.id = 1",
+        )?;
+        Ok(stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
     fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError> {
@@ -537,6 +538,11 @@ impl Backend for SqliteBackend {
     fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
         // SQLite has one writer at a time: a projector's write is any writer's.
         self.begin_tx(write)
+    }
+
+    fn projector_only(&mut self) -> Result<(), BackendError> {
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        Ok(())
     }
 
     fn log_head(&mut self) -> Result<i64, BackendError> {

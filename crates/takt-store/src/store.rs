@@ -361,11 +361,11 @@ impl Store {
             .iter()
             .flat_map(|r| r.subjects.iter().map(|s| (s.as_str(), None)))
             .collect();
-        let from = tx.projected()?;
-        // The rows logged after it: those this store appended are held (with
-        // each subject's latest event time); when the log has others, they
-        // are read from it (and held).
-        let in_log = tx.count_after(from)? as usize;
+        // The rows logged after `projection.seq`: those this store appended
+        // are held (with each subject's latest event time); when the log
+        // has others, they are read from it (and held).
+        let (from, in_log) = tx.unprojected()?;
+        let in_log = in_log as usize;
         if in_log != self.pending.count_after(from) {
             let logged = tx.logged_after(tenant, from)?;
             self.pending.get(&mut *tx, Some(tenant), &logged, false)?;
