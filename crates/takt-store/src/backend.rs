@@ -200,12 +200,11 @@ pub trait Tx {
     /// Records the log position the subjects' rows are now derived through.
     fn set_projected(&mut self, seq: i64) -> Result<(), BackendError>;
     /// The positions of the log rows after `after` and at most `upto`, in
-    /// order, at most `limit` of them, with each row's tenant; only
-    /// `tenant`'s when given. The projector reads across tenants (it
-    /// writes each tenant's subjects with that tenant's key).
+    /// order, at most `limit` of them, with each row's tenant. The
+    /// projector reads across tenants (and writes each tenant's subjects
+    /// under that tenant's key).
     fn positions(
         &mut self,
-        tenant: Option<&TenantId>,
         after: i64,
         upto: i64,
         limit: i64,

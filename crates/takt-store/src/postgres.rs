@@ -145,8 +145,7 @@ impl Statements {
                      WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st",
             )?,
             positions: client.prepare(
-                "SELECT seq, tenant FROM event_log WHERE seq > $1 AND seq <= $2
-                 AND ($3::text IS NULL OR tenant = $3) ORDER BY seq LIMIT $4",
+                "SELECT seq, tenant FROM event_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
             )?,
             logged_after: client.prepare(
                 // Through the positions (both bounds, so that the generic
@@ -319,17 +318,13 @@ impl Tx for PgTx<'_> {
 
     fn positions(
         &mut self,
-        tenant: Option<&TenantId>,
         after: i64,
         upto: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, BackendError> {
         Ok(self
             .tx
-            .query(
-                &self.stmts.positions,
-                &[&after, &upto, &tenant.map(TenantId::as_str), &limit],
-            )?
+            .query(&self.stmts.positions, &[&after, &upto, &limit])?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())

@@ -40,7 +40,7 @@ pub(crate) enum Held {
         flags: Vec<Flag>,
     },
     /// A row read back from the log.
-    Row(LogRow),
+    Row(Box<LogRow>),
 }
 
 impl Held {
@@ -63,7 +63,7 @@ impl Held {
                 received_at: *received_at,
                 flags: flags.clone(),
             },
-            Held::Row(r) => r.clone(),
+            Held::Row(r) => (**r).clone(),
         }
     }
 }
@@ -194,7 +194,12 @@ impl Pending {
         let mut out: Vec<Option<Arc<Logged>>> = {
             let p = self.lock();
             seqs.iter()
-                .map(|s| p.rows.get(s).filter(|l| !events || l.held.is_some()).cloned())
+                .map(|s| {
+                    p.rows
+                        .get(s)
+                        .filter(|l| !events || l.held.is_some())
+                        .cloned()
+                })
                 .collect()
         };
         let missing: Vec<i64> = seqs
@@ -209,7 +214,7 @@ impl Pending {
             for (seq, t, row) in tx.rows_between(tenant, first - 1, *last)? {
                 let l = Logged::new(&row.event, false, None);
                 let l = Logged {
-                    held: Some(Held::Row(row)),
+                    held: Some(Held::Row(Box::new(row))),
                     ..l
                 };
                 by_tenant.entry(t).or_default().push((seq, l));
@@ -217,8 +222,10 @@ impl Pending {
             for (t, rows) in by_tenant {
                 let t = TenantId::parse(&t)
                     .map_err(|e| BackendError::Corrupt(format!("tenant `{t}` in the log: {e}")))?;
-                let rows: Vec<(i64, Arc<Logged>)> =
-                    rows.into_iter().map(|(seq, l)| (seq, Arc::new(l))).collect();
+                let rows: Vec<(i64, Arc<Logged>)> = rows
+                    .into_iter()
+                    .map(|(seq, l)| (seq, Arc::new(l)))
+                    .collect();
                 let mut p = self.lock();
                 for (seq, l) in &rows {
                     p.note(t.as_str(), *seq, l);
@@ -495,7 +502,7 @@ fn project_once(
         if from >= head {
             return Ok(Step::CaughtUp);
         }
-        let positions = tx.positions(None, from, head, MAX_ROWS)?;
+        let positions = tx.positions(from, head, MAX_ROWS)?;
         let upto = match positions.last() {
             Some((last, _)) if positions.len() as i64 == MAX_ROWS => *last,
             // Positions up to `head` without rows are appends rolled back.
@@ -553,7 +560,7 @@ pub(crate) fn catch_up(backend: &mut dyn Backend, pending: &Pending) -> Result<u
 pub(crate) fn behind(backend: &mut dyn Backend) -> Result<bool, BackendError> {
     let mut tx = backend.begin_projection(false)?;
     let from = tx.projected()?;
-    Ok(!tx.positions(None, from, i64::MAX, 1)?.is_empty())
+    Ok(!tx.positions(from, i64::MAX, 1)?.is_empty())
 }
 
 /// How many logged rows the background projector waits for ...

@@ -397,20 +397,15 @@ impl Tx for SqliteTx<'_> {
 
     fn positions(
         &mut self,
-        tenant: Option<&TenantId>,
         after: i64,
         upto: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, BackendError> {
         let mut stmt = self.tx.prepare_cached(
-            "SELECT seq, tenant FROM event_log WHERE seq > ?1 AND seq <= ?2
-             AND (?3 IS NULL OR tenant = ?3) ORDER BY seq LIMIT ?4",
+            "SELECT seq, tenant FROM event_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
         )?;
         let out = stmt
-            .query_map(
-                params![after, upto, tenant.map(TenantId::as_str), limit],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?
+            .query_map(params![after, upto, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(out)
     }

@@ -165,8 +165,7 @@ impl Store {
     pub fn projection_lag(&self) -> Result<u64, BackendError> {
         let mut guard = self.lock();
         let mut tx = guard.begin_projection(false)?;
-        let from = tx.projected()?;
-        Ok(tx.positions(None, from, i64::MAX, i64::MAX)?.len() as u64)
+        Ok(tx.unprojected()?.1 as u64)
     }
 
     /// Wakes the background projector, starting it first if needed;
@@ -219,14 +218,7 @@ impl Store {
         batch: &EncodedBatch,
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(
-            tenant,
-            &batch.events,
-            Some(&batch.events),
-            Some(&batch.records),
-            received_at,
-            None,
-        )
+        self.append_batch(tenant, batch, received_at, None)
     }
 
     /// [`Store::append`], and when the batch is accepted, the audit-log
@@ -240,13 +232,24 @@ impl Store {
         received_at: Timestamp,
         audit: &dyn Fn(&AppendReport) -> AuditEntry,
     ) -> Result<AppendReport, StoreError> {
+        self.append_batch(tenant, batch, received_at, Some(audit))
+    }
+
+    /// An encoded batch's append: its events shared with the projector.
+    fn append_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &EncodedBatch,
+        received_at: Timestamp,
+        audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
+    ) -> Result<AppendReport, StoreError> {
         self.append_inner(
             tenant,
             &batch.events,
             Some(&batch.events),
             Some(&batch.records),
             received_at,
-            Some(audit),
+            audit,
         )
     }
 
@@ -446,11 +449,8 @@ impl Store {
         tx.commit()?;
         self.pending.insert(
             tenant,
-            seqs.iter()
-                .zip(new_rows)
-                .zip(&new_index)
-                .zip(declared)
-                .map(|(((seq, row), &index), declared)| {
+            seqs.iter().zip(new_rows).zip(&new_index).zip(declared).map(
+                |(((seq, row), &index), declared)| {
                     let held = shared.map(|b| Held::Batch {
                         batch: b.clone(),
                         index,
@@ -459,7 +459,8 @@ impl Store {
                     });
                     let l = Logged::with_subjects(row.event, row.subjects, declared, held);
                     (*seq, l)
-                }),
+                },
+            ),
         );
         // The batch is stored: a projection that fails now is retried by
         // the next read or start-up, and does not undo the answer.

@@ -164,7 +164,10 @@ fn projector_catches_up_after_a_crash_and_reads_see_every_logged_event(url: &str
     let first = Store::open(url).unwrap();
     first.append(&reference, &a, now()).unwrap();
     first.append(&reference, &b, now()).unwrap();
-    let (want_a, want_b) = (view(&first, &reference, VIN_A), view(&first, &reference, VIN_B));
+    let (want_a, want_b) = (
+        view(&first, &reference, VIN_A),
+        view(&first, &reference, VIN_B),
+    );
     drop(first);
 
     let t = tenant("toyota");
@@ -185,8 +188,14 @@ fn projector_catches_up_after_a_crash_and_reads_see_every_logged_event(url: &str
     assert_eq!(writer.projection_lag().unwrap(), rest.len() as u64);
     // Another connection knows none of them but from the log.
     let other = deferred();
-    let r = other.append(&t, std::slice::from_ref(oldest), now()).unwrap();
-    assert!(r.items[0].flags.contains(&Flag::OutOfOrder), "{:?}", r.items[0].flags);
+    let r = other
+        .append(&t, std::slice::from_ref(oldest), now())
+        .unwrap();
+    assert!(
+        r.items[0].flags.contains(&Flag::OutOfOrder),
+        "{:?}",
+        r.items[0].flags
+    );
     assert_eq!(other.projection_lag().unwrap(), a.len() as u64);
     // A third connection reads: it catches up first.
     let reader = deferred();
@@ -234,7 +243,14 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     let b1 = other
         .append_encoded(&t, &takt_store::EncodedBatch::new(first.clone()), now())
         .unwrap();
-    let b2 = other.append_audited(&t, &takt_store::EncodedBatch::new(second.clone()), now(), &entry).unwrap();
+    let b2 = other
+        .append_audited(
+            &t,
+            &takt_store::EncodedBatch::new(second.clone()),
+            now(),
+            &entry,
+        )
+        .unwrap();
     assert_eq!((a1, a2), (b1, b2));
     for vin in [VIN_A, VIN_B] {
         let subject = format!("vin:{vin}");
@@ -247,11 +263,22 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     assert!(other.verify(&t).unwrap().mismatched.is_empty());
     // Duplicates only (a transaction with the audit row alone), and a
     // conflict (rejected, nothing written).
-    let again = other.append_audited(&t, &takt_store::EncodedBatch::new(second.clone()), now(), &entry).unwrap();
+    let again = other
+        .append_audited(
+            &t,
+            &takt_store::EncodedBatch::new(second.clone()),
+            now(),
+            &entry,
+        )
+        .unwrap();
     assert_eq!(again.count(Answer::Duplicate), second.len());
     let mut changed = second.clone();
     changed[0].content["location"] = serde_json::json!("ELSEWHERE");
-    assert!(other.append_audited(&t, &takt_store::EncodedBatch::new(changed), now(), &entry).is_err());
+    assert!(
+        other
+            .append_audited(&t, &takt_store::EncodedBatch::new(changed), now(), &entry)
+            .is_err()
+    );
     assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
 }
 

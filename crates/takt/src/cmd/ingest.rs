@@ -193,7 +193,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // states are derived from it after (docs/store.md, "The projector"):
     // the command ends once they are caught up.
     let t = std::time::Instant::now();
-    let lag = store.projection_lag().context("reading the projection lag")?;
+    let lag = store
+        .projection_lag()
+        .context("reading the projection lag")?;
     store.catch_up().context("projecting the stored events")?;
     eprintln!(
         "states caught up with the log {:.1} ms after the last document ({lag} events were waiting)",
