@@ -5,11 +5,7 @@
 # INSERTs of the same log rows with the same durability, one transaction per
 # batch: one INSERT per row, and one multi-row INSERT per batch; the limit is
 # the faster), for SQLite and PostgreSQL, with the CPU time of each path
-# (PostgreSQL: the client's plus the server's). takt acknowledges a batch once
-# its log rows are committed and derives the vehicles' states after
-# (docs/store.md, "The projector"): its paths count until every state is
-# caught up (`takt ingest` exits then; over HTTP, a read of the last batch's
-# vehicle answers then), and report the lag at the last acknowledgement. Loopback only; bounded by the
+# (PostgreSQL: the client's plus the server's). Loopback only; bounded by the
 # event count.
 #   bench/store/run.sh [EVENTS] [BATCH] [ROUNDS]   (defaults 20000, 100 and 3)
 # Each round runs every path once, on fresh databases; the figures are the
@@ -25,8 +21,8 @@ TAKT=target/release/takt
 BENCH=target/release/examples/store_bench
 source bench/store/pg.sh
 TMP=$(mktemp -d /tmp/takt-bench-sqlite.XXXXXX)
-echo "| backend | path | events | batch | events/s | p50 ack ms | p99 ack ms | CPU ms per 1k events | lag at last ack (events) | caught up ms after last ack | ratio to raw limit |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| backend | path | events | batch | events/s | p50 ack ms | p99 ack ms | CPU ms per 1k events | ratio to raw limit |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 "$BENCH" ingest --takt "$TAKT" --db "$TMP/bench" --events "$EVENTS" --batch "$BATCH" --rounds "$ROUNDS"
 "$BENCH" ingest --takt "$TAKT" --db "$PG_URL" --events "$EVENTS" --batch "$BATCH" --rounds "$ROUNDS" \
   --pg-pid "$(head -1 "$PG_DATA/postmaster.pid")"

@@ -138,11 +138,6 @@ struct Figures {
     p50_ms: f64,
     p99_ms: f64,
     cpu_s: f64,
-    /// Logged events whose subjects' states were not yet derived when the
-    /// last batch was acknowledged (the projector's lag), and how long
-    /// after that acknowledgement they were (ms); the throughput counts
-    /// until then. `None` for the raw paths, which derive nothing.
-    lag: Option<(f64, f64)>,
 }
 
 fn figures(n: usize, wall: Duration, mut lat: Vec<f64>) -> Figures {
@@ -153,7 +148,6 @@ fn figures(n: usize, wall: Duration, mut lat: Vec<f64>) -> Figures {
         p50_ms: q(0.50),
         p99_ms: q(0.99),
         cpu_s: 0.0,
-        lag: None,
     }
 }
 
@@ -221,56 +215,10 @@ fn bench_http(takt: &str, db: &str, batches: &[String], n: usize) -> Figures {
         assert_eq!(status, 200, "{body}");
         lat.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let acked = Instant::now();
-    // A build without a projector has no lag (its states are written with
-    // the batch).
-    let lag = projection_lag(db).map(|lag| {
-        // A read of the last batch's vehicle answers once every
-        // acknowledged event is projected (read-your-writes): the run ends
-        // there.
-        let vin = batches
-            .last()
-            .and_then(|b| b.lines().last())
-            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .and_then(|v| v["vin"].as_str().map(str::to_string))
-            .expect("a VIN in the last batch");
-        let (status, body) =
-            http_get(addr, &format!("/v1/vehicles/{vin}")).expect("the server answers");
-        assert_eq!(status, 200, "{body}");
-        (lag as f64, acked.elapsed().as_secs_f64() * 1e3)
-    });
-    let mut f = figures(n, t0.elapsed(), lat);
-    f.lag = lag;
+    let f = figures(n, t0.elapsed(), lat);
     // Killed and reaped, so its CPU time counts for this path.
     drop(server);
     f
-}
-
-/// Logged events not yet projected (read on a connection of the bench's
-/// own, which writes nothing); `None` without a projector.
-fn projection_lag(db: &str) -> Option<i64> {
-    let sql = "SELECT COUNT(*) FROM event_log WHERE seq > (SELECT seq FROM projection)";
-    if db.starts_with("postgres") {
-        let mut c = postgres::Client::connect(db, postgres::NoTls).expect("connect");
-        c.query_one(sql, &[]).ok().map(|r| r.get(0))
-    } else {
-        let c = rusqlite::Connection::open(db).expect("open");
-        c.query_row(sql, [], |r| r.get(0)).ok()
-    }
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        TOKEN.lock().unwrap()
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
 }
 
 fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path::Path) -> Figures {
@@ -288,7 +236,6 @@ fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path
         .args(["ingest", "--db", db, "--tenant", "toyota"])
         .args(&files)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .expect("takt ingest starts");
     // Each document's acknowledgement is its line on standard output; the
@@ -302,28 +249,9 @@ fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path
         lat.push((now - last).as_secs_f64() * 1e3);
         last = now;
     }
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("ingest errors");
-    assert!(child.wait().expect("ingest exits").success(), "{err}");
+    assert!(child.wait().expect("ingest exits").success());
     assert_eq!(lat.len(), batches.len());
-    // The command ends once the states are caught up with the log, and says
-    // how long after the last document that was and how far behind they
-    // were ("states caught up with the log X ms after the last document (N
-    // events were waiting)"); a build without a projector says nothing.
-    let lag = err.lines().find_map(|l| {
-        let rest = l.strip_prefix("states caught up with the log ")?;
-        let ms: f64 = rest.split(' ').next()?.parse().ok()?;
-        let waiting: f64 = rest.split('(').nth(1)?.split(' ').next()?.parse().ok()?;
-        Some((waiting, ms))
-    });
-    let mut f = figures(n, t0.elapsed(), lat);
-    f.lag = lag;
-    f
+    figures(n, t0.elapsed(), lat)
 }
 
 /// The raw limit: the same log rows (tenant, event id, kind, times, flags,
@@ -499,17 +427,8 @@ fn ingest(args: &[String]) {
     };
     for ((path, fs), rs) in paths.iter().zip(runs).zip(ratios) {
         let m = |g: fn(&Figures) -> f64| median(fs.iter().map(g).collect());
-        let lag = if fs.iter().all(|f| f.lag.is_some()) {
-            format!(
-                "{:.0} | {:.1}",
-                m(|f| f.lag.map_or(0.0, |l| l.0)),
-                m(|f| f.lag.map_or(0.0, |l| l.1))
-            )
-        } else {
-            "— | —".to_string()
-        };
         println!(
-            "| {backend} | {path} | {n} | {b} | {:.0} | {:.1} | {:.1} | {:.1} | {lag} | {:.2} |",
+            "| {backend} | {path} | {n} | {b} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} |",
             m(|f| f.events_per_s),
             m(|f| f.p50_ms),
             m(|f| f.p99_ms),

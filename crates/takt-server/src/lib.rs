@@ -410,9 +410,8 @@ async fn append(
             detail: audit_detail(report),
             ..entry.clone()
         };
-        let batch = takt_store::EncodedBatch::new(events);
-        let result = store.append_audited(&t, &batch, received_at, &audit);
-        (result, batch)
+        let result = store.append_audited(&t, &events, received_at, &audit);
+        (result, events)
     })
     .await
     .map_err(|e| {

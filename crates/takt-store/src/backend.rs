@@ -189,52 +189,14 @@ pub trait Tx {
             .pop()
             .and_then(|s| s.state))
     }
-    /// Appends rows (in order) to the log; their log positions (`seq`),
-    /// in the same order.
-    fn append(&mut self, tenant: &TenantId, rows: &[NewRow<'_>]) -> Result<Vec<i64>, BackendError>;
-    /// Writes subjects' rows (state, tail and event list).
-    fn write_states(&mut self, tenant: &TenantId, states: &[StateRow]) -> Result<(), BackendError>;
-    /// The log position the subjects' rows are derived through
-    /// (`projection.seq`, see [`crate::projector`]).
-    fn projected(&mut self) -> Result<i64, BackendError>;
-    /// Records the log position the subjects' rows are now derived through.
-    fn set_projected(&mut self, seq: i64) -> Result<(), BackendError>;
-    /// The positions of the log rows after `after` and at most `upto`, in
-    /// order, at most `limit` of them, with each row's tenant. The
-    /// projector reads across tenants (and writes each tenant's subjects
-    /// under that tenant's key).
-    fn positions(
-        &mut self,
-        after: i64,
-        upto: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>, BackendError>;
-    /// `projection.seq` and the number of log rows (all tenants') after
-    /// it, in one read.
-    fn unprojected(&mut self) -> Result<(i64, i64), BackendError>;
-    /// The positions of `tenant`'s log rows after `after`, in order.
-    fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError>;
-    /// The log rows after `after` and at most `upto` (only `tenant`'s when
-    /// given), as (seq, tenant, row), in order.
-    fn rows_between(
-        &mut self,
-        tenant: Option<&TenantId>,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(i64, String, LogRow)>, BackendError>;
-    /// The ids among `ids` that have a retraction in the log.
-    fn retractions_among(
+    /// Appends rows (in order) and writes the touched subjects' rows
+    /// (state, tail and event list).
+    fn write(
         &mut self,
         tenant: &TenantId,
-        ids: &[&str],
-    ) -> Result<Vec<String>, BackendError>;
-    /// Each stored subject's tail (JSON) among `subjects`, and whether it
-    /// has a state: what the out-of-order flag needs of `subject_state`.
-    fn tails(
-        &mut self,
-        tenant: &TenantId,
-        subjects: &[String],
-    ) -> Result<Vec<(String, Option<String>, bool)>, BackendError>;
+        rows: &[NewRow<'_>],
+        states: &[StateRow],
+    ) -> Result<(), BackendError>;
     /// Appends a row to the audit log (see [`crate::auth`]), in this
     /// transaction.
     fn audit(&mut self, entry: &crate::auth::AuditEntry) -> Result<(), BackendError>;
@@ -251,26 +213,6 @@ pub trait Backend: Send {
     /// writers of the same tenant (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a
     /// transaction-scoped advisory lock on the tenant).
     fn begin(&mut self, tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
-    /// Starts a projector's transaction ([`crate::projector`]): `write`
-    /// serializes with other projectors (SQLite: `BEGIN IMMEDIATE`;
-    /// PostgreSQL: an advisory lock of its own, so appends go on), a read
-    /// one does not.
-    fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError>;
-    /// Makes this connection a background projector's: its commits (of
-    /// derived rows only, with the position they are derived through) need
-    /// not wait for the disk (SQLite: `synchronous=NORMAL` on this
-    /// connection; PostgreSQL does the same per projection, see
-    /// [`Backend::begin_projection`]). A commit lost to a power failure
-    /// takes its position with it and is projected again; the log's appends
-    /// keep their durability, and the disk keeps the order of writes (an
-    /// append acknowledged after a projection flushes it too).
-    fn projector_only(&mut self) -> Result<(), BackendError> {
-        Ok(())
-    }
-    /// The log position through which every row is committed: rows after it
-    /// get later positions (PostgreSQL waits for the appends in flight, whose
-    /// positions could otherwise commit out of order).
-    fn log_head(&mut self) -> Result<i64, BackendError>;
     /// The database's own consistency check (`PRAGMA integrity_check`;
     /// for PostgreSQL, the log and state tables are readable and the
     /// append-only triggers exist).
@@ -417,20 +359,6 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "event-time index dropped",
         "DROP INDEX event_log_tenant_time;",
         "DROP INDEX event_log_tenant_time;",
-    ),
-    (
-        7,
-        "subject states projected from the log after acknowledgement",
-        "CREATE TABLE projection (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        seq INTEGER NOT NULL
-    );
-    INSERT INTO projection (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM event_log;",
-        "CREATE TABLE projection (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        seq BIGINT NOT NULL
-    );
-    INSERT INTO projection (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM event_log;",
     ),
 ];
 

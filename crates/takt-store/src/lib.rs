@@ -18,7 +18,6 @@ pub mod epcis;
 pub mod error;
 pub mod model;
 pub mod postgres;
-pub mod projector;
 pub mod semantics;
 pub mod sqlite;
 pub mod store;

@@ -13,24 +13,6 @@ use std::path::Path;
 /// A SQLite database file.
 pub struct SqliteBackend {
     conn: Connection,
-    /// Held by this process's writers of the file (appends, projections)
-    /// while they write, so that they queue here rather than in SQLite's
-    /// busy handler, which sleeps a millisecond and more before retrying.
-    writers: std::sync::Arc<std::sync::Mutex<()>>,
-}
-
-/// The writer lock of each database file this process opened.
-fn writer_lock(path: &Path) -> std::sync::Arc<std::sync::Mutex<()>> {
-    static LOCKS: std::sync::Mutex<
-        Option<std::collections::HashMap<std::path::PathBuf, std::sync::Arc<std::sync::Mutex<()>>>>,
-    > = std::sync::Mutex::new(None);
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut locks = LOCKS.lock().unwrap_or_else(|p| p.into_inner());
-    locks
-        .get_or_insert_with(Default::default)
-        .entry(key)
-        .or_default()
-        .clone()
 }
 
 impl SqliteBackend {
@@ -56,10 +38,7 @@ impl SqliteBackend {
         // The statements of a batch (multi-row INSERTs and `IN` lists of a
         // few sizes each) stay prepared.
         conn.set_prepared_statement_cache_capacity(64);
-        let mut b = SqliteBackend {
-            conn,
-            writers: writer_lock(path),
-        };
+        let mut b = SqliteBackend { conn };
         b.migrate()?;
         Ok(b)
     }
@@ -91,9 +70,6 @@ impl SqliteBackend {
 
 struct SqliteTx<'a> {
     tx: rusqlite::Transaction<'a>,
-    /// This process's writer lock (see [`SqliteBackend`]), released after
-    /// the transaction ends (fields drop in order).
-    _writer: Option<std::sync::MutexGuard<'a, ()>>,
 }
 
 /// The most rows one multi-row INSERT carries, and the most values one
@@ -185,22 +161,6 @@ static UPSERT_STATES: SqlBySize = SqlBySize::new(|n| {
 static ROWS_BY_ID: SqlBySize = SqlBySize::new(|n| {
     format!(
         "SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = ?1 AND l.event_id IN ({}) ORDER BY l.seq",
-        in_list(n)
-    )
-});
-
-static RETRACTIONS: SqlBySize = SqlBySize::new(|n| {
-    format!(
-        "SELECT DISTINCT event_id FROM event_log
-         WHERE tenant = ?1 AND kind = 'retraction' AND event_id IN ({})",
-        in_list(n)
-    )
-});
-
-static TAILS: SqlBySize = SqlBySize::new(|n| {
-    format!(
-        "SELECT subject, tail, state IS NOT NULL FROM subject_state
-         WHERE tenant = ?1 AND subject IN ({})",
         in_list(n)
     )
 });
@@ -325,25 +285,30 @@ impl Tx for SqliteTx<'_> {
         })
     }
 
-    fn append(&mut self, tenant: &TenantId, rows: &[NewRow<'_>]) -> Result<Vec<i64>, BackendError> {
+    fn write(
+        &mut self,
+        tenant: &TenantId,
+        rows: &[NewRow<'_>],
+        states: &[StateRow],
+    ) -> Result<(), BackendError> {
         let t = tenant.as_str();
-        let encoded: Vec<(String, i64, i64)> = rows
+        let encoded: Vec<(&str, String, i64, i64)> = rows
             .iter()
             .map(|row| {
                 (
+                    row.record.as_ref(),
                     encode_flags(row),
                     row.event.at.as_millisecond(),
                     row.received_at.as_millisecond(),
                 )
             })
             .collect();
-        let mut seqs = Vec::with_capacity(rows.len());
         let mut params: Vec<&dyn ToSql> = Vec::with_capacity(1 + 7 * MAX_CHUNK);
         for (start, len) in chunks(rows.len()) {
             let mut stmt = self.tx.prepare_cached(INSERT_LOG.get(len))?;
             params.clear();
             params.push(&t);
-            for (row, (flags, at, received)) in
+            for (row, (record, flags, at, received)) in
                 rows[start..start + len].iter().zip(&encoded[start..])
             {
                 params.extend([
@@ -352,22 +317,12 @@ impl Tx for SqliteTx<'_> {
                     at,
                     received,
                     flags,
-                    &row.record as &dyn ToSql,
+                    record,
                     &RECORD_VERSION,
                 ]);
             }
             stmt.execute(params.as_slice())?;
-            // One INSERT's rows take consecutive positions (the table is
-            // AUTOINCREMENT and this transaction the only writer).
-            let last = self.tx.last_insert_rowid();
-            seqs.extend(last - len as i64 + 1..=last);
         }
-        Ok(seqs)
-    }
-
-    fn write_states(&mut self, tenant: &TenantId, states: &[StateRow]) -> Result<(), BackendError> {
-        let t = tenant.as_str();
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(1 + 4 * MAX_CHUNK);
         for (start, len) in chunks(states.len()) {
             let mut stmt = self.tx.prepare_cached(UPSERT_STATES.get(len))?;
             params.clear();
@@ -378,94 +333,6 @@ impl Tx for SqliteTx<'_> {
             stmt.execute(params.as_slice())?;
         }
         Ok(())
-    }
-
-    fn projected(&mut self) -> Result<i64, BackendError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT seq FROM projection WHERE id = 1")?;
-        Ok(stmt.query_row([], |r| r.get(0))?)
-    }
-
-    fn set_projected(&mut self, seq: i64) -> Result<(), BackendError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("UPDATE projection SET seq = ?1 WHERE id = 1")?;
-        stmt.execute(params![seq])?;
-        Ok(())
-    }
-
-    fn positions(
-        &mut self,
-        after: i64,
-        upto: i64,
-        limit: i64,
-    ) -> Result<Vec<(i64, String)>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT seq, tenant FROM event_log WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let out = stmt
-            .query_map(params![after, upto, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(out)
-    }
-
-    fn unprojected(&mut self) -> Result<(i64, i64), BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT p.seq, (SELECT COUNT(*) FROM event_log l WHERE l.seq > p.seq)
-             FROM projection p WHERE p.id = 1",
-        )?;
-        Ok(stmt.query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?)
-    }
-
-    fn logged_after(&mut self, tenant: &TenantId, after: i64) -> Result<Vec<i64>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            // `+tenant`: through the positions, not the (tenant, ...)
-            // index, which would read every row of the tenant and sort.
-            "SELECT seq FROM event_log WHERE seq > ?1 AND +tenant = ?2 ORDER BY seq",
-        )?;
-        let out = stmt
-            .query_map(params![after, tenant.as_str()], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(out)
-    }
-
-    fn rows_between(
-        &mut self,
-        tenant: Option<&TenantId>,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<(i64, String, LogRow)>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT l.seq, l.tenant, {ROW_COLUMNS} FROM event_log l WHERE l.seq > ?1 AND l.seq <= ?2
-             AND (?3 IS NULL OR l.tenant = ?3) ORDER BY l.seq"
-        ))?;
-        let raw: Vec<(i64, String, RawRow)> = stmt
-            .query_map(params![after, upto, tenant.map(TenantId::as_str)], |r| {
-                Ok((r.get(0)?, r.get(1)?, raw_row(r, 2)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        raw.into_iter()
-            .map(|(seq, t, r)| Ok((seq, t, decode_raw(&r)?)))
-            .collect()
-    }
-
-    fn retractions_among(
-        &mut self,
-        tenant: &TenantId,
-        ids: &[&str],
-    ) -> Result<Vec<String>, BackendError> {
-        select_in(&self.tx, tenant, ids, &RETRACTIONS, |r| r.get(0))
-    }
-
-    fn tails(
-        &mut self,
-        tenant: &TenantId,
-        subjects: &[String],
-    ) -> Result<Vec<(String, Option<String>, bool)>, BackendError> {
-        select_in(&self.tx, tenant, subjects, &TAILS, |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
     }
 
     fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
@@ -510,42 +377,16 @@ impl Tx for SqliteTx<'_> {
     }
 }
 
-impl SqliteBackend {
-    fn begin_tx(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
+impl Backend for SqliteBackend {
+    fn begin(&mut self, _tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
         let behavior = if write {
             TransactionBehavior::Immediate
         } else {
             TransactionBehavior::Deferred
         };
-        let writer = write.then(|| self.writers.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(Box::new(SqliteTx {
             tx: self.conn.transaction_with_behavior(behavior)?,
-            _writer: writer,
         }))
-    }
-}
-
-impl Backend for SqliteBackend {
-    fn begin(&mut self, _tenant: &TenantId, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
-        self.begin_tx(write)
-    }
-
-    fn begin_projection(&mut self, write: bool) -> Result<Box<dyn Tx + '_>, BackendError> {
-        // SQLite has one writer at a time: a projector's write is any writer's.
-        self.begin_tx(write)
-    }
-
-    fn projector_only(&mut self) -> Result<(), BackendError> {
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        Ok(())
-    }
-
-    fn log_head(&mut self) -> Result<i64, BackendError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM event_log", [], |r| {
-                r.get(0)
-            })?)
     }
 
     fn integrity_check(&mut self) -> Result<(), BackendError> {

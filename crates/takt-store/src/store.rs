@@ -1,10 +1,9 @@
 //! The store: appends batches all-or-nothing and answers per tenant.
 
 use crate::auth::AuditEntry;
-use crate::backend::{self, Backend, EventRefs, NewRow, StoredState};
+use crate::backend::{self, Backend, EventRefs, NewRow, StateRow, StoredState, Tx};
 use crate::error::{BackendError, BadItem, Code, Rejected, StoreError};
-use crate::model::{Event, Flag, LogRow};
-use crate::projector::{self, Held, Logged, Pending, unique_subjects};
+use crate::model::{Event, Flag, LogRow, subjects};
 use crate::semantics::{
     self, DEFAULT_POLICY, HistoryEntry, Outcome, ResourceState, TimePolicy, VehicleState, classify,
 };
@@ -13,7 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use takt_core::Vin;
 
 /// What happened to one item of an accepted batch.
@@ -72,12 +71,9 @@ pub struct Verification {
 /// A batch with each event's log record made ahead of storing it (by
 /// `takt ingest` on the thread that reads the next documents while the
 /// current one is stored): [`Store::append_encoded`].
-///
-/// Its events are shared with the projector until it has applied them
-/// (never copied, nor read back from the log).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodedBatch {
-    events: Arc<Vec<Event>>,
+    events: Vec<Event>,
     records: Vec<String>,
 }
 
@@ -85,10 +81,7 @@ impl EncodedBatch {
     /// Makes every event's log record.
     pub fn new(events: Vec<Event>) -> EncodedBatch {
         let records = events.iter().map(backend::record).collect();
-        EncodedBatch {
-            events: Arc::new(events),
-            records,
-        }
+        EncodedBatch { events, records }
     }
 
     pub fn events(&self) -> &[Event] {
@@ -100,86 +93,177 @@ impl EncodedBatch {
 pub struct Store {
     backend: Mutex<Box<dyn Backend>>,
     policy: TimePolicy,
-    /// Rows logged through this store and not yet projected.
-    pending: Arc<Pending>,
-    /// The database's URL, for the background projector's connection
-    /// (`None`: no background projector; reads and appends past
-    /// [`MAX_LAG`] project on this store's connection).
-    url: Option<String>,
-    /// The background projector, started by the first append.
-    projector: Mutex<Option<projector::Background>>,
 }
 
-/// The most logged rows of a tenant that an append leaves unprojected: an
-/// append that finds more projects them itself before answering, so the
-/// projector's lag (and what an append reads of it) stays bounded.
-pub const MAX_LAG: usize = 4096;
+/// How a touched subject's new state is made.
+enum Plan {
+    /// Apply the batch's events to the stored state (`None`: the subject
+    /// has no stored row).
+    Apply {
+        state: Option<String>,
+        tail: semantics::Tail,
+    },
+    /// Derive it from every row: the stored ones (here) and the batch's.
+    Derive(Vec<LogRow>),
+}
+
+impl Plan {
+    /// The latest stored event time (for the out-of-order flag).
+    fn latest_at(&self) -> Option<Timestamp> {
+        match self {
+            Plan::Apply { tail, .. } => tail.latest_at,
+            Plan::Derive(rows) => semantics::latest_at(rows),
+        }
+    }
+}
+
+/// The subjects the new rows touch, each with its new events in batch order.
+type Touched<'a> = BTreeMap<&'a str, Vec<&'a Event>>;
+
+/// Every touched subject's plan and its stored event list
+/// (`subject_state.events`; `None` for a subject never seen).
+type Plans = BTreeMap<String, (Plan, Option<String>)>;
+
+/// Decides, for every subject the new rows touch, whether the batch can be
+/// applied to its stored state: the state has a tail (written since
+/// migration 4), the batch brings no error declaration for the subject and
+/// no event whose id has a stored one, and every new event comes after the
+/// subject's last effective event. Otherwise (late events, corrections,
+/// older rows) the state is derived from every row of the subject, which
+/// are read here in one statement.
+fn plan_subjects(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+    touched: &Touched<'_>,
+    retracted_ids: &BTreeSet<&str>,
+) -> Result<Plans, BackendError> {
+    let keys: Vec<String> = touched.keys().map(|s| s.to_string()).collect();
+    let mut stored: BTreeMap<String, StoredState> = tx
+        .states(tenant, &keys)?
+        .into_iter()
+        .map(|s| (s.subject.clone(), s))
+        .collect();
+    let mut plans = Plans::new();
+    let mut derive = Vec::new();
+    for (s, events) in touched {
+        let plain = events
+            .iter()
+            .all(|e| e.error_declaration.is_none() && !retracted_ids.contains(e.event_id.as_str()));
+        let (plan, refs) = match stored.remove(*s) {
+            // Never seen: nothing stored to read.
+            None if plain => (
+                Some(Plan::Apply {
+                    state: None,
+                    tail: semantics::Tail::default(),
+                }),
+                None,
+            ),
+            None => (Some(Plan::Derive(Vec::new())), None),
+            // A state with a tail that the batch comes after: apply. Rows
+            // without a state, or a state without a tail: derive.
+            Some(StoredState {
+                state,
+                tail,
+                events: refs,
+                ..
+            }) => (
+                state.and_then(|state| {
+                    tail.as_deref()
+                        .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
+                        .filter(|tail| {
+                            plain
+                                && events
+                                    .iter()
+                                    .all(|e| tail.last.as_ref().is_none_or(|k| k.precedes(e)))
+                        })
+                        .map(|tail| Plan::Apply {
+                            state: Some(state),
+                            tail,
+                        })
+                }),
+                Some(refs),
+            ),
+        };
+        match plan {
+            Some(p) => {
+                plans.insert(s.to_string(), (p, refs));
+            }
+            None => derive.push((s.to_string(), refs)),
+        }
+    }
+    if !derive.is_empty() {
+        let keys: Vec<String> = derive.iter().map(|(s, _)| s.clone()).collect();
+        let mut rows_of = stored_rows(tx, tenant, &keys)?;
+        for (s, refs) in derive {
+            let rows = rows_of.remove(&s).unwrap_or_default();
+            plans.insert(s, (Plan::Derive(rows), refs));
+        }
+    }
+    Ok(plans)
+}
+
+/// The stored rows of these subjects, by subject, in storage order.
+fn stored_rows(
+    tx: &mut dyn Tx,
+    tenant: &TenantId,
+    subjects: &[String],
+) -> Result<BTreeMap<String, Vec<LogRow>>, BackendError> {
+    let mut rows_of: BTreeMap<String, Vec<LogRow>> = BTreeMap::new();
+    for (s, row) in tx.rows_by_subjects(tenant, subjects)? {
+        rows_of.entry(s).or_default().push(row);
+    }
+    Ok(rows_of)
+}
+
+/// The subject keys of an event (see [`subjects`]), each once, in order.
+fn unique_subjects(e: &Event) -> Vec<String> {
+    let mut subs = subjects(e);
+    if subs.len() > 1 {
+        let mut seen = BTreeSet::new();
+        subs.retain(|s| seen.insert(s.clone()));
+    }
+    subs
+}
+
+/// A subject's row to write: its derived state and tail, and its stored
+/// event list with the batch's events about it appended.
+fn state_row(
+    subject: String,
+    derived: semantics::Derived,
+    stored_refs: Option<&str>,
+    touched: &Touched<'_>,
+) -> Result<StateRow, BackendError> {
+    let events = EventRefs::extend(
+        stored_refs,
+        touched[subject.as_str()]
+            .iter()
+            .map(|e| (e.event_id.as_str(), e.log_kind())),
+    )?;
+    Ok(StateRow {
+        tail: serde_json::to_string(&derived.tail).expect("a tail serializes"),
+        state: derived.state,
+        subject,
+        events,
+    })
+}
+
+/// A subject key takt makes no state of (never made by [`subjects`]).
+fn unknown_subject(s: &str) -> BackendError {
+    BackendError::Corrupt(format!("no state can be derived for subject `{s}`"))
+}
 
 impl Store {
     /// Opens the database a URL names (see [`backend::open`]), running migrations.
-    /// Catches the subjects' rows up with the log (after a crash, what was
-    /// logged and not yet projected). Appends are then projected by a
-    /// background projector on a connection of its own.
     pub fn open(url: &str) -> Result<Store, BackendError> {
-        let mut store = Store::new(backend::open(url)?);
-        store.url = Some(url.to_string());
-        store.catch_up()?;
-        Ok(store)
+        Ok(Store::new(backend::open(url)?))
     }
 
-    /// A store over a backend, with [`DEFAULT_POLICY`], without a
-    /// background projector: reads catch up first, and an append that
-    /// finds more than [`MAX_LAG`] rows unprojected projects them.
+    /// A store over a backend, with [`DEFAULT_POLICY`].
     pub fn new(backend: Box<dyn Backend>) -> Store {
         Store {
             backend: Mutex::new(backend),
             policy: DEFAULT_POLICY,
-            pending: Arc::default(),
-            url: None,
-            projector: Mutex::new(None),
         }
-    }
-
-    /// Projects every row logged by now into the subjects' rows, on this
-    /// store's connection (reads do this first; `takt ingest` before it
-    /// exits). The number of projection transactions written.
-    pub fn catch_up(&self) -> Result<u32, BackendError> {
-        let mut guard = self.lock();
-        if !projector::behind(&mut **guard)? {
-            return Ok(0);
-        }
-        projector::catch_up(&mut **guard, &self.pending)
-    }
-
-    /// This store's connection, once the subjects' rows are caught up with
-    /// the log (what every read of state takes: read-your-writes).
-    fn caught_up(&self) -> Result<std::sync::MutexGuard<'_, Box<dyn Backend>>, BackendError> {
-        let mut guard = self.lock();
-        if projector::behind(&mut **guard)? {
-            projector::catch_up(&mut **guard, &self.pending)?;
-        }
-        Ok(guard)
-    }
-
-    /// Logged rows not yet projected (all tenants).
-    pub fn projection_lag(&self) -> Result<u64, BackendError> {
-        let mut guard = self.lock();
-        let mut tx = guard.begin_projection(false)?;
-        Ok(tx.unprojected()?.1 as u64)
-    }
-
-    /// Wakes the background projector, starting it first if needed;
-    /// false when there is none (a store made by [`Store::new`], or its
-    /// connection failed).
-    fn wake_projector(&self) -> bool {
-        let Some(url) = &self.url else {
-            return true;
-        };
-        let mut p = self.projector.lock().unwrap_or_else(|p| p.into_inner());
-        if p.is_none() {
-            *p = projector::Background::start(url, self.pending.clone()).ok();
-        }
-        p.as_ref().map(projector::Background::wake).is_some()
     }
 
     /// The same store with another time policy.
@@ -208,7 +292,7 @@ impl Store {
         batch: &[Event],
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(tenant, batch, None, None, received_at, None)
+        self.append_inner(tenant, batch, None, received_at, None)
     }
 
     /// [`Store::append`] of a batch whose log records were made ahead.
@@ -218,7 +302,13 @@ impl Store {
         batch: &EncodedBatch,
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_batch(tenant, batch, received_at, None)
+        self.append_inner(
+            tenant,
+            &batch.events,
+            Some(&batch.records),
+            received_at,
+            None,
+        )
     }
 
     /// [`Store::append`], and when the batch is accepted, the audit-log
@@ -228,39 +318,17 @@ impl Store {
     pub fn append_audited(
         &self,
         tenant: &TenantId,
-        batch: &EncodedBatch,
+        batch: &[Event],
         received_at: Timestamp,
         audit: &dyn Fn(&AppendReport) -> AuditEntry,
     ) -> Result<AppendReport, StoreError> {
-        self.append_batch(tenant, batch, received_at, Some(audit))
+        self.append_inner(tenant, batch, None, received_at, Some(audit))
     }
 
-    /// An encoded batch's append: its events shared with the projector.
-    fn append_batch(
-        &self,
-        tenant: &TenantId,
-        batch: &EncodedBatch,
-        received_at: Timestamp,
-        audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
-    ) -> Result<AppendReport, StoreError> {
-        self.append_inner(
-            tenant,
-            &batch.events,
-            Some(&batch.events),
-            Some(&batch.records),
-            received_at,
-            audit,
-        )
-    }
-
-    /// Appends the new events' log rows (the acknowledgement waits for
-    /// their commit, not for the subjects' rows: see [`crate::projector`]).
-    /// `shared`: the batch, kept for the projector until it is applied.
     fn append_inner(
         &self,
         tenant: &TenantId,
         batch: &[Event],
-        shared: Option<&Arc<Vec<Event>>>,
         records: Option<&[String]>,
         received_at: Timestamp,
         audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
@@ -306,8 +374,6 @@ impl Store {
         }
         let mut report = AppendReport::default();
         let mut new_rows: Vec<NewRow<'_>> = Vec::with_capacity(batch.len());
-        // Each new row's index in the batch.
-        let mut new_index: Vec<usize> = Vec::with_capacity(batch.len());
         for (i, e) in batch.iter().enumerate() {
             let stored = by_id.entry(e.event_id.as_str()).or_default();
             match classify(stored, e) {
@@ -342,7 +408,6 @@ impl Store {
                         flags: std::mem::take(&mut flags[i]),
                         subjects: unique_subjects(e),
                     });
-                    new_index.push(i);
                 }
             }
         }
@@ -358,49 +423,25 @@ impl Store {
             }
             return Ok(report);
         }
-        // Out-of-order flags need each touched subject's latest event
-        // time: its stored tail's, and its logged rows' not yet projected.
-        let mut latest: BTreeMap<&str, Option<Timestamp>> = new_rows
-            .iter()
-            .flat_map(|r| r.subjects.iter().map(|s| (s.as_str(), None)))
+        let retracted_ids: BTreeSet<&str> = by_id
+            .values()
+            .flatten()
+            .filter(|e| e.error_declaration.is_some())
+            .map(|e| e.event_id.as_str())
             .collect();
-        // The rows logged after `projection.seq`: those this store appended
-        // are held (with each subject's latest event time); when the log
-        // has others, they are read from it (and held).
-        let (from, in_log) = tx.unprojected()?;
-        let in_log = in_log as usize;
-        if in_log != self.pending.count_after(from) {
-            let logged = tx.logged_after(tenant, from)?;
-            self.pending.get(&mut *tx, Some(tenant), &logged, false)?;
-        }
-        let keys: Vec<String> = latest.keys().map(|s| s.to_string()).collect();
-        let mut no_tail = Vec::new();
-        for (s, tail, has_state) in tx.tails(tenant, &keys)? {
-            match tail
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<semantics::Tail>(t).ok())
-            {
-                Some(t) if has_state => {
-                    if let Some(l) = latest.get_mut(s.as_str()) {
-                        *l = t.latest_at;
-                    }
-                }
-                // Written before migration 4: from its rows.
-                _ => no_tail.push(s),
+        let mut touched: Touched<'_> = BTreeMap::new();
+        for row in &new_rows {
+            for s in &row.subjects {
+                touched.entry(s.as_str()).or_default().push(row.event);
             }
         }
-        if !no_tail.is_empty() {
-            for (s, rows) in projector::stored_rows(&mut *tx, tenant, &no_tail)? {
-                if let Some(l) = latest.get_mut(s.as_str()) {
-                    *l = semantics::latest_at(&rows);
-                }
-            }
-        }
-        for (s, l) in latest.iter_mut() {
-            *l = (*l).max(self.pending.latest(tenant, s));
-        }
+        let plans = plan_subjects(&mut *tx, tenant, &touched, &retracted_ids)?;
         // Flags in batch order: an event is out of order when a stored or
         // earlier event of one of its subjects is later.
+        let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
+            .iter()
+            .map(|(s, (p, _))| (s.as_str(), p.latest_at()))
+            .collect();
         let mut reports = report
             .items
             .iter_mut()
@@ -417,7 +458,7 @@ impl Store {
                     f.push(Flag::OutOfOrder);
                 }
                 for s in &row.subjects {
-                    let l = latest.get_mut(s.as_str()).expect("listed");
+                    let l = latest.get_mut(s.as_str()).expect("planned");
                     *l = (*l).max(Some(row.event.at));
                 }
             }
@@ -427,53 +468,64 @@ impl Store {
             }
             row_flags.push(f);
         }
-        drop(latest);
+        let mut states: Vec<StateRow> = Vec::with_capacity(plans.len());
+        // Subjects whose stored state did not parse: derived from their rows.
+        let mut again: Vec<(String, Option<String>)> = Vec::new();
+        let with_batch = |s: &str, mut rows: Vec<LogRow>| {
+            rows.extend(
+                new_rows
+                    .iter()
+                    .filter(|r| r.subjects.iter().any(|x| x == s))
+                    .map(NewRow::to_log_row),
+            );
+            semantics::derive_subject(s, &rows)
+        };
+        for (s, (plan, refs)) in plans {
+            let derived = match plan {
+                Plan::Apply { state, tail } => {
+                    match semantics::apply_subject(
+                        &s,
+                        state.as_deref(),
+                        &tail,
+                        &touched[s.as_str()],
+                    ) {
+                        Some(d) => d,
+                        None => {
+                            again.push((s, refs));
+                            continue;
+                        }
+                    }
+                }
+                Plan::Derive(rows) => with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?,
+            };
+            states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+        }
+        if !again.is_empty() {
+            let keys: Vec<String> = again.iter().map(|(s, _)| s.clone()).collect();
+            let mut rows_of = stored_rows(&mut *tx, tenant, &keys)?;
+            for (s, refs) in again {
+                let rows = rows_of.remove(&s).unwrap_or_default();
+                let derived = with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?;
+                states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+            }
+        }
+        drop(touched);
         for (row, f) in new_rows.iter_mut().zip(row_flags) {
             row.flags = f;
         }
-        // Which new events have an error declaration for their id in the log
-        // or the batch (the projector derives their subjects again).
-        let declared: Vec<bool> = new_rows
-            .iter()
-            .map(|r| {
-                by_id
-                    .get(r.event.event_id.as_str())
-                    .is_some_and(|es| es.iter().any(|e| e.error_declaration.is_some()))
-            })
-            .collect();
-        let seqs = tx.append(tenant, &new_rows)?;
+        tx.write(tenant, &new_rows, &states)?;
         report.items.sort_by_key(|r| r.index);
         if let Some(audit) = audit {
             tx.audit(&audit(&report))?;
         }
         tx.commit()?;
-        self.pending.insert(
-            tenant,
-            seqs.iter().zip(new_rows).zip(&new_index).zip(declared).map(
-                |(((seq, row), &index), declared)| {
-                    let held = shared.map(|b| Held::Batch {
-                        batch: b.clone(),
-                        index,
-                        received_at: row.received_at,
-                        flags: row.flags,
-                    });
-                    let l = Logged::with_subjects(row.event, row.subjects, declared, held);
-                    (*seq, l)
-                },
-            ),
-        );
-        // The batch is stored: a projection that fails now is retried by
-        // the next read or start-up, and does not undo the answer.
-        if in_log + seqs.len() > MAX_LAG || !self.wake_projector() {
-            let _ = projector::catch_up(&mut **guard, &self.pending);
-        }
         Ok(report)
     }
 
     /// A vehicle's stored state and its history (every event, retracted
     /// ones marked), or `None` when the tenant has no event for it.
     pub fn vehicle(&self, tenant: &TenantId, vin: &Vin) -> Result<Option<VehicleView>, StoreError> {
-        let mut guard = self.caught_up()?;
+        let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;
         let subject = format!("vin:{vin}");
         let Some(state) = tx.get_state(tenant, &subject)? else {
@@ -523,7 +575,7 @@ impl Store {
         tenant: &TenantId,
         key: &str,
     ) -> Result<Option<ResourceState>, StoreError> {
-        let mut guard = self.caught_up()?;
+        let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;
         let subject = format!("res:{key}");
         match tx.get_state(tenant, &subject)? {
@@ -537,7 +589,7 @@ impl Store {
     /// Every stored log row about a subject (`vin:...` or `res:...`), in
     /// storage order.
     pub fn rows(&self, tenant: &TenantId, subject: &str) -> Result<Vec<LogRow>, StoreError> {
-        let mut guard = self.caught_up()?;
+        let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;
         Ok(tx.rows_by_subject(tenant, subject)?)
     }
@@ -547,7 +599,7 @@ impl Store {
     /// is about) and compares it with the stored state and tail, and the
     /// subject's stored event list with the log rows about it.
     pub fn verify(&self, tenant: &TenantId) -> Result<Verification, StoreError> {
-        let mut guard = self.caught_up()?;
+        let mut guard = self.lock();
         guard.integrity_check()?;
         let mut tx = guard.begin(tenant, false)?;
         let n_rows = tx.count_rows(tenant)?;
@@ -607,7 +659,7 @@ impl Store {
     /// Every subject with a stored row (state and event list) for the
     /// tenant, sorted.
     pub fn subjects(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
-        let mut guard = self.caught_up()?;
+        let mut guard = self.lock();
         let mut tx = guard.begin(tenant, false)?;
         Ok(tx.subjects(tenant)?)
     }

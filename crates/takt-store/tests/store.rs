@@ -123,10 +123,9 @@ fn rejected(r: Result<takt_store::AppendReport, StoreError>) -> Rejected {
 
 // ---------------------------------------------------------------- the suite
 
-/// Every case of the backend suite; `url` gives the URL of a fresh or
+/// Every case of the backend suite; `open` gives a store on a fresh or
 /// reopened database (the argument names the database).
-fn suite(url: &dyn Fn(&str) -> String) {
-    let open = &|name: &str| Store::open(&url(name)).unwrap();
+fn suite(open: &dyn Fn(&str) -> Store) {
     duplicates_are_stored_once_and_answered(&open("dup"));
     same_id_different_content_is_a_conflict_naming_the_fields(&open("conflict"));
     batch_is_all_or_nothing_with_each_bad_index(&open("batch"));
@@ -140,83 +139,6 @@ fn suite(url: &dyn Fn(&str) -> String) {
     simulated_milestones_read_back_equal(&open("readback"));
     encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
     migrations_are_versioned_and_data_survives_reopen(open);
-    projector_catches_up_after_a_crash_and_reads_see_every_logged_event(&url("projector"));
-}
-
-/// The subjects' rows are projected from the log after acknowledgement
-/// (docs/store.md, "The projector"). Stores made by `Store::new` have no
-/// background projector, so what they append stays unprojected until a
-/// read or a start-up: reads on another connection see every acknowledged
-/// event, out-of-order flags count the rows not yet projected (those this
-/// store appended, and another connection's, read from the log), and a
-/// store dropped with rows unprojected (as a killed server) is caught up
-/// by the next `Store::open` before any read.
-fn projector_catches_up_after_a_crash_and_reads_see_every_logged_event(url: &str) {
-    let deferred = || Store::new(takt_store::backend::open(url).unwrap());
-    let view = |s: &Store, t: &TenantId, vin: &str| {
-        let v = s.vehicle(t, &Vin::parse(vin).unwrap()).unwrap().unwrap();
-        (v.state, v.history)
-    };
-    // What one batch gives, read (and so projected) at once.
-    let reference = tenant("reference");
-    let a = events(&journey(VIN_A, "p"));
-    let b = events(&journey(VIN_B, "q"));
-    let first = Store::open(url).unwrap();
-    first.append(&reference, &a, now()).unwrap();
-    first.append(&reference, &b, now()).unwrap();
-    let (want_a, want_b) = (
-        view(&first, &reference, VIN_A),
-        view(&first, &reference, VIN_B),
-    );
-    drop(first);
-
-    let t = tenant("toyota");
-    let writer = deferred();
-    assert_eq!(writer.projection_lag().unwrap(), 0);
-    // Newest first, one event a batch: each is older than the one before,
-    // which is logged and not projected.
-    let (oldest, rest) = a.split_first().unwrap();
-    for (k, e) in rest.iter().rev().enumerate() {
-        let r = writer.append(&t, std::slice::from_ref(e), now()).unwrap();
-        assert_eq!(
-            r.items[0].flags.contains(&Flag::OutOfOrder),
-            k > 0,
-            "batch {k}: {:?}",
-            r.items[0].flags
-        );
-    }
-    assert_eq!(writer.projection_lag().unwrap(), rest.len() as u64);
-    // Another connection knows none of them but from the log.
-    let other = deferred();
-    let r = other
-        .append(&t, std::slice::from_ref(oldest), now())
-        .unwrap();
-    assert!(
-        r.items[0].flags.contains(&Flag::OutOfOrder),
-        "{:?}",
-        r.items[0].flags
-    );
-    assert_eq!(other.projection_lag().unwrap(), a.len() as u64);
-    // A third connection reads: it catches up first.
-    let reader = deferred();
-    assert_eq!(view(&reader, &t, VIN_A), want_a);
-    assert_eq!(writer.projection_lag().unwrap(), 0);
-    assert_eq!(view(&writer, &t, VIN_A), want_a);
-
-    // Killed with rows logged and not projected: the next open catches up
-    // before anything reads.
-    let (head, tail) = b.split_at(2);
-    writer.append(&t, tail, now()).unwrap();
-    writer.append(&t, head, now()).unwrap();
-    assert_eq!(writer.projection_lag().unwrap(), b.len() as u64);
-    drop((writer, other, reader));
-    let reopened = Store::open(url).unwrap();
-    assert_eq!(reopened.projection_lag().unwrap(), 0);
-    let v = reopened.verify(&t).unwrap();
-    assert!(v.mismatched.is_empty(), "{:?}", v.mismatched);
-    assert_eq!(v.n_rows, (a.len() + b.len()) as u64);
-    assert_eq!(view(&reopened, &t, VIN_B), want_b);
-    assert_eq!(view(&reopened, &t, VIN_A), want_a);
 }
 
 /// `append_encoded` (records made ahead) and `append_audited` (the audit
@@ -243,14 +165,7 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     let b1 = other
         .append_encoded(&t, &takt_store::EncodedBatch::new(first.clone()), now())
         .unwrap();
-    let b2 = other
-        .append_audited(
-            &t,
-            &takt_store::EncodedBatch::new(second.clone()),
-            now(),
-            &entry,
-        )
-        .unwrap();
+    let b2 = other.append_audited(&t, &second, now(), &entry).unwrap();
     assert_eq!((a1, a2), (b1, b2));
     for vin in [VIN_A, VIN_B] {
         let subject = format!("vin:{vin}");
@@ -263,22 +178,11 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     assert!(other.verify(&t).unwrap().mismatched.is_empty());
     // Duplicates only (a transaction with the audit row alone), and a
     // conflict (rejected, nothing written).
-    let again = other
-        .append_audited(
-            &t,
-            &takt_store::EncodedBatch::new(second.clone()),
-            now(),
-            &entry,
-        )
-        .unwrap();
+    let again = other.append_audited(&t, &second, now(), &entry).unwrap();
     assert_eq!(again.count(Answer::Duplicate), second.len());
     let mut changed = second.clone();
     changed[0].content["location"] = serde_json::json!("ELSEWHERE");
-    assert!(
-        other
-            .append_audited(&t, &takt_store::EncodedBatch::new(changed), now(), &entry)
-            .is_err()
-    );
+    assert!(other.append_audited(&t, &changed, now(), &entry).is_err());
     assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
 }
 
@@ -515,10 +419,6 @@ fn any_split_into_batches_gives_the_state_of_one_batch(store: &Store) {
             let n = (1 + next(6)).min(rest.len());
             store.append(&t, &rest[..n], now()).unwrap();
             rest = &rest[n..];
-            // Projections of one batch and of several.
-            if next(3) == 0 {
-                store.catch_up().unwrap();
-            }
         }
         assert_eq!(look(&t), want, "order {k}");
         let v = store.verify(&t).unwrap();
@@ -833,7 +733,7 @@ fn migrations_are_versioned_and_data_survives_reopen(open: &dyn Fn(&str) -> Stor
 #[test]
 fn sqlite_backend_suite() {
     let dir = temp_dir("sqlite");
-    suite(&|name| dir.join(format!("{name}.db")).to_str().unwrap().to_string());
+    suite(&|name| Store::open(dir.join(format!("{name}.db")).to_str().unwrap()).unwrap());
     // sqlite:// URLs, and the log refuses UPDATE and DELETE.
     let path = dir.join("reopen.db");
     Store::open(&format!("sqlite://{}", path.display())).unwrap();
@@ -1260,7 +1160,7 @@ fn postgres_backend_suite() {
         if created.lock().unwrap().insert(name.to_string()) {
             server.create_db(name);
         }
-        server.url(name)
+        Store::open(&server.url(name)).unwrap()
     });
     // The log refuses UPDATE and DELETE.
     let mut c = postgres::Client::connect(&server.url("reopen"), postgres::NoTls).unwrap();

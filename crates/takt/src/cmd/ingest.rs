@@ -189,18 +189,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(())
     })?;
-    // Acknowledged documents are in the log; the vehicles' and resources'
-    // states are derived from it after (docs/store.md, "The projector"):
-    // the command ends once they are caught up.
-    let t = std::time::Instant::now();
-    let lag = store
-        .projection_lag()
-        .context("reading the projection lag")?;
-    store.catch_up().context("projecting the stored events")?;
-    eprintln!(
-        "states caught up with the log {:.1} ms after the last document ({lag} events were waiting)",
-        t.elapsed().as_secs_f64() * 1e3
-    );
     if n_rejected > 0 {
         eprintln!("{n_rejected} of {} documents rejected", args.files.len());
         Ok(ExitCode::from(1))
