@@ -13,9 +13,9 @@
 //! happens ([`takt_sim::world::Notice`]: a station down, a hold placed, a
 //! train or a vessel late), and [`Live::repair`] repairs the plan at once:
 //! the same decisions decoded on the world as it is now, then a short
-//! search that charges every vehicle whose voyage or delivery it moves
-//! (as `takt repair` does), so the plan changes only where the objective
-//! pays for it.
+//! search over the vehicles the notice reaches that have left their plant,
+//! charging every vehicle whose voyage or delivery it moves (as `takt
+//! repair` does), so the plan changes only where the objective pays for it.
 
 use crate::guided::{Gene, Guided};
 use crate::repair::{CHANGE_USD_PER_DELIVERY_HOUR, CHANGE_USD_PER_VOYAGE, diff};
@@ -204,6 +204,7 @@ impl Live {
             return Ok(false);
         }
         let inst = sim.instance();
+        debug_assert_eq!(inst.vehicles.len(), vids.len());
         let genes: Vec<Gene> = {
             let g = self.genes.read().expect("genes lock");
             vids.iter()
