@@ -285,6 +285,8 @@ fn search(
             },
         );
         let mut start_cost = table_cost(instance, &start);
+        // Every distinct start, for the independent exploration runs.
+        let mut pool: Vec<(u64, Occupancy)> = vec![(start_cost, start.clone())];
         let reversed = reversed_instance(instance);
         let mut back = Planner::new(&reversed);
         let mut tries = 0;
@@ -337,12 +339,20 @@ fn search(
             if !backwards && plan.cost() < best.cost() {
                 best = plan;
             }
+            if !pool.iter().any(|(_, t)| *t == table) {
+                pool.push((cost, table.clone()));
+            }
             if cost < start_cost {
                 start = table;
                 start_cost = cost;
             }
         }
-        return anneal_from(instance, best, start, &mut rng, thread, budget, exchange);
+        // Cheapest first; the first run starts from the cheapest.
+        pool.sort_by_key(|(c, _)| *c);
+        let mut fresh = |k: usize| Some(pool[k % pool.len()].1.clone());
+        return anneal_from(
+            instance, best, start, &mut rng, thread, budget, exchange, &mut fresh,
+        );
     }
     let mut iterations = 0u64;
     let n_ports = instance.n_ports;
@@ -389,10 +399,11 @@ fn anneal_from(
     thread: usize,
     budget: &Budget<'_>,
     exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
+    fresh: &mut dyn FnMut(usize) -> Option<Occupancy>,
 ) -> (Incumbent, u64) {
     let mut annealer = Annealer::new(instance, occ);
     let schedule = Schedule::for_instance(instance, thread);
-    let iterations = annealer.run(rng, schedule, budget, exchange);
+    let iterations = annealer.run(rng, schedule, budget, exchange, fresh);
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);
     if cost < greedy.cost() {
