@@ -804,7 +804,7 @@ impl Schedule {
             t_end: 0.5,
             cycle: (size * 40).max(10_000),
             cells: size,
-            explore_moves_per_cell: 3_000,
+            explore_moves_per_cell: 1_000,
         }
     }
 
