@@ -347,12 +347,11 @@ fn search(
                 start_cost = cost;
             }
         }
-        // Cheapest first; the first run starts from the cheapest.
+        // Cheapest first (the sort is stable, so the first is `start`).
         pool.sort_by_key(|(c, _)| *c);
-        let mut fresh = |k: usize| Some(pool[k % pool.len()].1.clone());
-        return anneal_from(
-            instance, best, start, &mut rng, thread, budget, exchange, &mut fresh,
-        );
+        debug_assert!(pool[0].1 == start);
+        let starts = pool.into_iter().map(|(_, t)| t).collect();
+        return anneal_from(instance, best, starts, &mut rng, thread, budget, exchange);
     }
     let mut iterations = 0u64;
     let n_ports = instance.n_ports;
@@ -389,21 +388,23 @@ fn search(
     (best, iterations)
 }
 
-/// Anneals `occ` (a table at least as cheap as the greedy plan's); keeps
-/// whichever of the annealed plan and the greedy one is cheaper.
+/// Anneals from `starts` (distinct tables, cheapest first, the first at
+/// least as cheap as the greedy plan's: the independent runs take them in
+/// turn); keeps whichever of the annealed plan and the greedy one is
+/// cheaper.
 fn anneal_from(
     instance: &Instance,
     mut greedy: Incumbent,
-    occ: Occupancy,
+    starts: Vec<Occupancy>,
     rng: &mut ChaCha8Rng,
     thread: usize,
     budget: &Budget<'_>,
     exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
-    fresh: &mut dyn FnMut(usize) -> Option<Occupancy>,
 ) -> (Incumbent, u64) {
-    let mut annealer = Annealer::new(instance, occ);
+    let mut annealer = Annealer::new(instance, starts[0].clone());
     let schedule = Schedule::for_instance(instance, thread);
-    let iterations = annealer.run(rng, schedule, budget, exchange, fresh);
+    let mut fresh = |k: usize| Some(starts[k % starts.len()].clone());
+    let iterations = annealer.run(rng, schedule, budget, exchange, &mut fresh);
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);
     if cost < greedy.cost() {
