@@ -736,8 +736,37 @@ pub(crate) fn to_solution(inst: &Instance, occ: &Occupancy) -> (Solution, u64) {
 }
 
 /// Where, as fractions of the budget, the annealing restarts from the best
-/// plan (the last segment is the longest, so the final cooling is slow).
+/// plan (the last segment is the longest, so the final cooling is slow),
+/// after the independent exploration runs (see [`segments`]).
 const SEGMENTS: [f64; 4] = [0.1, 0.3, 0.6, 1.0];
+
+/// Independent runs at the start of a sized budget (move count or clock),
+/// each an eighth of it from its own start table and none sharing with
+/// other threads, before the rest anneals from the best plan they found.
+/// Where a run has many moves for its size, the result depends far more on
+/// the basin it settles in than on its length (stage 2 prob9: 1,000,000-move
+/// runs over eight seeds ranged 591–1,109), so several shorter runs find a
+/// better basin than one; where moves are scarce, the one longer run is
+/// better. So the independent runs are made only when each gets at least
+/// [`Schedule::explore_moves_per_cell`] moves per slot and port.
+const EXPLORE_RUNS: usize = 4;
+/// The share of the budget each independent run takes.
+const EXPLORE_RUN_SHARE: f64 = 0.125;
+
+/// Segment ends, fractions of the budget: `explore` equal runs over the
+/// first `explore_share` of it, each from its own start, then the tail of
+/// [`SEGMENTS`] scaled to the rest, each from the best plan so far.
+pub(crate) fn segments(explore: usize, explore_share: f64) -> Vec<f64> {
+    let explore = explore.max(1);
+    let mut ends: Vec<f64> = (1..=explore)
+        .map(|k| explore_share * k as f64 / explore as f64)
+        .collect();
+    let first = SEGMENTS[0];
+    for &s in &SEGMENTS[1..] {
+        ends.push(explore_share + (1.0 - explore_share) * (s - first) / (1.0 - first));
+    }
+    ends
+}
 
 /// How long the search may run.
 pub(crate) struct Budget<'b> {
@@ -756,6 +785,10 @@ pub(crate) struct Schedule {
     pub t_start: f64,
     pub t_end: f64,
     pub cycle: u64,
+    /// Slots times ports: the size moves are counted against.
+    pub cells: u64,
+    /// The moves per cell each independent run needs (see [`EXPLORE_RUNS`]).
+    pub explore_moves_per_cell: u64,
 }
 
 impl Schedule {
@@ -770,7 +803,31 @@ impl Schedule {
             t_start: factor * f + 2.0,
             t_end: 0.5,
             cycle: (size * 40).max(10_000),
+            cells: size,
+            explore_moves_per_cell: 1_000,
         }
+    }
+
+    /// Independent runs for a budget of `moves` per thread: all of
+    /// [`EXPLORE_RUNS`] when each gets enough moves, otherwise one (the
+    /// first segment, from the start table).
+    pub(crate) fn explore_runs(&self, moves: f64) -> usize {
+        let per_run = moves * EXPLORE_RUN_SHARE / self.cells.max(1) as f64;
+        if per_run >= self.explore_moves_per_cell as f64 {
+            EXPLORE_RUNS
+        } else {
+            1
+        }
+    }
+}
+
+/// Segment ends for `explore` independent runs: an eighth each, or, for
+/// one, the plain [`SEGMENTS`].
+fn segments_for(explore: usize) -> Vec<f64> {
+    if explore <= 1 {
+        SEGMENTS.to_vec()
+    } else {
+        segments(explore, EXPLORE_RUN_SHARE * explore as f64)
     }
 }
 
@@ -845,6 +902,7 @@ impl<'a> Annealer<'a> {
         schedule: Schedule,
         budget: &Budget<'_>,
         exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
+        fresh: &mut dyn FnMut(usize) -> Option<Occupancy>,
     ) -> u64 {
         let n = self.inst.n_nodes;
         let intervals = self.occ.intervals;
@@ -855,6 +913,13 @@ impl<'a> Annealer<'a> {
         let mut done = 0u64;
         let ratio = (schedule.t_end / schedule.t_start).ln();
         if budget.iterations.is_some() || budget.timed {
+            // How many independent runs: from the move count, or, on a
+            // clock, from the moves made in the first hundredth of the
+            // budget spent here (until then, the plain segments; the first
+            // ends later than that).
+            let started = (budget.progress)();
+            let mut explore = budget.iterations.map(|m| schedule.explore_runs(m as f64));
+            let mut ends = segments_for(explore.unwrap_or(1));
             let mut segment = 0;
             let mut temp = schedule.t_start;
             while done < iterations {
@@ -867,14 +932,22 @@ impl<'a> Annealer<'a> {
                         Some(m) => (done as f64 / m as f64).max(clock),
                         None => clock,
                     };
-                    let s = SEGMENTS
-                        .partition_point(|&b| b <= f)
-                        .min(SEGMENTS.len() - 1);
+                    if explore.is_none() && f >= started + 0.01 {
+                        let moves = done as f64 / (f - started) * (1.0 - started);
+                        let runs = schedule.explore_runs(moves);
+                        explore = Some(runs);
+                        ends = segments_for(runs);
+                    }
+                    let explore = explore.unwrap_or(1);
+                    let s = ends.partition_point(|&b| b <= f).min(ends.len() - 1);
                     if s != segment {
                         segment = s;
-                        self.restart(exchange);
+                        match (s < explore).then(|| fresh(s)).flatten() {
+                            Some(start) => self.reset_to(start),
+                            None => self.restart(exchange),
+                        }
                     }
-                    let (s0, s1) = (if s == 0 { 0.0 } else { SEGMENTS[s - 1] }, SEGMENTS[s]);
+                    let (s0, s1) = (if s == 0 { 0.0 } else { ends[s - 1] }, ends[s]);
                     let x = ((f - s0) / (s1 - s0)).clamp(0.0, 1.0);
                     temp = schedule.t_start * (ratio * x).exp();
                 }
@@ -915,17 +988,31 @@ impl<'a> Annealer<'a> {
         self.best_cost = self.cost;
     }
 
+    /// Continues from `occ` (an independent run); the best plan is kept.
+    fn reset_to(&mut self, occ: Occupancy) {
+        self.occ = occ;
+        self.recost();
+    }
+
+    fn recost(&mut self) {
+        for p in 0..self.inst.n_ports {
+            self.port_cost[p] = self.ev.port_cost(&self.occ, p);
+            self.ev.blockers_into(&mut self.blockers[p]);
+            self.port_bound[p] = (1..self.inst.n_nodes)
+                .map(|v| slot_bound(self.inst, &self.occ, v, p))
+                .sum();
+        }
+        self.cost = self.port_cost.iter().sum();
+        if self.cost < self.best_cost {
+            self.best_cost = self.cost;
+            self.best.clone_from(&self.occ);
+        }
+    }
+
     fn restore_best(&mut self) {
         if self.cost != self.best_cost {
             self.occ.clone_from(&self.best);
-            for p in 0..self.inst.n_ports {
-                self.port_cost[p] = self.ev.port_cost(&self.occ, p);
-                self.ev.blockers_into(&mut self.blockers[p]);
-                self.port_bound[p] = (1..self.inst.n_nodes)
-                    .map(|v| slot_bound(self.inst, &self.occ, v, p))
-                    .sum();
-            }
-            self.cost = self.port_cost.iter().sum();
+            self.recost();
         }
     }
 
@@ -1194,7 +1281,13 @@ mod tests {
         }
         let f = rng.random_range(1..120);
         let inst = Instance::new(n, edges, ports, demands, f, 0).expect("valid instance");
-        let intervals = ports - 1;
+        let occ = random_table(&inst, &mut rng);
+        (inst, occ)
+    }
+
+    /// Each interval's vehicles in random slots.
+    fn random_table(inst: &Instance, rng: &mut ChaCha8Rng) -> Occupancy {
+        let (n, intervals) = (inst.n_nodes, inst.n_ports - 1);
         let mut cells = vec![EMPTY; intervals * n];
         for i in 0..intervals {
             let mut slots: Vec<usize> = (1..n).collect();
@@ -1210,14 +1303,42 @@ mod tests {
                 }
             }
         }
-        (
-            inst,
-            Occupancy {
-                n,
-                intervals,
-                cells,
-            },
-        )
+        Occupancy {
+            n,
+            intervals,
+            cells,
+        }
+    }
+
+    #[test]
+    fn segments_cover_the_budget_in_order() {
+        // One exploration run over a tenth: the plain restarts.
+        let plain = segments(1, SEGMENTS[0]);
+        assert_eq!(plain.len(), SEGMENTS.len());
+        assert!(
+            plain
+                .iter()
+                .zip(SEGMENTS)
+                .all(|(a, b)| (a - b).abs() < 1e-12)
+        );
+        assert_eq!(segments_for(1), SEGMENTS.to_vec());
+        let ends = segments_for(EXPLORE_RUNS);
+        let share = EXPLORE_RUN_SHARE * EXPLORE_RUNS as f64;
+        assert_eq!(ends.len(), EXPLORE_RUNS + SEGMENTS.len() - 1);
+        assert!(ends.windows(2).all(|w| w[0] < w[1]), "{ends:?}");
+        assert!((ends[0] - EXPLORE_RUN_SHARE).abs() < 1e-12);
+        assert!((ends[EXPLORE_RUNS - 1] - share).abs() < 1e-12);
+        assert!((ends[ends.len() - 1] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn independent_runs_only_when_each_has_the_moves() {
+        let (inst, _) = random_case(7);
+        let schedule = Schedule::for_instance(&inst, 0);
+        let enough = (schedule.cells * schedule.explore_moves_per_cell) as f64 / EXPLORE_RUN_SHARE;
+        assert_eq!(schedule.explore_runs(enough), EXPLORE_RUNS);
+        assert_eq!(schedule.explore_runs(enough * 0.99), 1);
+        assert_eq!(schedule.explore_runs(0.0), 1);
     }
 
     proptest! {
@@ -1237,18 +1358,34 @@ mod tests {
             }
         }
 
-        /// After any number of moves the annealer's running costs and
-        /// bounds are those of its table, and its best table costs what it
-        /// says.
+        /// After any number of moves, restarts from other tables and from
+        /// the best one, the annealer's running costs and bounds are those
+        /// of its table, its best table costs what it says, and it is no
+        /// worse than any table it was given.
         #[test]
         fn the_annealers_bookkeeping_matches_its_table(seed in any::<u64>()) {
             let (inst, occ) = random_case(seed);
+            let mut given = vec![table_cost(&inst, &occ)];
             let mut annealer = Annealer::new(&inst, occ);
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+            let mut starts = ChaCha8Rng::seed_from_u64(seed ^ 0x57a7);
+            let mut asked = Vec::new();
+            let mut fresh = |k: usize| {
+                asked.push(k);
+                let table = random_table(&inst, &mut starts);
+                given.push(table_cost(&inst, &table));
+                Some(table)
+            };
             let progress = || 0.0;
             let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false };
-            let schedule = Schedule::for_instance(&inst, 0);
-            annealer.run(&mut rng, schedule, &budget, &mut |_, _| None);
+            // Every budget is enough for the independent runs here.
+            let schedule = Schedule { explore_moves_per_cell: 0, ..Schedule::for_instance(&inst, 0) };
+            annealer.run(&mut rng, schedule, &budget, &mut |_, _| None, &mut fresh);
+            if inst.n_nodes >= 3 {
+                // One independent run from each start after the first.
+                prop_assert_eq!(asked, (1..EXPLORE_RUNS).collect::<Vec<_>>());
+            }
+            prop_assert!(annealer.best_cost <= *given.iter().min().expect("a start"));
             prop_assert_eq!(annealer.cost, table_cost(&inst, &annealer.occ));
             prop_assert_eq!(annealer.best_cost, table_cost(&inst, &annealer.best));
             for p in 0..inst.n_ports {

@@ -285,6 +285,8 @@ fn search(
             },
         );
         let mut start_cost = table_cost(instance, &start);
+        // Every distinct start, for the independent exploration runs.
+        let mut pool: Vec<(u64, Occupancy)> = vec![(start_cost, start.clone())];
         let reversed = reversed_instance(instance);
         let mut back = Planner::new(&reversed);
         let mut tries = 0;
@@ -337,12 +339,19 @@ fn search(
             if !backwards && plan.cost() < best.cost() {
                 best = plan;
             }
+            if !pool.iter().any(|(_, t)| *t == table) {
+                pool.push((cost, table.clone()));
+            }
             if cost < start_cost {
                 start = table;
                 start_cost = cost;
             }
         }
-        return anneal_from(instance, best, start, &mut rng, thread, budget, exchange);
+        // Cheapest first (the sort is stable, so the first is `start`).
+        pool.sort_by_key(|(c, _)| *c);
+        debug_assert!(pool[0].1 == start);
+        let starts = pool.into_iter().map(|(_, t)| t).collect();
+        return anneal_from(instance, best, starts, &mut rng, thread, budget, exchange);
     }
     let mut iterations = 0u64;
     let n_ports = instance.n_ports;
@@ -379,20 +388,23 @@ fn search(
     (best, iterations)
 }
 
-/// Anneals `occ` (a table at least as cheap as the greedy plan's); keeps
-/// whichever of the annealed plan and the greedy one is cheaper.
+/// Anneals from `starts` (distinct tables, cheapest first, the first at
+/// least as cheap as the greedy plan's: the independent runs take them in
+/// turn); keeps whichever of the annealed plan and the greedy one is
+/// cheaper.
 fn anneal_from(
     instance: &Instance,
     mut greedy: Incumbent,
-    occ: Occupancy,
+    starts: Vec<Occupancy>,
     rng: &mut ChaCha8Rng,
     thread: usize,
     budget: &Budget<'_>,
     exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
 ) -> (Incumbent, u64) {
-    let mut annealer = Annealer::new(instance, occ);
+    let mut annealer = Annealer::new(instance, starts[0].clone());
     let schedule = Schedule::for_instance(instance, thread);
-    let iterations = annealer.run(rng, schedule, budget, exchange);
+    let mut fresh = |k: usize| Some(starts[k % starts.len()].clone());
+    let iterations = annealer.run(rng, schedule, budget, exchange, &mut fresh);
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);
     if cost < greedy.cost() {

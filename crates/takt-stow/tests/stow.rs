@@ -465,6 +465,17 @@ fn same_seed_same_plan() {
     let b = solve(&inst, &params(7, 30), &never);
     assert_eq!(a.solution, b.solution);
     assert!(check(&inst, &a.solution).feasible);
+    // Enough moves (over 8,000 per slot and port) for the independent runs
+    // from several starts, on two threads: still the same plan.
+    let long = Params {
+        threads: 2,
+        ..params(7, 300_000)
+    };
+    let a = solve(&inst, &long, &never);
+    let b = solve(&inst, &long, &never);
+    assert_eq!(a.solution, b.solution);
+    assert_eq!(a.iterations, 600_000);
+    assert!(check(&inst, &a.solution).feasible);
 }
 
 fn exercise(name: &str) -> Option<Instance> {
