@@ -46,7 +46,7 @@ pub struct Instance {
 /// Why an instance text was rejected.
 #[derive(Debug, Error)]
 pub enum ParseError {
-    #[error("not a stowage instance: {0}")]
+    #[error("not JSON of the challenge format")]
     Json(#[from] serde_json::Error),
     #[error("N must be at least 2 (a gate and one slot), got {0}")]
     TooFewNodes(usize),

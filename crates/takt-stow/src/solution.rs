@@ -24,7 +24,7 @@ pub struct Solution {
 /// Why a solution text was rejected.
 #[derive(Debug, Error)]
 pub enum SolutionError {
-    #[error("not a stowage solution: {0}")]
+    #[error("not JSON of the challenge format")]
     Json(#[from] serde_json::Error),
     #[error("port key `{0}` is not a port number")]
     BadPort(String),

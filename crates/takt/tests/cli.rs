@@ -1023,3 +1023,81 @@ fn bench_reports_wall_and_cpu_time_of_the_simulation() {
         "cpu {cpu} wall {wall}"
     );
 }
+
+/// `takt stow` plans a challenge-format instance within its limit and
+/// writes a solution `takt stow check` accepts; a solution that carries
+/// nothing is rejected with the rule it breaks (exit status 1); a file that
+/// is not an instance is refused with what is missing, and nothing is
+/// written.
+#[test]
+fn stow_plans_within_its_limit_and_check_names_what_is_wrong() {
+    let dir = temp_dir("stow");
+    let inst = dir.join("instance.json");
+    // A single lane from the gate, three ports: two vehicles from port 0
+    // and one from port 1, all to port 2.
+    std::fs::write(
+        &inst,
+        r#"{"N": 5, "E": [[0,1],[1,2],[2,3],[3,4]], "P": 3, "K": [[[0,2],2],[[1,2],1]], "F": 10, "LB": 0}"#,
+    )
+    .unwrap();
+    let sol = dir.join("solution.json");
+    let started = std::time::Instant::now();
+    let out = takt(&[
+        "stow",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--out",
+        sol.to_str().unwrap(),
+    ]);
+    // The limit covers the whole run (the bound here is loose on purpose:
+    // a correctness check, not a benchmark).
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = takt(&[
+        "stow",
+        "check",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--solution",
+        sol.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("feasible: yes"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("cost - LB:"), "{}", stdout(&out));
+
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, r#"{"solution": {"0": [], "1": [], "2": []}}"#).unwrap();
+    let out = takt(&[
+        "stow",
+        "check",
+        "--instance",
+        inst.to_str().unwrap(),
+        "--solution",
+        empty.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out) + &stderr(&out);
+    assert!(text.contains("feasible: no"), "{text}");
+    assert!(text.contains("wrong-demand-on-board"), "{text}");
+
+    let not_instance = dir.join("not-instance.json");
+    std::fs::write(&not_instance, r#"{"N": 5}"#).unwrap();
+    let never = dir.join("never.json");
+    let out = takt(&[
+        "stow",
+        "--instance",
+        not_instance.to_str().unwrap(),
+        "--time-limit",
+        "1",
+        "--out",
+        never.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("is not a stowage instance"), "{err}");
+    assert!(err.contains("missing field `E`"), "{err}");
+    assert_eq!(err.matches("missing field").count(), 1, "said once: {err}");
+    assert!(!never.exists(), "nothing written for a bad instance");
+}
