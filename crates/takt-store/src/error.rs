@@ -108,10 +108,13 @@ impl fmt::Display for Rejected {
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("SQLite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
-    Postgres(#[from] postgres::Error),
+    // The driver's error and its causes are written into the message (not
+    // given as a source), so that a message shown alone (an HTTP problem)
+    // has them and one shown with its causes (the CLI) says them once.
+    #[error("SQLite: {}", with_causes(.0))]
+    Sqlite(rusqlite::Error),
+    #[error("PostgreSQL: {}", with_causes(.0))]
+    Postgres(postgres::Error),
     /// The database does not give the durability the store requires.
     #[error("durability check failed: {0}")]
     Durability(String),
@@ -142,5 +145,61 @@ impl From<rusqlite::Error> for StoreError {
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         StoreError::Backend(e.into())
+    }
+}
+
+impl From<rusqlite::Error> for BackendError {
+    fn from(e: rusqlite::Error) -> Self {
+        BackendError::Sqlite(e)
+    }
+}
+
+impl From<postgres::Error> for BackendError {
+    fn from(e: postgres::Error) -> Self {
+        BackendError::Postgres(e)
+    }
+}
+
+/// An error and its causes, joined by `: ` (a cause its error already
+/// ends with is not repeated).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !s.ends_with(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A driver error reads in full, once, whether its message is shown
+    /// alone or with its causes.
+    #[test]
+    fn a_driver_error_is_said_once_with_its_causes() {
+        let e = rusqlite::Connection::open("/nonexistent-takt-dir/x.db").unwrap_err();
+        let cause = std::error::Error::source(&e).map(|c| c.to_string());
+        let b = BackendError::from(e);
+        let text = b.to_string();
+        assert!(
+            text.starts_with("SQLite: unable to open database file"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("unable to open database file:").count(),
+            1,
+            "{text}"
+        );
+        if let Some(cause) = cause {
+            assert!(text.ends_with(&cause), "{text} should end with {cause}");
+        }
+        assert!(std::error::Error::source(&b).is_none());
     }
 }
