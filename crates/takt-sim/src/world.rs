@@ -712,8 +712,11 @@ impl Simulation {
         std::mem::take(&mut self.notices)
     }
 
-    fn notice(&mut self, n: Notice) {
+    /// Raises the notice `n` builds, when a live planner is watching (only
+    /// then is it built).
+    fn notice(&mut self, n: impl FnOnce(&Self) -> Notice) {
         if self.watch && self.record {
+            let n = n(self);
             self.notices.push(n);
         }
     }
@@ -942,10 +945,9 @@ impl Simulation {
         let until = self.now.plus(minutes);
         self.wake(pool, until);
         if let Some(terminal) = self.pools[pool].terminal {
-            let resource = self.net.resources[self.pools[pool].resource].id.clone();
-            self.notice(Notice::StationDown {
+            self.notice(|w| Notice::StationDown {
                 terminal,
-                resource,
+                resource: w.net.resources[w.pools[pool].resource].id.clone(),
                 minutes,
             });
         }
@@ -1446,7 +1448,7 @@ impl Simulation {
             self.enqueue(pool, vid);
         }
         if late >= LATE_NOTICE_MINUTES && !vids.is_empty() {
-            self.notice(Notice::ArrivedLate {
+            self.notice(|_| Notice::ArrivedLate {
                 svc,
                 vids,
                 minutes: late,
@@ -1819,7 +1821,7 @@ impl Simulation {
                         Some("damage".into()),
                     );
                     self.push(now.plus(minutes), Ev::HoldEnd { vid });
-                    self.notice(Notice::HoldPlaced { vid });
+                    self.notice(|_| Notice::HoldPlaced { vid });
                 } else {
                     let t = self.pools[pool].terminal.expect("export pool");
                     let proc =
@@ -1971,7 +1973,7 @@ impl Simulation {
             res,
             Some(reason.into()),
         );
-        self.notice(Notice::HoldPlaced { vid });
+        self.notice(|_| Notice::HoldPlaced { vid });
     }
 
     fn book_delivery(&mut self, vid: usize) {
@@ -2063,7 +2065,7 @@ impl Simulation {
         self.voyages[voyage].berthed[call] = true;
         let late = self.now.since(self.net.voyages[voyage].calls[call].berth);
         if late >= LATE_NOTICE_MINUTES && call < self.net.voyages[voyage].n_export_calls {
-            self.notice(Notice::VesselLate {
+            self.notice(|_| Notice::VesselLate {
                 voyage,
                 call,
                 minutes: late,

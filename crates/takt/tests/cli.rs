@@ -1055,28 +1055,24 @@ fn stow_plans_within_its_limit_and_check_names_what_is_wrong() {
     // a correctness check, not a benchmark).
     assert!(started.elapsed() < std::time::Duration::from_secs(6));
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = takt(&[
-        "stow",
-        "check",
-        "--instance",
-        inst.to_str().unwrap(),
-        "--solution",
-        sol.to_str().unwrap(),
-    ]);
+    let check = |solution: &Path| {
+        takt(&[
+            "stow",
+            "check",
+            "--instance",
+            inst.to_str().unwrap(),
+            "--solution",
+            solution.to_str().unwrap(),
+        ])
+    };
+    let out = check(&sol);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("feasible: yes"), "{}", stdout(&out));
     assert!(stdout(&out).contains("cost - LB:"), "{}", stdout(&out));
 
     let empty = dir.join("empty.json");
     std::fs::write(&empty, r#"{"solution": {"0": [], "1": [], "2": []}}"#).unwrap();
-    let out = takt(&[
-        "stow",
-        "check",
-        "--instance",
-        inst.to_str().unwrap(),
-        "--solution",
-        empty.to_str().unwrap(),
-    ]);
+    let out = check(&empty);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out) + &stderr(&out);
     assert!(text.contains("feasible: no"), "{text}");

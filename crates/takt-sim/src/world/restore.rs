@@ -11,9 +11,9 @@
 //!
 //! What an instance does not say is rebuilt by rule: delivery-truck bookings
 //! are made again at `now`, a vehicle under way on a pool takes the first
-//! free server that is not down, an outage under way takes the first server not down, and a
-//! vehicle holding space takes its model's first deck class with booked
-//! space left unless its voyage step names one.
+//! free server that is not down, an outage under way takes the first server
+//! not down, and a vehicle holding space takes its model's first deck class
+//! with booked space left unless its voyage step names one.
 
 use super::{Departure, Ev, Res, Route, SimOptions, SimStep, Simulation, Vehicle, Work};
 use crate::policy::Policy;

@@ -124,6 +124,15 @@ pub fn run_simulation(
     Ok((sim, planned))
 }
 
+/// Nearest-rank quantile `p` of a sorted sample (NaN when it is empty).
+pub(crate) fn quantile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[k - 1]
+}
+
 /// What the live planner did in a run, and how long each repair took
 /// (wall-clock milliseconds, in the order they ran).
 pub struct Planned {
@@ -136,12 +145,7 @@ impl Planned {
     pub fn line(&self) -> String {
         let mut ms = self.repair_ms.clone();
         ms.sort_by(f64::total_cmp);
-        let q = |p: f64| -> f64 {
-            if ms.is_empty() {
-                return 0.0;
-            }
-            ms[((p * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1]
-        };
+        let q = |p: f64| if ms.is_empty() { 0.0 } else { quantile(&ms, p) };
         let s = &self.summary;
         let kinds: Vec<String> = s.repairs.iter().map(|(k, n)| format!("{n} {k}")).collect();
         format!(

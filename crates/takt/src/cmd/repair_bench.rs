@@ -100,14 +100,7 @@ struct Report {
     stream_replan_usd: Option<f64>,
 }
 
-fn quantile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    // Nearest rank.
-    let k = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[k - 1]
-}
+use super::quantile;
 
 /// One event: wall milliseconds, repaired locally, vehicles displaced,
 /// retimed, rolled, CPU milliseconds.
