@@ -37,7 +37,6 @@ use crate::instance::{GATE, Instance};
 use crate::solution::{Move, Solution};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
 
 pub(crate) const EMPTY: u32 = u32::MAX;
 const UNREACHED: usize = usize::MAX;
@@ -168,6 +167,86 @@ impl Occupancy {
     }
 }
 
+/// Adjacency lists in one array: the neighbours of `u` are
+/// `to[start[u]..start[u + 1]]`.
+struct Csr {
+    start: Vec<u32>,
+    to: Vec<u32>,
+}
+
+impl Csr {
+    fn new(lists: &[Vec<usize>]) -> Csr {
+        let mut start = Vec::with_capacity(lists.len() + 1);
+        let mut to = Vec::new();
+        start.push(0);
+        for list in lists {
+            to.extend(list.iter().map(|&v| v as u32));
+            start.push(to.len() as u32);
+        }
+        Csr { start, to }
+    }
+
+    #[inline]
+    fn of(&self, u: usize) -> &[u32] {
+        &self.to[self.start[u] as usize..self.start[u + 1] as usize]
+    }
+}
+
+/// A double-ended queue of node ids on a fixed ring. The searches here hold
+/// at most two entries per node at once (a 0-1 BFS holds each node at most
+/// once per cost, and only two costs are queued at a time), so a ring of
+/// `2 n` never fills.
+struct Ring {
+    buf: Vec<u32>,
+    head: usize,
+    len: usize,
+    mask: usize,
+}
+
+impl Ring {
+    fn new(capacity: usize) -> Ring {
+        let size = capacity.next_power_of_two();
+        Ring {
+            buf: vec![0; size],
+            head: 0,
+            len: 0,
+            mask: size - 1,
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    #[inline]
+    fn push_back(&mut self, v: usize) {
+        assert!(self.len < self.buf.len(), "ring full");
+        self.buf[(self.head + self.len) & self.mask] = v as u32;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn push_front(&mut self, v: usize) {
+        assert!(self.len < self.buf.len(), "ring full");
+        self.head = self.head.wrapping_sub(1) & self.mask;
+        self.buf[self.head] = v as u32;
+        self.len += 1;
+    }
+
+    #[inline]
+    fn pop_front(&mut self) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let v = self.buf[self.head];
+        self.head = (self.head + 1) & self.mask;
+        self.len -= 1;
+        Some(v as usize)
+    }
+}
+
 /// Port evaluation with scratch buffers.
 pub(crate) struct Evaluator<'a> {
     inst: &'a Instance,
@@ -184,7 +263,10 @@ pub(crate) struct Evaluator<'a> {
     dist: Vec<usize>,
     parent: Vec<usize>,
     cost01: Vec<usize>,
-    queue: VecDeque<usize>,
+    queue: Ring,
+    /// The deck graph's adjacency and listed edge orientations, flat.
+    adj: Csr,
+    fwd: Csr,
     worked: Vec<usize>,
     targets: Vec<(usize, usize)>,
 }
@@ -206,7 +288,9 @@ impl<'a> Evaluator<'a> {
             dist: vec![UNREACHED; n],
             parent: vec![UNREACHED; n],
             cost01: vec![UNREACHED; n],
-            queue: VecDeque::new(),
+            queue: Ring::new(2 * n + 4),
+            adj: Csr::new(&inst.adjacent),
+            fwd: Csr::new(&inst.forward),
             worked: Vec::new(),
             targets: Vec::new(),
         }
@@ -215,24 +299,27 @@ impl<'a> Evaluator<'a> {
     /// BFS from the gate avoiding through slots; stops once every worked
     /// slot is reached.
     fn bfs(&mut self) {
-        self.dist.fill(UNREACHED);
-        self.dist[GATE] = 0;
+        let (adj, through, want) = (&self.adj, &self.through[..], &mut self.want[..]);
+        let (dist, parent, queue) = (&mut self.dist[..], &mut self.parent[..], &mut self.queue);
+        dist.fill(UNREACHED);
+        dist[GATE] = 0;
         for &v in &self.worked {
-            self.want[v] = true;
+            want[v] = true;
         }
         let mut missing = self.worked.len();
-        self.queue.clear();
+        queue.clear();
         if missing > 0 {
-            self.queue.push_back(GATE);
+            queue.push_back(GATE);
         }
-        'search: while let Some(u) = self.queue.pop_front() {
-            let du = self.dist[u] + 1;
-            for &v in &self.inst.adjacent[u] {
-                if self.dist[v] == UNREACHED && !self.through[v] {
-                    self.dist[v] = du;
-                    self.parent[v] = u;
-                    self.queue.push_back(v);
-                    if self.want[v] {
+        'search: while let Some(u) = queue.pop_front() {
+            let du = dist[u] + 1;
+            for &v in adj.of(u) {
+                let v = v as usize;
+                if dist[v] == UNREACHED && !through[v] {
+                    dist[v] = du;
+                    parent[v] = u;
+                    queue.push_back(v);
+                    if want[v] {
                         missing -= 1;
                         if missing == 0 {
                             break 'search;
@@ -242,7 +329,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         for &v in &self.worked {
-            self.want[v] = false;
+            want[v] = false;
         }
     }
 
@@ -251,12 +338,26 @@ impl<'a> Evaluator<'a> {
     fn settle(&mut self, occ: &Occupancy, p: usize) -> bool {
         let n = self.inst.n_nodes;
         self.worked.clear();
-        for v in 1..n {
-            let (b, a) = (occ.before(p, v), occ.after(p, v));
-            self.rehandled[v] = false;
-            self.through[v] = b == a && b != EMPTY;
-            if b != a {
-                self.worked.push(v);
+        {
+            let (through, rehandled) = (&mut self.through[..], &mut self.rehandled[..]);
+            let before: &[u32] = if p == 0 {
+                &[]
+            } else {
+                &occ.cells[(p - 1) * n..p * n]
+            };
+            let after: &[u32] = if p >= occ.intervals {
+                &[]
+            } else {
+                &occ.cells[p * n..(p + 1) * n]
+            };
+            for v in 1..n {
+                let b = before.get(v).copied().unwrap_or(EMPTY);
+                let a = after.get(v).copied().unwrap_or(EMPTY);
+                rehandled[v] = false;
+                through[v] = b == a && b != EMPTY;
+                if b != a {
+                    self.worked.push(v);
+                }
             }
         }
         loop {
@@ -264,25 +365,34 @@ impl<'a> Evaluator<'a> {
             if self.worked.iter().all(|&v| self.dist[v] != UNREACHED) {
                 return true;
             }
+            let adj = &self.adj;
+            let (through, rehandled) = (&mut self.through[..], &mut self.rehandled[..]);
+            let (dist, parent, cost01) = (
+                &mut self.dist[..],
+                &mut self.parent[..],
+                &mut self.cost01[..],
+            );
+            let queue = &mut self.queue;
             // 0-1 BFS: entering a through slot costs 1.
-            self.cost01.fill(UNREACHED);
-            self.cost01[GATE] = 0;
-            self.queue.clear();
-            self.queue.push_back(GATE);
-            while let Some(u) = self.queue.pop_front() {
-                let cu = self.cost01[u];
-                for &v in &self.inst.adjacent[u] {
+            cost01.fill(UNREACHED);
+            cost01[GATE] = 0;
+            queue.clear();
+            queue.push_back(GATE);
+            while let Some(u) = queue.pop_front() {
+                let cu = cost01[u];
+                for &v in adj.of(u) {
+                    let v = v as usize;
                     if v == GATE {
                         continue;
                     }
-                    let step = usize::from(self.through[v]);
-                    if cu + step < self.cost01[v] {
-                        self.cost01[v] = cu + step;
-                        self.parent[v] = u;
+                    let step = usize::from(through[v]);
+                    if cu + step < cost01[v] {
+                        cost01[v] = cu + step;
+                        parent[v] = u;
                         if step == 0 {
-                            self.queue.push_front(v);
+                            queue.push_front(v);
                         } else {
-                            self.queue.push_back(v);
+                            queue.push_back(v);
                         }
                     }
                 }
@@ -293,38 +403,38 @@ impl<'a> Evaluator<'a> {
             // from the next BFS).
             self.targets.clear();
             for &v in &self.worked {
-                if self.dist[v] == UNREACHED {
-                    if self.cost01[v] == UNREACHED {
+                if dist[v] == UNREACHED {
+                    if cost01[v] == UNREACHED {
                         return false;
                     }
-                    self.targets.push((self.cost01[v], v));
+                    self.targets.push((cost01[v], v));
                 }
             }
             self.targets.sort_unstable();
-            for t in 0..self.targets.len() {
-                let target = self.targets[t].1;
-                if self.dist[target] != UNREACHED {
+            for &(_, target) in &self.targets {
+                if dist[target] != UNREACHED {
                     continue;
                 }
                 let mut u = target;
-                self.queue.clear();
+                queue.clear();
                 while u != GATE {
-                    if self.through[u] {
-                        self.through[u] = false;
-                        self.rehandled[u] = true;
+                    if through[u] {
+                        through[u] = false;
+                        rehandled[u] = true;
                         self.worked.push(u);
                     }
-                    if self.dist[u] == UNREACHED {
-                        self.dist[u] = 0;
-                        self.queue.push_back(u);
+                    if dist[u] == UNREACHED {
+                        dist[u] = 0;
+                        queue.push_back(u);
                     }
-                    u = self.parent[u];
+                    u = parent[u];
                 }
-                while let Some(x) = self.queue.pop_front() {
-                    for &y in &self.inst.adjacent[x] {
-                        if self.dist[y] == UNREACHED && !self.through[y] {
-                            self.dist[y] = 0;
-                            self.queue.push_back(y);
+                while let Some(x) = queue.pop_front() {
+                    for &y in adj.of(x) {
+                        let y = y as usize;
+                        if dist[y] == UNREACHED && !through[y] {
+                            dist[y] = 0;
+                            queue.push_back(y);
                         }
                     }
                 }
@@ -456,17 +566,20 @@ impl<'a> Evaluator<'a> {
     /// BFS from the gate avoiding `blocked` slots (full, into `dist2`,
     /// `parent2`).
     fn bfs_avoiding(&mut self) {
-        self.dist2.fill(UNREACHED);
-        self.dist2[GATE] = 0;
-        self.queue.clear();
-        self.queue.push_back(GATE);
-        while let Some(u) = self.queue.pop_front() {
-            let du = self.dist2[u] + 1;
-            for &v in &self.inst.adjacent[u] {
-                if self.dist2[v] == UNREACHED && !self.blocked[v] {
-                    self.dist2[v] = du;
-                    self.parent2[v] = u;
-                    self.queue.push_back(v);
+        let (adj, blocked) = (&self.adj, &self.blocked[..]);
+        let (dist, parent, queue) = (&mut self.dist2[..], &mut self.parent2[..], &mut self.queue);
+        dist.fill(UNREACHED);
+        dist[GATE] = 0;
+        queue.clear();
+        queue.push_back(GATE);
+        while let Some(u) = queue.pop_front() {
+            let du = dist[u] + 1;
+            for &v in adj.of(u) {
+                let v = v as usize;
+                if dist[v] == UNREACHED && !blocked[v] {
+                    dist[v] = du;
+                    parent[v] = u;
+                    queue.push_back(v);
                 }
             }
         }
@@ -566,7 +679,8 @@ impl<'a> Evaluator<'a> {
                 self.queue.clear();
                 self.queue.push_back(a);
                 'bfs: while let Some(u) = self.queue.pop_front() {
-                    for &v in &self.inst.forward[u] {
+                    for &v in self.fwd.of(u) {
+                        let v = v as usize;
                         if v == GATE
                             || self.dist2[v] != UNREACHED
                             || self.blocked[v]
