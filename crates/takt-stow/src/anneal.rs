@@ -269,6 +269,13 @@ pub(crate) struct Evaluator<'a> {
     fwd: Csr,
     worked: Vec<usize>,
     targets: Vec<(usize, usize)>,
+    /// Reused lists: relocation sources and targets, vehicles to drive off
+    /// and on, relocations done.
+    from: Vec<(u32, usize)>,
+    to: Vec<(u32, usize)>,
+    off: Vec<(usize, usize, u32)>,
+    on: Vec<(usize, usize, u32)>,
+    done: Vec<bool>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -293,6 +300,11 @@ impl<'a> Evaluator<'a> {
             fwd: Csr::new(&inst.forward),
             worked: Vec::new(),
             targets: Vec::new(),
+            from: Vec::new(),
+            to: Vec::new(),
+            off: Vec::new(),
+            on: Vec::new(),
+            done: Vec::new(),
         }
     }
 
@@ -372,13 +384,30 @@ impl<'a> Evaluator<'a> {
                 &mut self.parent[..],
                 &mut self.cost01[..],
             );
-            let queue = &mut self.queue;
-            // 0-1 BFS: entering a through slot costs 1.
+            let (queue, want) = (&mut self.queue, &mut self.want[..]);
+            // 0-1 BFS: entering a through slot costs 1. A node's cost is
+            // final when it is first taken from the queue, and no later
+            // step changes the parent of a node whose cost is final, so the
+            // search stops once every cut-off worked slot has been taken.
+            let mut missing = 0;
+            for &v in &self.worked {
+                if dist[v] == UNREACHED && !want[v] {
+                    want[v] = true;
+                    missing += 1;
+                }
+            }
             cost01.fill(UNREACHED);
             cost01[GATE] = 0;
             queue.clear();
             queue.push_back(GATE);
             while let Some(u) = queue.pop_front() {
+                if want[u] {
+                    want[u] = false;
+                    missing -= 1;
+                    if missing == 0 {
+                        break;
+                    }
+                }
                 let cu = cost01[u];
                 for &v in adj.of(u) {
                     let v = v as usize;
@@ -396,6 +425,9 @@ impl<'a> Evaluator<'a> {
                         }
                     }
                 }
+            }
+            for &v in &self.worked {
+                want[v] = false;
             }
             // Open the cheapest paths, cheapest first, to every worked slot
             // still cut off; a slot reached through an earlier opening is
@@ -530,8 +562,9 @@ impl<'a> Evaluator<'a> {
     /// relocation instead of a discharge and reload.
     fn find_pairs(&mut self, occ: &Occupancy, p: usize) {
         self.pairs.clear();
-        let mut from: Vec<(u32, usize)> = Vec::new();
-        let mut to: Vec<(u32, usize)> = Vec::new();
+        let (from, to) = (&mut self.from, &mut self.to);
+        from.clear();
+        to.clear();
         for &v in &self.worked {
             if self.rehandled[v] {
                 continue;
@@ -620,7 +653,8 @@ impl<'a> Evaluator<'a> {
             self.blocked[a] = true;
             self.moving[a] = true;
         }
-        let mut off: Vec<(usize, usize, u32)> = Vec::new();
+        let mut off = std::mem::take(&mut self.off);
+        off.clear();
         for &v in &self.worked {
             if self.moving[v] {
                 continue;
@@ -634,7 +668,9 @@ impl<'a> Evaluator<'a> {
         for &(a, _, _) in &self.pairs {
             self.moving[a] = false;
         }
-        let mut done = vec![false; self.pairs.len()];
+        let mut done = std::mem::take(&mut self.done);
+        done.clear();
+        done.resize(self.pairs.len(), false);
         let mut left = self.pairs.len();
         let result = loop {
             // (1) discharge, nearest first, every vehicle that can leave
@@ -740,10 +776,13 @@ impl<'a> Evaluator<'a> {
         for &(_, v, _) in &off {
             self.pending[v] = false;
         }
+        self.off = off;
+        self.done = done;
         result?;
         // (3) load
         self.bfs_avoiding();
-        let mut on: Vec<(usize, usize, u32)> = Vec::new();
+        let mut on = std::mem::take(&mut self.on);
+        on.clear();
         for &(_, b, _) in &self.pairs {
             self.moving[b] = true;
         }
@@ -764,6 +803,7 @@ impl<'a> Evaluator<'a> {
             self.moving[b] = false;
         }
         if on.iter().any(|o| o.0 == UNREACHED) {
+            self.on = on;
             return Err(false);
         }
         on.sort_unstable_by(|x, y| y.cmp(x));
@@ -776,6 +816,7 @@ impl<'a> Evaluator<'a> {
                 });
             }
         }
+        self.on = on;
         Ok(cost)
     }
 
