@@ -371,11 +371,10 @@ impl Deck {
             rounds += 1;
             let (item, act) = work[next];
             if rounds > 4 * (n + items.len()) {
-                // A safety net: clearing ways keeps undoing itself (a
-                // drawing whose classes interleave); the rest go unstowed.
-                unplaced.push(item.id);
-                next += 1;
-                continue;
+                // Clearing ways keeps undoing itself (a drawing whose
+                // classes interleave): restow everything at once.
+                unplaced.extend(self.restow(g, &mut s, &work[next..], steps));
+                break;
             }
             if !valid {
                 self.bfs(g, &mut s);
@@ -505,6 +504,71 @@ impl Deck {
                 route,
             });
             next += 1;
+        }
+        unplaced
+    }
+}
+
+impl Deck {
+    /// The last resort of a port: every vehicle on board is discharged
+    /// temporarily (nearest first), then they and `rest` are loaded, each
+    /// class into its own slots, the latest leaving deepest, farthest slot
+    /// first. The shortest way to the farthest slot still to fill passes
+    /// only slots nearer the gate, all empty then, so every vehicle whose
+    /// class has a slot left is stowed. Returns those whose class has none.
+    fn restow(
+        &mut self,
+        g: &Graph<'_>,
+        s: &mut Scratch,
+        rest: &[(Item, Action)],
+        steps: &mut Vec<Step>,
+    ) -> Vec<u32> {
+        let n = self.slot.len();
+        let mut all: Vec<(Item, Action)> = Vec::new();
+        while !self.at.is_empty() {
+            self.bfs(g, s);
+            // The BFS runs through empty slots only, so the way off of every
+            // vehicle it reached stays open while the others drive off.
+            let reached: Vec<usize> = (1..n)
+                .filter(|&v| self.slot[v] != EMPTY && s.dist[v] != UNREACHED)
+                .collect();
+            assert!(!reached.is_empty(), "a deck connected to its gate");
+            for v in reached {
+                let item = self.drive_off(s, v, Action::TemporaryDischarge, steps);
+                all.push((item, Action::Reload));
+            }
+        }
+        all.extend_from_slice(rest);
+        // Latest leaving first; by id among equals, for a stable plan.
+        all.sort_by_key(|(i, _)| (std::cmp::Reverse(i.leave), i.id));
+        let mut slots: Vec<usize> = (1..n).collect();
+        slots.sort_by_key(|&v| (std::cmp::Reverse(g.gate_distance[v]), v));
+        let mut taken = vec![false; n];
+        let mut plan: Vec<(usize, Item, Action)> = Vec::new();
+        let mut unplaced = Vec::new();
+        for &(item, action) in &all {
+            match slots
+                .iter()
+                .copied()
+                .find(|&v| !taken[v] && g.slot_class[v] == item.class)
+            {
+                Some(v) => {
+                    taken[v] = true;
+                    plan.push((v, item, action));
+                }
+                None => unplaced.push(item.id),
+            }
+        }
+        plan.sort_by_key(|&(v, _, _)| (std::cmp::Reverse(g.gate_distance[v]), v));
+        for (v, item, action) in plan {
+            self.bfs(g, s);
+            let route = Self::path_from_gate(s, v);
+            self.put(v, item);
+            steps.push(Step {
+                item: item.id,
+                action,
+                route,
+            });
         }
         unplaced
     }
