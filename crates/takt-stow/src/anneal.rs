@@ -247,6 +247,37 @@ impl Ring {
     }
 }
 
+/// Breadth-first search from the gate through slots not `blocked`, into
+/// `dist` and `parent`; stops as soon as `reached(v)` says so for a slot
+/// just reached.
+fn bfs_from_gate(
+    adj: &Csr,
+    blocked: &[bool],
+    dist: &mut [usize],
+    parent: &mut [usize],
+    queue: &mut Ring,
+    mut reached: impl FnMut(usize) -> bool,
+) {
+    dist.fill(UNREACHED);
+    dist[GATE] = 0;
+    queue.clear();
+    queue.push_back(GATE);
+    while let Some(u) = queue.pop_front() {
+        let du = dist[u] + 1;
+        for &v in adj.of(u) {
+            let v = v as usize;
+            if dist[v] == UNREACHED && !blocked[v] {
+                dist[v] = du;
+                parent[v] = u;
+                queue.push_back(v);
+                if reached(v) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Port evaluation with scratch buffers.
 pub(crate) struct Evaluator<'a> {
     inst: &'a Instance,
@@ -311,34 +342,22 @@ impl<'a> Evaluator<'a> {
     /// BFS from the gate avoiding through slots; stops once every worked
     /// slot is reached.
     fn bfs(&mut self) {
-        let (adj, through, want) = (&self.adj, &self.through[..], &mut self.want[..]);
-        let (dist, parent, queue) = (&mut self.dist[..], &mut self.parent[..], &mut self.queue);
-        dist.fill(UNREACHED);
-        dist[GATE] = 0;
+        let (through, want) = (&self.through[..], &mut self.want[..]);
+        let (dist, parent) = (&mut self.dist[..], &mut self.parent[..]);
         for &v in &self.worked {
             want[v] = true;
         }
         let mut missing = self.worked.len();
-        queue.clear();
-        if missing > 0 {
-            queue.push_back(GATE);
-        }
-        'search: while let Some(u) = queue.pop_front() {
-            let du = dist[u] + 1;
-            for &v in adj.of(u) {
-                let v = v as usize;
-                if dist[v] == UNREACHED && !through[v] {
-                    dist[v] = du;
-                    parent[v] = u;
-                    queue.push_back(v);
-                    if want[v] {
-                        missing -= 1;
-                        if missing == 0 {
-                            break 'search;
-                        }
-                    }
+        if missing == 0 {
+            dist.fill(UNREACHED);
+            dist[GATE] = 0;
+        } else {
+            bfs_from_gate(&self.adj, through, dist, parent, &mut self.queue, |v| {
+                if want[v] {
+                    missing -= 1;
                 }
-            }
+                missing == 0
+            });
         }
         for &v in &self.worked {
             want[v] = false;
@@ -599,23 +618,14 @@ impl<'a> Evaluator<'a> {
     /// BFS from the gate avoiding `blocked` slots (full, into `dist2`,
     /// `parent2`).
     fn bfs_avoiding(&mut self) {
-        let (adj, blocked) = (&self.adj, &self.blocked[..]);
-        let (dist, parent, queue) = (&mut self.dist2[..], &mut self.parent2[..], &mut self.queue);
-        dist.fill(UNREACHED);
-        dist[GATE] = 0;
-        queue.clear();
-        queue.push_back(GATE);
-        while let Some(u) = queue.pop_front() {
-            let du = dist[u] + 1;
-            for &v in adj.of(u) {
-                let v = v as usize;
-                if dist[v] == UNREACHED && !blocked[v] {
-                    dist[v] = du;
-                    parent[v] = u;
-                    queue.push_back(v);
-                }
-            }
-        }
+        bfs_from_gate(
+            &self.adj,
+            &self.blocked,
+            &mut self.dist2,
+            &mut self.parent2,
+            &mut self.queue,
+            |_| false,
+        );
     }
 
     fn route2(&self, v: usize) -> Vec<usize> {
