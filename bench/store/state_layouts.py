@@ -12,7 +12,7 @@ the WAL frames by B-tree, as wal_frames.py does. Layouts: the schema's
 (a rowid table and its key index); `subject_state` clustered on its key
 (`WITHOUT ROWID`); page sizes of 2,048 and 8,192 bytes (VACUUM).
 """
-import datetime, json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 src = open(os.path.join(here, "wal_frames.py")).read().replace("\nmain()\n", "\n")
@@ -34,17 +34,7 @@ LAYOUTS = {
 }
 
 def main():
-    takt = sys.argv[1]
-    n_batches = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    b = int(sys.argv[3]) if len(sys.argv) > 3 else 100
-    base = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0) - datetime.timedelta(days=60)
-    tmp = tempfile.mkdtemp(prefix="takt-layouts-")
-    files = []
-    for k in range(n_batches):
-        p = os.path.join(tmp, f"batch-{k:05}.jsonl")
-        with open(p, "w") as f:
-            f.write("".join(w["line"](i, base) + "\n" for i in range(k * b, (k + 1) * b)))
-        files.append(p)
+    takt, tmp, files = w["batches"]("takt-layouts-")
     run = lambda db, fs: subprocess.run([takt, "ingest", "--db", db, "--tenant", "toyota", *fs],
                                         check=True, stdout=subprocess.DEVNULL)
     for k, (name, sqls) in enumerate(LAYOUTS.items()):

@@ -59,18 +59,25 @@ def checkpoint(db):
     c.execute("SELECT COUNT(*) FROM sqlite_schema").fetchall()
     return c
 
-def main():
+def batches(prefix):
+    """TAKT and the documents of the command line's BATCHES and BATCH, written
+    to a fresh temporary folder: (takt, folder, files)."""
     takt = sys.argv[1]
     n_batches = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     b = int(sys.argv[3]) if len(sys.argv) > 3 else 100
     base = datetime.datetime.now(datetime.timezone.utc).replace(second=0, microsecond=0) - datetime.timedelta(days=60)
-    tmp = tempfile.mkdtemp(prefix="takt-wal-")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     files = []
     for k in range(n_batches):
         p = os.path.join(tmp, f"batch-{k:05}.jsonl")
         with open(p, "w") as f:
             f.write("".join(line(i, base) + "\n" for i in range(k * b, (k + 1) * b)))
         files.append(p)
+    return takt, tmp, files
+
+def main():
+    takt, tmp, files = batches("takt-wal-")
+    n_batches, b = len(files), int(sys.argv[3]) if len(sys.argv) > 3 else 100
     db = os.path.join(tmp, "takt.db")
     run = lambda fs: subprocess.run([takt, "ingest", "--db", db, "--tenant", "toyota", *fs],
                                     check=True, stdout=subprocess.DEVNULL)
