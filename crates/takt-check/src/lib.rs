@@ -1112,7 +1112,7 @@ impl<'a> Checker<'a> {
                     Some(s.start),
                     || {
                         format!(
-                            "model `{}` is not approved for Japan, yet the vehicle has a {} certification step",
+                            "model `{}` has no certification approval in the scenario, yet the vehicle has a {} certification step",
                             m.id,
                             if s.done { "done" } else { "planned" }
                         )

@@ -2,7 +2,7 @@
 //!
 //! - [`Store`] appends batches of [`model::Event`]s for one [`TenantId`],
 //!   all or nothing, and answers each vehicle's state and history. Every
-//!   method takes the tenant.
+//!   method that reads or writes events takes the tenant.
 //! - [`semantics`] is the pure part: time policy, duplicate / conflict /
 //!   retraction classification, state derived by event time.
 //! - [`takt_format`] and [`epcis`] turn takt JSON Lines, CSV and GS1 EPCIS

@@ -129,6 +129,19 @@ fn check_rejects_a_broken_plan_with_its_violations() {
     let o = takt(&["check", "--plan", broken.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert!(stdout(&o).contains("infeasible"), "{}", stdout(&o));
+
+    // A volume scale given outright must match the plan's, 1 included.
+    plan["volume_scale"] = serde_json::json!(3.0);
+    let scaled = dir.join("scaled.json");
+    std::fs::write(&scaled, serde_json::to_vec(&plan).unwrap()).unwrap();
+    let p = scaled.to_str().unwrap();
+    let o = takt(&["check", "--plan", p, "--volume-scale", "1"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("made at volume scale 3, not 1"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -189,7 +189,7 @@ impl Simulation {
             ),
             Stage::Delivery => Res::Delivery(
                 net.import_terminal_at(location)
-                    .ok_or_else(|| bad(vs, format!("`{}` is not a port in Japan", s.location)))?,
+                    .ok_or_else(|| bad(vs, format!("`{}` is not an import port", s.location)))?,
             ),
             _ => Res::Pool(
                 net.resource_index(&s.resource)

@@ -9,8 +9,13 @@ use takt_core::plan::Plan;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[command(flatten)]
-    pub scenario: ScenarioArgs,
+    /// Scenario file (TOML, see docs/scenario.md); the built-in `us-japan` when omitted.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// The volume scale the plan was made at (the plan's own when omitted;
+    /// a different one is an error).
+    #[arg(long, value_name = "X")]
+    pub volume_scale: Option<f64>,
     /// Plan file (JSON, as `takt simulate` writes plan.json).
     #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
@@ -26,22 +31,25 @@ pub fn read_plan(path: &std::path::Path) -> Result<Plan> {
     serde_json::from_str(&text).with_context(|| format!("{} is not a takt plan", path.display()))
 }
 
-pub fn run(mut args: Args) -> Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode> {
     let plan = read_plan(&args.plan)?;
-    if args.scenario.volume_scale == 1.0 {
-        args.scenario.volume_scale = plan.volume_scale;
-    } else if (args.scenario.volume_scale - plan.volume_scale).abs() > 1e-9 {
+    if let Some(x) = args.volume_scale
+        && (x - plan.volume_scale).abs() > 1e-9
+    {
         bail!(
-            "the plan was made at volume scale {}, not {}",
-            plan.volume_scale,
-            args.scenario.volume_scale
+            "the plan was made at volume scale {}, not {x}",
+            plan.volume_scale
         );
     }
+    let scenario_args = ScenarioArgs {
+        scenario: args.scenario.clone(),
+        volume_scale: plan.volume_scale,
+    };
     // The network must cover the plan: simulated days up to the plan's instant.
-    let (scenario, _) = load::network(&args.scenario, None)?;
+    let (scenario, _) = load::network(&scenario_args, None)?;
     let start = Minute::parse_rfc3339(&scenario.scenario.start).map_err(anyhow::Error::msg)?;
     let days = (plan.created_at.since(start) / Minute::DAY + 1).max(1) as u32;
-    let (_, net) = load::network(&args.scenario, Some(days))?;
+    let (_, net) = load::network(&scenario_args, Some(days))?;
     let report = takt_check::check(&net, &plan);
     for v in report.violations.iter().take(args.max_violations) {
         println!("{v}");

@@ -5,7 +5,8 @@
 //! token (the capture path real systems use: validation, the store's
 //! ingest, the audit log, the live feed), re-plans (`Simulation::plan`, the
 //! `--policy`'s decisions plus projection), forecasts ETAs (Monte Carlo
-//! with durations learned from the run so far) and refreshes a vehicle's
+//! with durations learned from `--eta-history-days` of simulated history
+//! and the run so far) and refreshes a vehicle's
 //! ETA from that forecast's runs whenever a milestone touches it
 //! (`takt_sim::refresh::EtaBook`), and publishes the live view
 //! the dashboard reads. It prints the dashboard URL and a viewer token and
