@@ -928,21 +928,41 @@ impl Simulation {
         }
     }
 
+    /// Takes `server` down for its pending outage once it is not serving:
+    /// from now, or, when it is already down, from the end of that outage,
+    /// which then lasts the longer (a failure while under repair). Nothing
+    /// else starts a pending outage on a server that is down and idle, so
+    /// one left pending there kept the server out of service until the next
+    /// outage drawn for it, days later.
     fn start_pending_outage(&mut self, pool: usize, server: usize) {
+        let now = self.now;
         let p = &mut self.pools[pool];
         let minutes = p.pending_outage[server];
-        if minutes == 0 || p.busy_until[server] > self.now || p.down_until[server] > self.now {
+        if minutes == 0 || p.busy_until[server] > now {
             return;
         }
         p.pending_outage[server] = 0;
-        p.down_until[server] = self.now.plus(minutes);
-        self.outages.push(plan::Outage {
-            resource: self.net.resources[p.resource].id.clone(),
-            from: self.now,
-            to: self.now.plus(minutes),
-            servers: 1,
-        });
-        let until = self.now.plus(minutes);
+        let down = p.down_until[server];
+        let resource = self.net.resources[p.resource].id.clone();
+        let until = down.max(now).plus(minutes);
+        p.down_until[server] = until;
+        let current = (down > now)
+            .then(|| {
+                self.outages
+                    .iter_mut()
+                    .rev()
+                    .find(|o| o.resource == resource && o.to == down && o.from <= now)
+            })
+            .flatten();
+        match current {
+            Some(o) => o.to = until,
+            None => self.outages.push(plan::Outage {
+                resource,
+                from: down.max(now),
+                to: until,
+                servers: 1,
+            }),
+        }
         self.wake(pool, until);
         if let Some(terminal) = self.pools[pool].terminal {
             self.notice(|w| Notice::StationDown {
@@ -2963,6 +2983,48 @@ mod tests {
             .expect("the station opens within the horizon");
         sim.run_until(open);
         (pool, sim.now)
+    }
+
+    #[test]
+    fn regression_an_outage_drawn_while_the_server_is_down_extends_it() {
+        // A second outage drawn for a server already down stayed pending,
+        // and nothing started it: the server was kept out of service until
+        // the next outage drawn for it (a week in the Atlantic test
+        // network, seed 1).
+        let (mut sim, _) = overdue_world();
+        let pool = sim.pool_of_resource[&sim.net.export_terminals[0].processing.resource];
+        let resource = sim.net.resources[sim.pools[pool].resource].id.clone();
+        // Server 0 idle and nothing queued, so the first outage starts at once.
+        let t = sim.now;
+        sim.pools[pool].busy_until[0] = t;
+        sim.pools[pool].down_until[0] = t;
+        sim.pools[pool].pending_outage[0] = 0;
+        sim.pools[pool].queue.clear();
+        for (at, minutes) in [(t, 180), (t.plus(60), 180)] {
+            sim.push(
+                at,
+                Ev::Outage {
+                    pool,
+                    server: 0,
+                    minutes,
+                    known: false,
+                },
+            );
+        }
+        sim.run_until(t.plus(90));
+        assert_eq!(sim.pools[pool].pending_outage[0], 0, "nothing left pending");
+        assert_eq!(sim.pools[pool].down_until[0], t.plus(360));
+        let ours: Vec<_> = sim
+            .outages
+            .iter()
+            .filter(|o| o.resource == resource && o.from >= t)
+            .collect();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!((ours[0].from, ours[0].to), (t, t.plus(360)));
+        // Back in service when the longer outage ends.
+        sim.run_until(t.plus(361));
+        assert!(sim.pools[pool].down_until[0] <= sim.now);
+        assert_eq!(sim.pools[pool].pending_outage[0], 0);
     }
 
     #[test]
