@@ -225,9 +225,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
                         let batches: Vec<(&EncodedBatch, jiff::Timestamp)> =
                             run.iter().map(|(_, b)| (b, received_at)).collect();
                         let results = store.append_group(&t, &batches);
+                        // Every document of the run is answered (one that
+                        // failed to store does not hide the others stored
+                        // after it); the first failure then stops the command.
+                        let mut failed = Ok(());
                         for ((path, _), result) in run.iter().zip(results) {
-                            answer(path, result.map(|r| (&t, r)), &mut n_rejected)?;
+                            let a = answer(path, result.map(|r| (&t, r)), &mut n_rejected);
+                            failed = failed.and(a);
                         }
+                        failed?;
                         for (_, b) in run {
                             let _ = done.send(b);
                         }
