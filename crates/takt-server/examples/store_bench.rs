@@ -3,14 +3,22 @@
 //!
 //! ```text
 //! store_bench ingest --takt BIN --db URL --events N --batch B [--rounds R] [--pg-pid PID]
+//!                    [--http-clients C] [--raw-group G]
 //!     sustained ingest over HTTP (`takt serve`), via `takt ingest`, and the
 //!     raw limit: plain batched INSERTs of the same log rows (one INSERT per
 //!     row, and one per batch), with the same durability settings, each on a
 //!     fresh database; one markdown row each, with the CPU time of the path
 //!     (PID: the PostgreSQL postmaster, whose CPU time then counts too);
-//!     with R rounds of all paths, the medians over the rounds.
-//! store_bench crash --takt BIN --db URL --kills K [--seed S]
-//!     the crash test of the suite with K kills, on any backend.
+//!     with R rounds of all paths, the medians over the rounds. Two more
+//!     rows: HTTP with C clients at once (`--http-clients C`, default 4;
+//!     the server stores the batches waiting together, group commit), and
+//!     (not part of the raw limit) raw INSERTs of G batches per
+//!     transaction (`--raw-group G`, default 4, the most `takt ingest`
+//!     stores in one transaction), the reference for group commit.
+//! store_bench crash --takt BIN --db URL --kills K [--seed S] [--clients C]
+//!     the crash test of the suite with K kills, on any backend; with C
+//!     clients streaming at once (default 1), so that the server stores
+//!     waiting batches together (group commit).
 //! ```
 //!
 //! `--db` is a SQLite path prefix (`/tmp/x` gives `/tmp/x-http.db`, ...)
@@ -221,6 +229,43 @@ fn bench_http(takt: &str, db: &str, batches: &[String], n: usize) -> Figures {
     f
 }
 
+/// [`bench_http`] with `clients` clients at once, each posting every
+/// `clients`-th batch in turn (so up to `clients` batches are in flight,
+/// and the server may store the waiting ones in one transaction).
+fn bench_http_clients(
+    takt: &str,
+    db: &str,
+    batches: &[String],
+    n: usize,
+    clients: usize,
+) -> Figures {
+    let (server, addr) = start_server(takt, db);
+    let t0 = Instant::now();
+    let lat: Vec<f64> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..clients)
+            .map(|k| {
+                scope.spawn(move || {
+                    let mut lat = Vec::new();
+                    for b in batches.iter().skip(k).step_by(clients) {
+                        let t = Instant::now();
+                        let (status, body) = http_post(addr, b).expect("the server answers");
+                        assert_eq!(status, 200, "{body}");
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    lat
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("client"))
+            .collect()
+    });
+    let f = figures(n, t0.elapsed(), lat);
+    drop(server);
+    f
+}
+
 fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path::Path) -> Figures {
     let files: Vec<String> = batches
         .iter()
@@ -260,7 +305,10 @@ fn bench_cli(takt: &str, db: &str, batches: &[String], n: usize, dir: &std::path
 /// synchronous commit); no reads, no derived state, no subject index.
 /// `multi_row`: one INSERT per batch (PostgreSQL: `unnest` of arrays;
 /// SQLite: a multi-row VALUES list), else one prepared INSERT per row.
-fn bench_raw(db: &str, batches: &[String], n: usize, multi_row: bool) -> Figures {
+/// `group`: batches per transaction (1 for the raw limit; more for the
+/// reference that `takt ingest`'s group commit is compared with too); a
+/// batch's latency runs from its group's start to the commit.
+fn bench_raw(db: &str, batches: &[String], n: usize, multi_row: bool, group: usize) -> Figures {
     let rows: Vec<Vec<(String, i64, String)>> = batches
         .iter()
         .map(|b| {
@@ -295,21 +343,26 @@ fn bench_raw(db: &str, batches: &[String], n: usize, multi_row: bool) -> Figures
                       SELECT 'toyota', u.id, 'event', u.at, u.at, '[]', u.rec
                       FROM unnest($1::text[], $2::int8[], $3::text[]) AS u(id, at, rec)")
             .expect("prepare");
-        for batch in &rows {
+        for batches in rows.chunks(group) {
             let t = Instant::now();
             let mut tx = c.transaction().expect("begin");
-            if multi_row {
-                let ids: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
-                let ats: Vec<i64> = batch.iter().map(|r| r.1).collect();
-                let recs: Vec<&str> = batch.iter().map(|r| r.2.as_str()).collect();
-                tx.execute(&many, &[&ids, &ats, &recs]).expect("insert");
-            } else {
-                for (id, at, rec) in batch {
-                    tx.execute(&one, &[id, at, rec]).expect("insert");
+            for batch in batches {
+                if multi_row {
+                    let ids: Vec<&str> = batch.iter().map(|r| r.0.as_str()).collect();
+                    let ats: Vec<i64> = batch.iter().map(|r| r.1).collect();
+                    let recs: Vec<&str> = batch.iter().map(|r| r.2.as_str()).collect();
+                    tx.execute(&many, &[&ids, &ats, &recs]).expect("insert");
+                } else {
+                    for (id, at, rec) in batch {
+                        tx.execute(&one, &[id, at, rec]).expect("insert");
+                    }
                 }
             }
             tx.commit().expect("commit");
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            lat.extend(std::iter::repeat_n(
+                t.elapsed().as_secs_f64() * 1e3,
+                batches.len(),
+            ));
         }
     } else {
         let mut c = rusqlite::Connection::open(db).expect("open");
@@ -317,42 +370,47 @@ fn bench_raw(db: &str, batches: &[String], n: usize, multi_row: bool) -> Figures
             .expect("wal");
         c.execute_batch("PRAGMA synchronous=FULL").expect("sync");
         c.execute_batch(schema).expect("schema");
-        for batch in &rows {
+        for batches in rows.chunks(group) {
             let t = Instant::now();
             let tx = c
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .expect("begin");
-            if multi_row {
-                let values: Vec<String> = (0..batch.len())
-                    .map(|i| {
-                        format!(
-                            "('toyota', ?{}, 'event', ?{}, ?{}, '[]', ?{})",
-                            3 * i + 1,
-                            3 * i + 2,
-                            3 * i + 2,
-                            3 * i + 3
-                        )
-                    })
-                    .collect();
-                let mut stmt = tx
-                    .prepare_cached(&format!("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES {}", values.join(", ")))
-                    .expect("prepare");
-                let params: Vec<&dyn rusqlite::ToSql> = batch
-                    .iter()
-                    .flat_map(|(id, at, rec)| [id as &dyn rusqlite::ToSql, at, rec])
-                    .collect();
-                stmt.execute(params.as_slice()).expect("insert");
-            } else {
-                let mut stmt = tx
-                    .prepare_cached("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES ('toyota', ?1, 'event', ?2, ?2, '[]', ?3)")
-                    .expect("prepare");
-                for (id, at, rec) in batch {
-                    stmt.execute(rusqlite::params![id, at, rec])
-                        .expect("insert");
+            for batch in batches {
+                if multi_row {
+                    let values: Vec<String> = (0..batch.len())
+                        .map(|i| {
+                            format!(
+                                "('toyota', ?{}, 'event', ?{}, ?{}, '[]', ?{})",
+                                3 * i + 1,
+                                3 * i + 2,
+                                3 * i + 2,
+                                3 * i + 3
+                            )
+                        })
+                        .collect();
+                    let mut stmt = tx
+                        .prepare_cached(&format!("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES {}", values.join(", ")))
+                        .expect("prepare");
+                    let params: Vec<&dyn rusqlite::ToSql> = batch
+                        .iter()
+                        .flat_map(|(id, at, rec)| [id as &dyn rusqlite::ToSql, at, rec])
+                        .collect();
+                    stmt.execute(params.as_slice()).expect("insert");
+                } else {
+                    let mut stmt = tx
+                        .prepare_cached("INSERT INTO raw_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record) VALUES ('toyota', ?1, 'event', ?2, ?2, '[]', ?3)")
+                        .expect("prepare");
+                    for (id, at, rec) in batch {
+                        stmt.execute(rusqlite::params![id, at, rec])
+                            .expect("insert");
+                    }
                 }
             }
             tx.commit().expect("commit");
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            lat.extend(std::iter::repeat_n(
+                t.elapsed().as_secs_f64() * 1e3,
+                batches.len(),
+            ));
         }
     }
     figures(n, t0.elapsed(), lat)
@@ -387,11 +445,23 @@ fn ingest(args: &[String]) {
     let pg_pid = arg(args, "--pg-pid");
     let pg = pg_pid.as_deref();
     let rounds: usize = arg(args, "--rounds").map_or(1, |r| r.parse().expect("--rounds R"));
+    // The reference for `takt ingest`'s group commit: raw INSERTs with as
+    // many batches per transaction as `takt ingest` stores at most in one
+    // (it stores fewer when fewer are waiting). Not part of the raw limit,
+    // which is measured one transaction per batch.
+    let group: usize = arg(args, "--raw-group").map_or(4, |g| g.parse().expect("--raw-group G"));
+    let grouped = format!("raw INSERTs, {group} batches per transaction");
+    // Several HTTP clients at once (`--http-clients C`, default 4).
+    let clients: usize =
+        arg(args, "--http-clients").map_or(4, |c| c.parse().expect("--http-clients C"));
+    let http_clients = format!("HTTP (takt serve), {clients} clients");
     let paths = [
         "raw INSERTs, one per row",
         "raw INSERTs, one per batch",
         "HTTP (takt serve)",
         "takt ingest",
+        http_clients.as_str(),
+        grouped.as_str(),
     ];
     // Every round runs every path on fresh databases, one after the other,
     // so that each round's ratios compare paths measured under the same
@@ -401,16 +471,22 @@ fn ingest(args: &[String]) {
     for _ in 0..rounds {
         let round = [
             measured(pg, || {
-                bench_raw(&fresh_db(&db, "bench_raw"), &batches, n, false)
+                bench_raw(&fresh_db(&db, "bench_raw"), &batches, n, false, 1)
             }),
             measured(pg, || {
-                bench_raw(&fresh_db(&db, "bench_raw_multi"), &batches, n, true)
+                bench_raw(&fresh_db(&db, "bench_raw_multi"), &batches, n, true, 1)
             }),
             measured(pg, || {
                 bench_http(&takt, &fresh_db(&db, "bench_http"), &batches, n)
             }),
             measured(pg, || {
                 bench_cli(&takt, &fresh_db(&db, "bench_cli"), &batches, n, &dir)
+            }),
+            measured(pg, || {
+                bench_http_clients(&takt, &fresh_db(&db, "bench_http_c"), &batches, n, clients)
+            }),
+            measured(pg, || {
+                bench_raw(&fresh_db(&db, "bench_raw_group"), &batches, n, true, group)
             }),
         ];
         // The raw limit is the faster of the two raw paths.
@@ -442,6 +518,7 @@ fn crash(args: &[String]) {
     let takt = need(args, "--takt");
     let db = fresh_db(&need(args, "--db"), "crash");
     let kills: usize = need(args, "--kills").parse().expect("--kills K");
+    let n_clients: usize = arg(args, "--clients").map_or(1, |c| c.parse().expect("--clients C"));
     let mut rng: u64 = arg(args, "--seed").map_or(1, |s| s.parse().expect("--seed S")) | 1;
     let mut next = move |lo: u64, hi: u64| {
         rng ^= rng << 13;
@@ -454,32 +531,41 @@ fn crash(args: &[String]) {
     let addr = std::sync::Arc::new(std::sync::Mutex::new(None::<SocketAddr>));
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let t0 = Instant::now();
-    let client = {
-        let (addr, done) = (addr.clone(), done.clone());
-        std::thread::spawn(move || {
-            let (mut acked, mut failed) = (0usize, 0usize);
-            loop {
-                let body: String = (acked..acked + BATCH)
-                    .map(|i| event_line(i, base) + "\n")
-                    .collect();
+    // Each client streams its own ids (client k from k * 300,000 on, so
+    // that event times stay within the time policy).
+    let clients: Vec<_> = (0..n_clients)
+        .map(|k| {
+            let (addr, done) = (addr.clone(), done.clone());
+            std::thread::spawn(move || {
+                let (mut acked, mut failed) = (0usize, 0usize);
+                let first = k * 300_000;
                 loop {
-                    let Some(a) = *addr.lock().expect("lock") else {
-                        std::thread::sleep(Duration::from_millis(2));
-                        continue;
-                    };
-                    match http_post(a, &body) {
-                        Some((200, _)) => break,
-                        Some((s, b)) => panic!("unexpected answer {s}: {b}"),
-                        None => failed += 1,
+                    let body: String = (first + acked..first + acked + BATCH)
+                        .map(|i| event_line(i, base) + "\n")
+                        .collect();
+                    loop {
+                        let Some(a) = *addr.lock().expect("lock") else {
+                            std::thread::sleep(Duration::from_millis(2));
+                            continue;
+                        };
+                        match http_post(a, &body) {
+                            Some((200, _)) => break,
+                            Some((s, b)) => panic!("unexpected answer {s}: {b}"),
+                            None => failed += 1,
+                        }
+                    }
+                    acked += BATCH;
+                    assert!(
+                        k + 1 == n_clients || acked < 300_000,
+                        "client {k} ran into the next one's ids"
+                    );
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        return (acked, failed);
                     }
                 }
-                acked += BATCH;
-                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                    return (acked, failed);
-                }
-            }
+            })
         })
-    };
+        .collect();
     let mut restart_ms = Vec::new();
     for _ in 0..kills {
         let t = Instant::now();
@@ -489,12 +575,15 @@ fn crash(args: &[String]) {
         std::thread::sleep(Duration::from_millis(next(50, 400)));
         drop(server); // SIGKILL
         *addr.lock().expect("lock") = None;
-        assert!(!client.is_finished(), "the client stopped");
+        assert!(clients.iter().all(|c| !c.is_finished()), "a client stopped");
     }
     let (server, a) = start_server(&takt, &db);
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     *addr.lock().expect("lock") = Some(a);
-    let (n_acked, failed) = client.join().expect("client");
+    let (n_acked, failed) = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .fold((0, 0), |(a, f), (a2, f2)| (a + a2, f + f2));
     drop(server);
     let wall = t0.elapsed().as_secs_f64();
     let store = Store::open(&db).expect("open");

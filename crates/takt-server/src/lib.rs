@@ -409,6 +409,10 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// Appends (in place, see [`blocking`]); maps the store's answers to HTTP. An
 /// accepted batch's audit row is written in the batch's own transaction
 /// (one commit, not two); a rejected one is audited by the middleware.
+/// Requests that wait for the store meanwhile are stored together, in one
+/// transaction, by whichever of them holds the store next
+/// (`Store::append_shared`, group commit); each is answered after that
+/// commit.
 async fn append(
     state: &AppState,
     caller: &Caller,
@@ -432,12 +436,11 @@ async fn append(
         detail: String::new(),
     };
     let result = blocking(move || {
-        let audit = |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
+        let audit = move |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
             detail: audit_detail(report),
             ..entry.clone()
         };
-        let result = store.append_audited(&t, &events, received_at, &audit);
-        (result, events)
+        store.append_shared(t, events, received_at, Box::new(audit))
     })
     .await
     .map_err(|e| {

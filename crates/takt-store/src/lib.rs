@@ -26,5 +26,5 @@ pub mod tenant;
 
 pub use error::{BackendError, BadItem, Code, Rejected, StoreError};
 pub use model::{Body, Event, Flag, ResourceEvent};
-pub use store::{Answer, AppendReport, EncodedBatch, Store, VehicleView};
+pub use store::{Answer, AppendReport, AuditOf, EncodedBatch, Store, VehicleView};
 pub use tenant::TenantId;

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use takt_core::Vin;
 
 /// What happened to one item of an accepted batch.
@@ -93,6 +93,35 @@ impl EncodedBatch {
 pub struct Store {
     backend: Mutex<Box<dyn Backend>>,
     policy: TimePolicy,
+    /// Batches waiting for the backend in [`Store::append_shared`].
+    queue: Mutex<Vec<Arc<Mutex<Queued>>>>,
+}
+
+/// The answer to an append.
+type Answered = Result<AppendReport, StoreError>;
+
+/// What [`Store::append_shared`] makes of a batch's report: its audit row.
+pub type AuditOf = Box<dyn Fn(&AppendReport) -> AuditEntry + Send>;
+
+/// A batch in [`Store::append_shared`]'s queue, then its answer (with the
+/// batch handed back).
+struct Queued {
+    batch: Option<(TenantId, Vec<Event>, Timestamp, AuditOf)>,
+    answer: Option<(Answered, Vec<Event>)>,
+}
+
+/// A queued batch's slot, locked (a panic while it was held left it whole).
+fn lock(m: &Mutex<Queued>) -> std::sync::MutexGuard<'_, Queued> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One batch of a group: its events, their log records when made ahead,
+/// its receipt time and what makes its audit row.
+struct Item<'a> {
+    events: &'a [Event],
+    records: Option<&'a [String]>,
+    received_at: Timestamp,
+    audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
 }
 
 /// How a touched subject's new state is made.
@@ -252,6 +281,200 @@ fn unknown_subject(s: &str) -> BackendError {
     BackendError::Corrupt(format!("no state can be derived for subject `{s}`"))
 }
 
+/// One batch's append inside a write transaction that the caller begins
+/// and commits: the report, and whether anything was written (a batch of
+/// duplicates only, without an audit row, writes nothing). A rejected
+/// batch (`StoreError::Rejected`) is rejected before it writes anything.
+fn append_in(
+    tx: &mut dyn Tx,
+    policy: &TimePolicy,
+    tenant: &TenantId,
+    batch: &[Event],
+    records: Option<&[String]>,
+    received_at: Timestamp,
+    audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
+) -> Result<(AppendReport, bool), StoreError> {
+    let mut bad = Vec::new();
+    let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
+    for (i, e) in batch.iter().enumerate() {
+        match policy.check(e.at, received_at) {
+            Ok(f) => flags.push(f),
+            Err(reason) => {
+                bad.push(BadItem {
+                    index: i,
+                    event_id: Some(e.event_id.clone()),
+                    code: Code::FutureEvent,
+                    pointer: String::new(),
+                    reason,
+                });
+                flags.push(Vec::new());
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(Rejected(bad).into());
+    }
+    let ids: Vec<&str> = batch
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // The rows stored under the batch's ids, and the batch's new events
+    // as they are accepted (for duplicates within the batch): borrowed,
+    // never copied.
+    let under_ids = tx.rows_by_id(tenant, &ids)?;
+    let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
+    for row in &under_ids {
+        by_id
+            .entry(row.event.event_id.as_str())
+            .or_default()
+            .push(&row.event);
+    }
+    let mut report = AppendReport::default();
+    let mut new_rows: Vec<NewRow<'_>> = Vec::with_capacity(batch.len());
+    for (i, e) in batch.iter().enumerate() {
+        let stored = by_id.entry(e.event_id.as_str()).or_default();
+        match classify(stored, e) {
+            Outcome::Conflict(fields) => bad.push(BadItem {
+                index: i,
+                event_id: Some(e.event_id.clone()),
+                code: Code::Conflict,
+                pointer: fields.first().cloned().unwrap_or_default(),
+                reason: format!(
+                    "event id `{}` is already stored with different content; differing fields: {}. Send a new event id, or retract the stored event with an error declaration",
+                    e.event_id,
+                    fields.join(", ")
+                ),
+            }),
+            Outcome::Duplicate => report.items.push(ItemReport {
+                index: i,
+                event_id: e.event_id.clone(),
+                answer: Answer::Duplicate,
+                flags: Vec::new(),
+            }),
+            Outcome::New => {
+                stored.push(e);
+                let answer = if e.error_declaration.is_some() { Answer::Retracted } else { Answer::Stored };
+                report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
+                new_rows.push(NewRow {
+                    event: e,
+                    record: match records {
+                        Some(r) => Cow::Borrowed(r[i].as_str()),
+                        None => Cow::Owned(backend::record(e)),
+                    },
+                    received_at,
+                    flags: std::mem::take(&mut flags[i]),
+                    subjects: unique_subjects(e),
+                });
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(Rejected(bad).into());
+    }
+    if new_rows.is_empty() {
+        // Only duplicates: nothing to write but the audit row.
+        report.items.sort_by_key(|r| r.index);
+        if let Some(audit) = audit {
+            tx.audit(&audit(&report))?;
+            return Ok((report, true));
+        }
+        return Ok((report, false));
+    }
+    let retracted_ids: BTreeSet<&str> = by_id
+        .values()
+        .flatten()
+        .filter(|e| e.error_declaration.is_some())
+        .map(|e| e.event_id.as_str())
+        .collect();
+    let mut touched: Touched<'_> = BTreeMap::new();
+    for row in &new_rows {
+        for s in &row.subjects {
+            touched.entry(s.as_str()).or_default().push(row.event);
+        }
+    }
+    let plans = plan_subjects(tx, tenant, &touched, &retracted_ids)?;
+    // Flags in batch order: an event is out of order when a stored or
+    // earlier event of one of its subjects is later.
+    let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
+        .iter()
+        .map(|(s, (p, _))| (s.as_str(), p.latest_at()))
+        .collect();
+    let mut reports = report
+        .items
+        .iter_mut()
+        .filter(|r| r.answer != Answer::Duplicate);
+    let mut row_flags: Vec<Vec<Flag>> = Vec::with_capacity(new_rows.len());
+    for row in &new_rows {
+        let mut f = row.flags.clone();
+        if !row.is_retraction() {
+            if row
+                .subjects
+                .iter()
+                .any(|s| latest[s.as_str()].is_some_and(|t| t > row.event.at))
+            {
+                f.push(Flag::OutOfOrder);
+            }
+            for s in &row.subjects {
+                let l = latest.get_mut(s.as_str()).expect("planned");
+                *l = (*l).max(Some(row.event.at));
+            }
+        }
+        f.sort();
+        if let Some(r) = reports.next() {
+            r.flags.clone_from(&f);
+        }
+        row_flags.push(f);
+    }
+    let mut states: Vec<StateRow> = Vec::with_capacity(plans.len());
+    // Subjects whose stored state did not parse: derived from their rows.
+    let mut again: Vec<(String, Option<String>)> = Vec::new();
+    let with_batch = |s: &str, mut rows: Vec<LogRow>| {
+        rows.extend(
+            new_rows
+                .iter()
+                .filter(|r| r.subjects.iter().any(|x| x == s))
+                .map(NewRow::to_log_row),
+        );
+        semantics::derive_subject(s, &rows)
+    };
+    for (s, (plan, refs)) in plans {
+        let derived = match plan {
+            Plan::Apply { state, tail } => {
+                match semantics::apply_subject(&s, state.as_deref(), &tail, &touched[s.as_str()]) {
+                    Some(d) => d,
+                    None => {
+                        again.push((s, refs));
+                        continue;
+                    }
+                }
+            }
+            Plan::Derive(rows) => with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?,
+        };
+        states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+    }
+    if !again.is_empty() {
+        let keys: Vec<String> = again.iter().map(|(s, _)| s.clone()).collect();
+        let mut rows_of = stored_rows(tx, tenant, &keys)?;
+        for (s, refs) in again {
+            let rows = rows_of.remove(&s).unwrap_or_default();
+            let derived = with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?;
+            states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+        }
+    }
+    drop(touched);
+    for (row, f) in new_rows.iter_mut().zip(row_flags) {
+        row.flags = f;
+    }
+    tx.write(tenant, &new_rows, &states)?;
+    report.items.sort_by_key(|r| r.index);
+    if let Some(audit) = audit {
+        tx.audit(&audit(&report))?;
+    }
+    Ok((report, true))
+}
+
 impl Store {
     /// Opens the database a URL names (see [`backend::open`]), running migrations.
     pub fn open(url: &str) -> Result<Store, BackendError> {
@@ -263,6 +486,7 @@ impl Store {
         Store {
             backend: Mutex::new(backend),
             policy: DEFAULT_POLICY,
+            queue: Mutex::new(Vec::new()),
         }
     }
 
@@ -332,194 +556,178 @@ impl Store {
         records: Option<&[String]>,
         received_at: Timestamp,
         audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
-    ) -> Result<AppendReport, StoreError> {
-        let mut bad = Vec::new();
-        let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
-        for (i, e) in batch.iter().enumerate() {
-            match self.policy.check(e.at, received_at) {
-                Ok(f) => flags.push(f),
-                Err(reason) => {
-                    bad.push(BadItem {
-                        index: i,
-                        event_id: Some(e.event_id.clone()),
-                        code: Code::FutureEvent,
-                        pointer: String::new(),
-                        reason,
-                    });
-                    flags.push(Vec::new());
+    ) -> Answered {
+        let item = Item {
+            events: batch,
+            records,
+            received_at,
+            audit,
+        };
+        self.append_one(&mut **self.lock(), tenant, &item)
+    }
+
+    /// One batch in a transaction of its own.
+    fn append_one(
+        &self,
+        backend: &mut dyn Backend,
+        tenant: &TenantId,
+        item: &Item<'_>,
+    ) -> Answered {
+        let mut tx = backend.begin(tenant, true)?;
+        let (report, write) = append_in(
+            &mut *tx,
+            &self.policy,
+            tenant,
+            item.events,
+            item.records,
+            item.received_at,
+            item.audit,
+        )?;
+        if write {
+            tx.commit()?;
+        }
+        Ok(report)
+    }
+
+    /// Several batches of one tenant in one transaction (see
+    /// [`Store::append_group`]); a lone batch in a transaction of its own.
+    fn store_group(
+        &self,
+        backend: &mut dyn Backend,
+        tenant: &TenantId,
+        items: &[Item<'_>],
+    ) -> Vec<Answered> {
+        if let [item] = items {
+            return vec![self.append_one(backend, tenant, item)];
+        }
+        let grouped = (|| -> Result<Vec<Answered>, StoreError> {
+            let mut tx = backend.begin(tenant, true)?;
+            let mut out = Vec::with_capacity(items.len());
+            let mut write = false;
+            for item in items {
+                match append_in(
+                    &mut *tx,
+                    &self.policy,
+                    tenant,
+                    item.events,
+                    item.records,
+                    item.received_at,
+                    item.audit,
+                ) {
+                    Ok((report, w)) => {
+                        write |= w;
+                        out.push(Ok(report));
+                    }
+                    // Decided before the batch wrote anything.
+                    Err(StoreError::Rejected(r)) => out.push(Err(StoreError::Rejected(r))),
+                    Err(e) => return Err(e),
                 }
             }
-        }
-        if !bad.is_empty() {
-            return Err(Rejected(bad).into());
-        }
-        let mut guard = self.lock();
-        let mut tx = guard.begin(tenant, true)?;
-        let ids: Vec<&str> = batch
-            .iter()
-            .map(|e| e.event_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        // The rows stored under the batch's ids, and the batch's new events
-        // as they are accepted (for duplicates within the batch): borrowed,
-        // never copied.
-        let under_ids = tx.rows_by_id(tenant, &ids)?;
-        let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
-        for row in &under_ids {
-            by_id
-                .entry(row.event.event_id.as_str())
-                .or_default()
-                .push(&row.event);
-        }
-        let mut report = AppendReport::default();
-        let mut new_rows: Vec<NewRow<'_>> = Vec::with_capacity(batch.len());
-        for (i, e) in batch.iter().enumerate() {
-            let stored = by_id.entry(e.event_id.as_str()).or_default();
-            match classify(stored, e) {
-                Outcome::Conflict(fields) => bad.push(BadItem {
-                    index: i,
-                    event_id: Some(e.event_id.clone()),
-                    code: Code::Conflict,
-                    pointer: fields.first().cloned().unwrap_or_default(),
-                    reason: format!(
-                        "event id `{}` is already stored with different content; differing fields: {}. Send a new event id, or retract the stored event with an error declaration",
-                        e.event_id,
-                        fields.join(", ")
-                    ),
-                }),
-                Outcome::Duplicate => report.items.push(ItemReport {
-                    index: i,
-                    event_id: e.event_id.clone(),
-                    answer: Answer::Duplicate,
-                    flags: Vec::new(),
-                }),
-                Outcome::New => {
-                    stored.push(e);
-                    let answer = if e.error_declaration.is_some() { Answer::Retracted } else { Answer::Stored };
-                    report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
-                    new_rows.push(NewRow {
-                        event: e,
-                        record: match records {
-                            Some(r) => Cow::Borrowed(r[i].as_str()),
-                            None => Cow::Owned(backend::record(e)),
-                        },
-                        received_at,
-                        flags: std::mem::take(&mut flags[i]),
-                        subjects: unique_subjects(e),
-                    });
-                }
-            }
-        }
-        if !bad.is_empty() {
-            return Err(Rejected(bad).into());
-        }
-        if new_rows.is_empty() {
-            // Only duplicates: nothing to write but the audit row.
-            report.items.sort_by_key(|r| r.index);
-            if let Some(audit) = audit {
-                tx.audit(&audit(&report))?;
+            if write {
                 tx.commit()?;
             }
-            return Ok(report);
-        }
-        let retracted_ids: BTreeSet<&str> = by_id
-            .values()
-            .flatten()
-            .filter(|e| e.error_declaration.is_some())
-            .map(|e| e.event_id.as_str())
-            .collect();
-        let mut touched: Touched<'_> = BTreeMap::new();
-        for row in &new_rows {
-            for s in &row.subjects {
-                touched.entry(s.as_str()).or_default().push(row.event);
-            }
-        }
-        let plans = plan_subjects(&mut *tx, tenant, &touched, &retracted_ids)?;
-        // Flags in batch order: an event is out of order when a stored or
-        // earlier event of one of its subjects is later.
-        let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
+            Ok(out)
+        })();
+        grouped.unwrap_or_else(|_| {
+            items
+                .iter()
+                .map(|item| self.append_one(backend, tenant, item))
+                .collect()
+        })
+    }
+
+    /// Appends several batches of one tenant, in order, in one transaction
+    /// (group commit): one commit, so one wait for the disk, for all of
+    /// them. Each batch is still all or nothing and is answered as
+    /// [`Store::append_encoded`] would answer it alone: a rejected batch
+    /// writes nothing (its rejection is decided before any write) and the
+    /// others are stored; a later batch sees the earlier ones (duplicates,
+    /// states). No batch is stored before the commit, so none may be
+    /// acknowledged before this returns. When the transaction fails
+    /// otherwise (a database error in any batch, or at the commit), it is
+    /// rolled back and every batch is appended again on its own, so that
+    /// one batch's failure takes no other batch with it.
+    pub fn append_group(
+        &self,
+        tenant: &TenantId,
+        batches: &[(&EncodedBatch, Timestamp)],
+    ) -> Vec<Answered> {
+        let items: Vec<Item<'_>> = batches
             .iter()
-            .map(|(s, (p, _))| (s.as_str(), p.latest_at()))
+            .map(|(b, at)| Item {
+                events: &b.events,
+                records: Some(&b.records),
+                received_at: *at,
+                audit: None,
+            })
             .collect();
-        let mut reports = report
-            .items
-            .iter_mut()
-            .filter(|r| r.answer != Answer::Duplicate);
-        let mut row_flags: Vec<Vec<Flag>> = Vec::with_capacity(new_rows.len());
-        for row in &new_rows {
-            let mut f = row.flags.clone();
-            if !row.is_retraction() {
-                if row
-                    .subjects
+        self.store_group(&mut **self.lock(), tenant, &items)
+    }
+
+    /// [`Store::append_audited`] for callers on several threads (`takt
+    /// serve`'s requests), with group commit: the batch joins a queue; the
+    /// caller that next holds the database takes every batch waiting and
+    /// stores each run of one tenant's batches in one transaction
+    /// ([`Store::append_group`]'s rules; each accepted batch's audit row
+    /// in it), answering each batch's caller after the commit. A caller
+    /// alone stores its batch alone, as `append_audited` does. The batch
+    /// is handed back with its answer.
+    pub fn append_shared(
+        &self,
+        tenant: TenantId,
+        events: Vec<Event>,
+        received_at: Timestamp,
+        audit: AuditOf,
+    ) -> (Answered, Vec<Event>) {
+        let slot = Arc::new(Mutex::new(Queued {
+            batch: Some((tenant, events, received_at, audit)),
+            answer: None,
+        }));
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(slot.clone());
+        let mut guard = self.lock();
+        // Stored by the caller that held the database before.
+        if let Some(answer) = lock(&slot).answer.take() {
+            return answer;
+        }
+        let waiting = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let batches: Vec<_> = waiting
+            .iter()
+            .map(|s| {
+                lock(s)
+                    .batch
+                    .take()
+                    .expect("each batch is taken from the queue once")
+            })
+            .collect();
+        let mut answers: Vec<Answered> = Vec::with_capacity(batches.len());
+        let mut start = 0;
+        while start < batches.len() {
+            let tenant = &batches[start].0;
+            let end = start
+                + batches[start..]
                     .iter()
-                    .any(|s| latest[s.as_str()].is_some_and(|t| t > row.event.at))
-                {
-                    f.push(Flag::OutOfOrder);
-                }
-                for s in &row.subjects {
-                    let l = latest.get_mut(s.as_str()).expect("planned");
-                    *l = (*l).max(Some(row.event.at));
-                }
-            }
-            f.sort();
-            if let Some(r) = reports.next() {
-                r.flags.clone_from(&f);
-            }
-            row_flags.push(f);
+                    .take_while(|b| &b.0 == tenant)
+                    .count();
+            let items: Vec<Item<'_>> = batches[start..end]
+                .iter()
+                .map(|(_, events, at, audit)| Item {
+                    events,
+                    records: None,
+                    received_at: *at,
+                    audit: Some(&**audit),
+                })
+                .collect();
+            answers.extend(self.store_group(&mut **guard, tenant, &items));
+            start = end;
         }
-        let mut states: Vec<StateRow> = Vec::with_capacity(plans.len());
-        // Subjects whose stored state did not parse: derived from their rows.
-        let mut again: Vec<(String, Option<String>)> = Vec::new();
-        let with_batch = |s: &str, mut rows: Vec<LogRow>| {
-            rows.extend(
-                new_rows
-                    .iter()
-                    .filter(|r| r.subjects.iter().any(|x| x == s))
-                    .map(NewRow::to_log_row),
-            );
-            semantics::derive_subject(s, &rows)
-        };
-        for (s, (plan, refs)) in plans {
-            let derived = match plan {
-                Plan::Apply { state, tail } => {
-                    match semantics::apply_subject(
-                        &s,
-                        state.as_deref(),
-                        &tail,
-                        &touched[s.as_str()],
-                    ) {
-                        Some(d) => d,
-                        None => {
-                            again.push((s, refs));
-                            continue;
-                        }
-                    }
-                }
-                Plan::Derive(rows) => with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?,
-            };
-            states.push(state_row(s, derived, refs.as_deref(), &touched)?);
+        for ((s, (_, events, _, _)), answer) in waiting.iter().zip(batches).zip(answers) {
+            lock(s).answer = Some((answer, events));
         }
-        if !again.is_empty() {
-            let keys: Vec<String> = again.iter().map(|(s, _)| s.clone()).collect();
-            let mut rows_of = stored_rows(&mut *tx, tenant, &keys)?;
-            for (s, refs) in again {
-                let rows = rows_of.remove(&s).unwrap_or_default();
-                let derived = with_batch(&s, rows).ok_or_else(|| unknown_subject(&s))?;
-                states.push(state_row(s, derived, refs.as_deref(), &touched)?);
-            }
-        }
-        drop(touched);
-        for (row, f) in new_rows.iter_mut().zip(row_flags) {
-            row.flags = f;
-        }
-        tx.write(tenant, &new_rows, &states)?;
-        report.items.sort_by_key(|r| r.index);
-        if let Some(audit) = audit {
-            tx.audit(&audit(&report))?;
-        }
-        tx.commit()?;
-        Ok(report)
+        drop(guard);
+        lock(&slot).answer.take().expect("answered")
     }
 
     /// A vehicle's stored state and its history (every event, retracted

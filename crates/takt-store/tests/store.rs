@@ -138,6 +138,8 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     simulated_run_replays_and_verifies(&open("sim"));
     simulated_milestones_read_back_equal(&open("readback"));
     encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
+    a_group_answers_and_stores_each_batch_as_alone(&open("group_a"), &open("group_b"));
+    callers_on_many_threads_are_each_answered_for_their_own_batch(&open("shared"));
     migrations_are_versioned_and_data_survives_reopen(open);
 }
 
@@ -184,6 +186,180 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     changed[0].content["location"] = serde_json::json!("ELSEWHERE");
     assert!(other.append_audited(&t, &changed, now(), &entry).is_err());
     assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
+}
+
+/// `append_group` (several batches, one transaction): every batch is
+/// answered and stored as it would be appended alone, in order; a
+/// rejected batch (a conflict with an earlier batch of the group, an event
+/// in the far future) stores nothing and takes no other batch with it;
+/// later batches see earlier ones (duplicates, retractions, states).
+fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store) {
+    let t = tenant("toyota");
+    let a = journey(VIN_A, "ga");
+    let mut conflicting = a[1].clone();
+    conflicting["location"] = json!("USOAK");
+    let future = milestone(
+        "g-future",
+        VIN_B,
+        "released",
+        "released",
+        "2026-03-10T02:00:00Z",
+        "GEO",
+    );
+    let retract = {
+        let mut r = a[3].clone();
+        r["error_declaration"] = json!({"declaration_time": "2026-03-06T00:00:00Z",
+            "reason": "did_not_occur"});
+        r
+    };
+    let batches: Vec<Vec<serde_json::Value>> = vec![
+        a[..2].to_vec(),
+        vec![a[2].clone(), conflicting],
+        journey(VIN_B, "gb"),
+        vec![journey(VIN_B, "gb")[0].clone(), future],
+        a[..4].to_vec(),
+        vec![retract, a[4].clone()],
+        a.clone(),
+    ];
+    let encoded: Vec<takt_store::EncodedBatch> = batches
+        .iter()
+        .map(|b| takt_store::EncodedBatch::new(events(b)))
+        .collect();
+    let one_by_one: Vec<_> = encoded
+        .iter()
+        .map(|b| alone.append_encoded(&t, b, now()))
+        .collect();
+    let group: Vec<_> = encoded.iter().map(|b| (b, now())).collect();
+    let together = grouped.append_group(&t, &group);
+    let answers = |rs: &[Result<takt_store::AppendReport, StoreError>]| -> Vec<String> {
+        rs.iter()
+            .map(|r| match r {
+                Ok(report) => format!("{report:?}"),
+                Err(StoreError::Rejected(r)) => format!(
+                    "rejected {:?}",
+                    r.0.iter().map(|b| (b.index, b.code)).collect::<Vec<_>>()
+                ),
+                Err(e) => panic!("{e}"),
+            })
+            .collect()
+    };
+    assert_eq!(answers(&one_by_one), answers(&together));
+    assert!(answers(&together)[1].starts_with("rejected [(1, Conflict)]"));
+    assert!(answers(&together)[3].starts_with("rejected [(1, FutureEvent)]"));
+    assert!(together[5].as_ref().unwrap().count(Answer::Retracted) == 1);
+    assert_eq!(alone.count(&t).unwrap(), grouped.count(&t).unwrap());
+    assert_eq!(alone.subjects(&t).unwrap(), grouped.subjects(&t).unwrap());
+    for s in alone.subjects(&t).unwrap() {
+        assert_eq!(alone.rows(&t, &s).unwrap(), grouped.rows(&t, &s).unwrap());
+    }
+    for vin in [VIN_A, VIN_B] {
+        let vin = Vin::parse(vin).unwrap();
+        assert_eq!(
+            alone.vehicle(&t, &vin).unwrap(),
+            grouped.vehicle(&t, &vin).unwrap()
+        );
+    }
+    assert!(grouped.verify(&t).unwrap().mismatched.is_empty());
+    // A group of duplicates only writes nothing and answers duplicates.
+    let again = grouped.append_group(&t, &group[..1]);
+    assert_eq!(again[0].as_ref().unwrap().count(Answer::Duplicate), 2);
+    let again = grouped.append_group(&t, &[group[0], group[2]]);
+    assert!(
+        again
+            .iter()
+            .all(|r| r.as_ref().unwrap().count(Answer::Stored) == 0)
+    );
+    assert_eq!(alone.count(&t).unwrap(), grouped.count(&t).unwrap());
+}
+
+/// `append_shared` from many threads at once (as `takt serve`'s requests
+/// call it; batches waiting meanwhile are stored in one transaction):
+/// every caller gets its own batch's answer, a rejected batch stores
+/// nothing and no other batch is lost with it, and every accepted batch
+/// wrote its audit row.
+fn callers_on_many_threads_are_each_answered_for_their_own_batch(store: &Store) {
+    let t = tenant("toyota");
+    store
+        .append(&t, &events(&journey(VIN_A, "sh-0")), now())
+        .unwrap();
+    let vins: Vec<String> = (1..=24)
+        .map(|i| {
+            takt_core::Vin::assemble("4T1", "DAACK", 2026, 'U', &format!("{i:06}"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let audited = std::sync::Arc::new(AtomicUsize::new(0));
+    let answers: Vec<(usize, Result<takt_store::AppendReport, StoreError>)> =
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = vins
+                .iter()
+                .enumerate()
+                .map(|(i, vin)| {
+                    let audited = audited.clone();
+                    scope.spawn(move || {
+                        let mut lines = journey(vin, &format!("sh-{}", i + 1));
+                        match i % 6 {
+                            // A conflict with the stored batch.
+                            1 => {
+                                let mut c = journey(VIN_A, "sh-0")[2].clone();
+                                c["location"] = json!("USOAK");
+                                lines.push(c);
+                            }
+                            // Far in the future.
+                            4 => lines[0]["at"] = json!("2026-03-11T00:00:00Z"),
+                            _ => {}
+                        }
+                        let audit = move |r: &takt_store::AppendReport| {
+                            audited.fetch_add(1, Ordering::SeqCst);
+                            takt_store::auth::AuditEntry {
+                                seq: 0,
+                                at_ms: 1,
+                                tenant: "toyota".into(),
+                                token_id: "tk_test".into(),
+                                role: "planner".into(),
+                                method: "POST".into(),
+                                path: "/v1/events".into(),
+                                status: 200,
+                                detail: format!("{} events", r.items.len()),
+                            }
+                        };
+                        let batch = events(&lines);
+                        let (answer, back) = store.append_shared(
+                            tenant("toyota"),
+                            batch.clone(),
+                            now(),
+                            Box::new(audit),
+                        );
+                        assert_eq!(back, batch, "the batch is handed back");
+                        (i, answer)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+    for (i, answer) in answers {
+        match i % 6 {
+            1 => assert_eq!(rejected(answer).0[0].code, Code::Conflict),
+            4 => assert_eq!(rejected(answer).0[0].code, Code::FutureEvent),
+            _ => assert_eq!(
+                answer.as_ref().unwrap().count(Answer::Stored),
+                5,
+                "{answer:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        audited.load(Ordering::SeqCst),
+        16,
+        "one audit row per accepted batch"
+    );
+    assert_eq!(store.count(&t).unwrap(), 5 + 16 * 5);
+    for (i, vin) in vins.iter().enumerate() {
+        let v = store.vehicle(&t, &Vin::parse(vin).unwrap()).unwrap();
+        assert_eq!(v.is_some(), i % 6 != 1 && i % 6 != 4, "{vin}");
+    }
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
 }
 
 fn duplicates_are_stored_once_and_answered(store: &Store) {

@@ -1110,3 +1110,175 @@ fn stow_plans_within_its_limit_and_check_names_what_is_wrong() {
     assert_eq!(err.matches("missing field").count(), 1, "said once: {err}");
     assert!(!never.exists(), "nothing written for a bad instance");
 }
+
+/// `takt ingest` stores the documents already read in one transaction
+/// (group commit); every document is still answered as if stored alone,
+/// in order: a rejected one (a conflict with an earlier document, an event
+/// far in the future, a line that does not parse) stores nothing and takes
+/// no other document with it, and the same files stored one per command
+/// give the same answers and the same database.
+#[test]
+fn ingest_answers_each_document_of_a_group_as_if_stored_alone() {
+    let dir = temp_dir("ingest-group");
+    let line = |id: &str, vin: &str, m: &str, stage: &str, at: &str, loc: &str| {
+        format!(
+            r#"{{"event_id":"{id}","vin":"{vin}","tenant":"toyota","model":"camry","milestone":"{m}","stage":"{stage}","at":"{at}","location":"{loc}","resource":"{loc}/x"}}"#
+        ) + "\n"
+    };
+    let (a, b) = ("4T1DAACK4TU100001", "5TDAAAB54RS000013");
+    let docs = [
+        line(
+            "i-1",
+            a,
+            "released",
+            "released",
+            "2026-03-02T06:00:00Z",
+            "GEO",
+        ) + &line(
+            "i-2",
+            a,
+            "inland_departed",
+            "inland",
+            "2026-03-02T12:00:00Z",
+            "GEO",
+        ),
+        line(
+            "i-3",
+            a,
+            "port_arrived",
+            "port_arrival",
+            "2026-03-05T08:00:00Z",
+            "USLGB",
+        ) + &line(
+            "i-2",
+            a,
+            "inland_departed",
+            "inland",
+            "2026-03-02T12:00:00Z",
+            "USOAK",
+        ),
+        line(
+            "i-1",
+            a,
+            "released",
+            "released",
+            "2026-03-02T06:00:00Z",
+            "GEO",
+        ) + &line(
+            "i-3",
+            a,
+            "port_arrived",
+            "port_arrival",
+            "2026-03-05T08:00:00Z",
+            "USLGB",
+        ),
+        line(
+            "i-4",
+            b,
+            "released",
+            "released",
+            "2099-03-02T06:00:00Z",
+            "GEO",
+        ),
+        "not json\n".to_string(),
+        line(
+            "i-5",
+            b,
+            "released",
+            "released",
+            "2026-03-02T07:00:00Z",
+            "GEO",
+        ),
+        line(
+            "i-6",
+            a,
+            "released",
+            "released",
+            "2026-03-01T06:00:00Z",
+            "GEO",
+        ),
+    ];
+    let files: Vec<String> = docs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let p = dir.join(format!("doc-{i}.jsonl"));
+            std::fs::write(&p, d).unwrap();
+            p.display().to_string()
+        })
+        .collect();
+    let grouped = dir.join("grouped.db").display().to_string();
+    let alone = dir.join("alone.db").display().to_string();
+    let mut args = vec!["ingest", "--db", grouped.as_str()];
+    args.extend(files.iter().map(String::as_str));
+    let out = takt(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (mut out_alone, mut err_alone) = (String::new(), String::new());
+    for f in &files {
+        let o = takt(&["ingest", "--db", alone.as_str(), f.as_str()]);
+        out_alone += &stdout(&o);
+        err_alone += &stderr(&o).replace("1 of 1 documents rejected\n", "");
+    }
+    assert_eq!(stdout(&out), out_alone);
+    // The same rejections, but for the receipt time in a future event's.
+    let receipt = |s: &str| -> String {
+        s.split("receipt at ")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split_once(';').map_or(part, |p| p.1)
+                }
+            })
+            .collect()
+    };
+    assert_eq!(
+        receipt(&stderr(&out)),
+        receipt(&(err_alone + "3 of 7 documents rejected\n")),
+    );
+    for (i, l) in stdout(&out).lines().enumerate() {
+        let doc = [0, 2, 5, 6][i];
+        assert!(l.starts_with(&files[doc]), "{l}");
+    }
+    assert!(
+        stdout(&out)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("1 stored, 0 retractions, 1 duplicates")
+    );
+    assert!(
+        stdout(&out)
+            .lines()
+            .nth(3)
+            .unwrap()
+            .contains("1 out of order")
+    );
+    for db in [&grouped, &alone] {
+        let h = takt(&["history", "--db", db, "--tenant", "toyota", "--vin", a]);
+        assert!(h.status.success(), "{}", stderr(&h));
+        assert_eq!(
+            stdout(&h),
+            stdout(&takt(&[
+                "history", "--db", &alone, "--tenant", "toyota", "--vin", a
+            ]))
+        );
+        assert_eq!(stdout(&h).matches("i-").count(), 4, "{}", stdout(&h));
+    }
+    // A file that cannot be read stops the command after the documents
+    // before it.
+    let again = dir.join("again.db").display().to_string();
+    let missing = dir.join("missing.jsonl").display().to_string();
+    let o = takt(&[
+        "ingest",
+        "--db",
+        again.as_str(),
+        files[0].as_str(),
+        missing.as_str(),
+        files[5].as_str(),
+    ]);
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+}

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use takt_store::takt_format::{self, Item};
 use takt_store::{
-    Answer, BadItem, Code, EncodedBatch, Event, Flag, Rejected, Store, StoreError, TenantId, epcis,
+    Answer, AppendReport, BadItem, Code, EncodedBatch, Event, Flag, Rejected, Store, StoreError,
+    TenantId, epcis,
 };
 
 #[derive(clap::Args, Debug)]
@@ -130,16 +131,51 @@ pub fn parse(
 /// A document read, parsed and encoded, ready to store.
 type Parsed = Result<(TenantId, EncodedBatch), Rejected>;
 
+/// The most documents stored in one transaction (group commit): those
+/// already read and parsed when the storing thread takes the next one.
+const MAX_GROUP: usize = 4;
+
+/// Prints a stored document's answer, or its rejection; counts rejections.
+fn answer(
+    path: &Path,
+    result: Result<(&TenantId, AppendReport), StoreError>,
+    n_rejected: &mut usize,
+) -> Result<()> {
+    match result {
+        Ok((t, report)) => {
+            let flagged = |f: Flag| report.items.iter().filter(|i| i.flags.contains(&f)).count();
+            println!(
+                "{}: accepted for tenant {t}: {} stored, {} retractions, {} duplicates; flagged {} late, {} clock skew, {} out of order",
+                path.display(),
+                report.count(Answer::Stored),
+                report.count(Answer::Retracted),
+                report.count(Answer::Duplicate),
+                flagged(Flag::Late),
+                flagged(Flag::ClockSkew),
+                flagged(Flag::OutOfOrder),
+            );
+        }
+        Err(StoreError::Rejected(r)) => {
+            *n_rejected += 1;
+            eprintln!("{}: {r}", path.display());
+        }
+        Err(e) => return Err(e).with_context(|| format!("storing {}", path.display())),
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let tenant = args.tenant.as_deref().map(TenantId::parse).transpose()?;
     let store = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
     let mut n_rejected = 0;
-    // Documents are read, parsed and their log records made, one or two
-    // ahead, on another thread while the current one is stored (its commit
-    // waits for the disk); they are still stored one at a time, in order,
-    // each received when its turn comes.
+    // Documents are read, parsed and their log records made, ahead, on
+    // another thread while the current ones are stored (their commit waits
+    // for the disk). The storing thread takes the next document and every
+    // one already waiting (at most `MAX_GROUP`), and stores a run of them
+    // of one tenant in one transaction (`Store::append_group`): each still
+    // all or nothing, in order, answered only after the commit.
     std::thread::scope(|scope| -> Result<()> {
-        let (send, parsed) = std::sync::mpsc::sync_channel::<Result<Parsed>>(2);
+        let (send, parsed) = std::sync::mpsc::sync_channel::<Result<Parsed>>(MAX_GROUP);
         let files = &args.files;
         let tenant = tenant.as_ref();
         scope.spawn(move || {
@@ -159,32 +195,50 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // many small allocations took a tenth of the storing thread's time.
         let (done, stored) = std::sync::mpsc::channel::<EncodedBatch>();
         scope.spawn(move || stored.into_iter().for_each(drop));
-        for (path, doc) in args.files.iter().zip(parsed) {
-            let result = doc?.map_err(StoreError::from).and_then(|(t, events)| {
-                let report = store.append_encoded(&t, &events, jiff::Timestamp::now());
-                let _ = done.send(events);
-                report.map(|r| (t, r))
-            });
-            match result {
-                Ok((t, report)) => {
-                    let flagged =
-                        |f: Flag| report.items.iter().filter(|i| i.flags.contains(&f)).count();
-                    println!(
-                        "{}: accepted for tenant {t}: {} stored, {} retractions, {} duplicates; flagged {} late, {} clock skew, {} out of order",
-                        path.display(),
-                        report.count(Answer::Stored),
-                        report.count(Answer::Retracted),
-                        report.count(Answer::Duplicate),
-                        flagged(Flag::Late),
-                        flagged(Flag::ClockSkew),
-                        flagged(Flag::OutOfOrder),
-                    );
+        let mut paths = args.files.iter();
+        while let Ok(first) = parsed.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP && group.last().is_some_and(|d| d.is_ok()) {
+                match parsed.try_recv() {
+                    Ok(d) => group.push(d),
+                    Err(_) => break,
                 }
-                Err(StoreError::Rejected(r)) => {
-                    n_rejected += 1;
-                    eprintln!("{}: {r}", path.display());
+            }
+            let received_at = jiff::Timestamp::now();
+            let mut group = group.into_iter().peekable();
+            while let Some(doc) = group.next() {
+                let path = paths.next().expect("a path per document");
+                match doc? {
+                    Err(r) => answer(path, Err(r.into()), &mut n_rejected)?,
+                    Ok((t, batch)) => {
+                        // This document and the next ones of the same tenant.
+                        let mut run = vec![(path, batch)];
+                        while let Some(Ok(Ok((t2, _)))) = group.peek() {
+                            if *t2 != t {
+                                break;
+                            }
+                            let Some(Ok(Ok((_, b)))) = group.next() else {
+                                unreachable!("peeked")
+                            };
+                            run.push((paths.next().expect("a path per document"), b));
+                        }
+                        let batches: Vec<(&EncodedBatch, jiff::Timestamp)> =
+                            run.iter().map(|(_, b)| (b, received_at)).collect();
+                        let results = store.append_group(&t, &batches);
+                        // Every document of the run is answered (one that
+                        // failed to store does not hide the others stored
+                        // after it); the first failure then stops the command.
+                        let mut failed = Ok(());
+                        for ((path, _), result) in run.iter().zip(results) {
+                            let a = answer(path, result.map(|r| (&t, r)), &mut n_rejected);
+                            failed = failed.and(a);
+                        }
+                        failed?;
+                        for (_, b) in run {
+                            let _ = done.send(b);
+                        }
+                    }
                 }
-                Err(e) => return Err(e).with_context(|| format!("storing {}", path.display())),
             }
         }
         Ok(())
