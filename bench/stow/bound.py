@@ -21,10 +21,10 @@ import json
 import sys
 from collections import defaultdict, deque
 
-for path in sys.argv[1:]:
-    d = json.load(open(path))
+def gate_distances(inst):
+    """Edges from the gate (node 0) to every node it reaches."""
     adj = defaultdict(list)
-    for a, b in d["E"]:
+    for a, b in inst["E"]:
         adj[a].append(b)
         adj[b].append(a)
     dist = {0: 0}
@@ -35,21 +35,32 @@ for path in sys.argv[1:]:
             if v not in dist:
                 dist[v] = dist[u] + 1
                 q.append(v)
-    depth = sorted(dist[v] for v in range(1, d["N"]) if v in dist)
-    stays = sorted(((o, e) for (o, e), n in d["K"] for _ in range(n)), key=lambda s: (s[1], s[0]))
+    return dist
 
-    def fits(k):
-        free = [0] * k  # sorted times at which each of k slots is free
-        count = 0
-        for o, e in stays:
-            i = bisect.bisect_right(free, o) - 1
-            if i >= 0:
-                free.pop(i)
-                bisect.insort(free, e)
-                count += 1
-        return count
 
-    f = [fits(k) for k in range(len(depth) + 1)]
-    slot_sum = sum(depth[k - 1] * (f[k] - f[k - 1]) for k in range(1, len(depth) + 1))
-    bound = 2 * (len(stays) * d["F"] + slot_sum)
-    print(f"{path}: LB {d['LB']}, bound {bound}, bound - LB {bound - d['LB']}")
+def main():
+    for path in sys.argv[1:]:
+        d = json.load(open(path))
+        dist = gate_distances(d)
+        depth = sorted(dist[v] for v in range(1, d["N"]) if v in dist)
+        stays = sorted(((o, e) for (o, e), n in d["K"] for _ in range(n)), key=lambda s: (s[1], s[0]))
+
+        def fits(k):
+            free = [0] * k  # sorted times at which each of k slots is free
+            count = 0
+            for o, e in stays:
+                i = bisect.bisect_right(free, o) - 1
+                if i >= 0:
+                    free.pop(i)
+                    bisect.insort(free, e)
+                    count += 1
+            return count
+
+        f = [fits(k) for k in range(len(depth) + 1)]
+        slot_sum = sum(depth[k - 1] * (f[k] - f[k - 1]) for k in range(1, len(depth) + 1))
+        bound = 2 * (len(stays) * d["F"] + slot_sum)
+        print(f"{path}: LB {d['LB']}, bound {bound}, bound - LB {bound - d['LB']}")
+
+
+if __name__ == "__main__":
+    main()

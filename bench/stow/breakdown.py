@@ -19,24 +19,16 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 
 args = [a for a in sys.argv[1:] if a != "--ports"]
 per_port = "--ports" in sys.argv
 inst = json.load(open(args[0]))
 F, K = inst["F"], inst["K"]
-adj = defaultdict(list)
-for a, b in inst["E"]:
-    adj[a].append(b)
-    adj[b].append(a)
-dist = {0: 0}
-q = deque([0])
-while q:
-    u = q.popleft()
-    for v in adj[u]:
-        if v not in dist:
-            dist[v] = dist[u] + 1
-            q.append(v)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bound import gate_distances  # noqa: E402
+
+dist = gate_distances(inst)
 bound_py = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bound.py")
 out = subprocess.run([sys.executable, bound_py, args[0]], capture_output=True, text=True, check=True)
 bound_minus_lb = int(out.stdout.strip().split()[-1])
