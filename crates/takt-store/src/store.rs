@@ -289,11 +289,14 @@ fn append_in(
     tx: &mut dyn Tx,
     policy: &TimePolicy,
     tenant: &TenantId,
-    batch: &[Event],
-    records: Option<&[String]>,
-    received_at: Timestamp,
-    audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
+    item: &Item<'_>,
 ) -> Result<(AppendReport, bool), StoreError> {
+    let &Item {
+        events: batch,
+        records,
+        received_at,
+        audit,
+    } = item;
     let mut bad = Vec::new();
     let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
     for (i, e) in batch.iter().enumerate() {
@@ -574,15 +577,7 @@ impl Store {
         item: &Item<'_>,
     ) -> Answered {
         let mut tx = backend.begin(tenant, true)?;
-        let (report, write) = append_in(
-            &mut *tx,
-            &self.policy,
-            tenant,
-            item.events,
-            item.records,
-            item.received_at,
-            item.audit,
-        )?;
+        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item)?;
         if write {
             tx.commit()?;
         }
@@ -605,15 +600,7 @@ impl Store {
             let mut out = Vec::with_capacity(items.len());
             let mut write = false;
             for item in items {
-                match append_in(
-                    &mut *tx,
-                    &self.policy,
-                    tenant,
-                    item.events,
-                    item.records,
-                    item.received_at,
-                    item.audit,
-                ) {
+                match append_in(&mut *tx, &self.policy, tenant, item) {
                     Ok((report, w)) => {
                         write |= w;
                         out.push(Ok(report));

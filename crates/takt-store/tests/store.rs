@@ -143,15 +143,9 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     migrations_are_versioned_and_data_survives_reopen(open);
 }
 
-/// `append_encoded` (records made ahead) and `append_audited` (the audit
-/// row in the batch's transaction) store the same rows and state as
-/// `append`, and answer the same. (The audit rows themselves are checked
-/// through the API: takt-server's `every_mutating_call_is_in_the_audit_log`.)
-fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &Store) {
-    let t = tenant("toyota");
-    let first = events(&journey(VIN_A, "ea"));
-    let second = events(&journey(VIN_B, "eb"));
-    let entry = |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
+/// The audit row a planner's `POST /v1/events` of tenant toyota makes.
+fn audit_entry(report: &takt_store::AppendReport) -> takt_store::auth::AuditEntry {
+    takt_store::auth::AuditEntry {
         seq: 0,
         at_ms: 1,
         tenant: "toyota".into(),
@@ -161,7 +155,18 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
         path: "/v1/events".into(),
         status: 200,
         detail: format!("{} events", report.items.len()),
-    };
+    }
+}
+
+/// `append_encoded` (records made ahead) and `append_audited` (the audit
+/// row in the batch's transaction) store the same rows and state as
+/// `append`, and answer the same. (The audit rows themselves are checked
+/// through the API: takt-server's `every_mutating_call_is_in_the_audit_log`.)
+fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &Store) {
+    let t = tenant("toyota");
+    let first = events(&journey(VIN_A, "ea"));
+    let second = events(&journey(VIN_B, "eb"));
+    let entry = audit_entry;
     let a1 = plain.append(&t, &first, now()).unwrap();
     let a2 = plain.append(&t, &second, now()).unwrap();
     let b1 = other
@@ -312,17 +317,7 @@ fn callers_on_many_threads_are_each_answered_for_their_own_batch(store: &Store) 
                         }
                         let audit = move |r: &takt_store::AppendReport| {
                             audited.fetch_add(1, Ordering::SeqCst);
-                            takt_store::auth::AuditEntry {
-                                seq: 0,
-                                at_ms: 1,
-                                tenant: "toyota".into(),
-                                token_id: "tk_test".into(),
-                                role: "planner".into(),
-                                method: "POST".into(),
-                                path: "/v1/events".into(),
-                                status: 200,
-                                detail: format!("{} events", r.items.len()),
-                            }
+                            audit_entry(r)
                         };
                         let batch = events(&lines);
                         let (answer, back) = store.append_shared(
