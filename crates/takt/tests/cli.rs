@@ -1126,77 +1126,39 @@ fn ingest_answers_each_document_of_a_group_as_if_stored_alone() {
         ) + "\n"
     };
     let (a, b) = ("4T1DAACK4TU100001", "5TDAAAB54RS000013");
+    let released = |id: &str, vin: &str, at: &str| line(id, vin, "released", "released", at, "GEO");
+    let departed = |loc: &str| {
+        line(
+            "i-2",
+            a,
+            "inland_departed",
+            "inland",
+            "2026-03-02T12:00:00Z",
+            loc,
+        )
+    };
+    let i1 = released("i-1", a, "2026-03-02T06:00:00Z");
+    let i3 = line(
+        "i-3",
+        a,
+        "port_arrived",
+        "port_arrival",
+        "2026-03-05T08:00:00Z",
+        "USLGB",
+    );
     let docs = [
-        line(
-            "i-1",
-            a,
-            "released",
-            "released",
-            "2026-03-02T06:00:00Z",
-            "GEO",
-        ) + &line(
-            "i-2",
-            a,
-            "inland_departed",
-            "inland",
-            "2026-03-02T12:00:00Z",
-            "GEO",
-        ),
-        line(
-            "i-3",
-            a,
-            "port_arrived",
-            "port_arrival",
-            "2026-03-05T08:00:00Z",
-            "USLGB",
-        ) + &line(
-            "i-2",
-            a,
-            "inland_departed",
-            "inland",
-            "2026-03-02T12:00:00Z",
-            "USOAK",
-        ),
-        line(
-            "i-1",
-            a,
-            "released",
-            "released",
-            "2026-03-02T06:00:00Z",
-            "GEO",
-        ) + &line(
-            "i-3",
-            a,
-            "port_arrived",
-            "port_arrival",
-            "2026-03-05T08:00:00Z",
-            "USLGB",
-        ),
-        line(
-            "i-4",
-            b,
-            "released",
-            "released",
-            "2099-03-02T06:00:00Z",
-            "GEO",
-        ),
+        // Stored.
+        i1.clone() + &departed("GEO"),
+        // i-2 again with another location: a conflict with the first document.
+        i3.clone() + &departed("USOAK"),
+        // i-1 a duplicate; i-3 new (its first document was rejected).
+        i1 + &i3,
+        // Far in the future.
+        released("i-4", b, "2099-03-02T06:00:00Z"),
         "not json\n".to_string(),
-        line(
-            "i-5",
-            b,
-            "released",
-            "released",
-            "2026-03-02T07:00:00Z",
-            "GEO",
-        ),
-        line(
-            "i-6",
-            a,
-            "released",
-            "released",
-            "2026-03-01T06:00:00Z",
-            "GEO",
-        ),
+        released("i-5", b, "2026-03-02T07:00:00Z"),
+        // Before the stored release of the same vehicle: out of order.
+        released("i-6", a, "2026-03-01T06:00:00Z"),
     ];
     let files: Vec<String> = docs
         .iter()
