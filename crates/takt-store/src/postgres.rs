@@ -5,6 +5,7 @@
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
+    state_key, subject_of_key, subjects_of_keys,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -178,10 +179,11 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
+        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
         self.tx
-            .query(&self.stmts.rows_by_subjects, &[&tenant.as_str(), &subjects])?
+            .query(&self.stmts.rows_by_subjects, &[&tenant.as_str(), &keys])?
             .iter()
-            .map(|r| Ok((r.get(0), decode_row(r, 1)?)))
+            .map(|r| Ok((subject_of_key(r.get(0)), decode_row(r, 1)?)))
             .collect()
     }
 
@@ -190,12 +192,13 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
+        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
         Ok(self
             .tx
-            .query(&self.stmts.states, &[&tenant.as_str(), &subjects])?
+            .query(&self.stmts.states, &[&tenant.as_str(), &keys])?
             .iter()
             .map(|r| StoredState {
-                subject: r.get(0),
+                subject: subject_of_key(r.get(0)),
                 state: r.get(1),
                 tail: r.get(2),
                 events: r.get(3),
@@ -224,7 +227,7 @@ impl Tx for PgTx<'_> {
             flags.push(f);
             records.push(row.record.as_ref());
         }
-        let st_subjects: Vec<&str> = states.iter().map(|s| s.subject.as_str()).collect();
+        let st_subjects: Vec<_> = states.iter().map(|s| state_key(&s.subject)).collect();
         let st_states: Vec<&str> = states.iter().map(|s| s.state.as_str()).collect();
         let st_tails: Vec<&str> = states.iter().map(|s| s.tail.as_str()).collect();
         let st_events: Vec<&str> = states.iter().map(|s| s.events.as_str()).collect();
@@ -266,12 +269,16 @@ impl Tx for PgTx<'_> {
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
-        Ok(self
-            .tx
-            .query("SELECT subject FROM subject_state WHERE tenant = $1 ORDER BY subject COLLATE \"C\"", &[&tenant.as_str()])?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
+        Ok(subjects_of_keys(
+            self.tx
+                .query(
+                    "SELECT subject FROM subject_state WHERE tenant = $1",
+                    &[&tenant.as_str()],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect(),
+        ))
     }
 
     fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError> {

@@ -3,6 +3,7 @@
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
+    state_key, subject_of_key, subjects_of_keys,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -262,11 +263,12 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let raw = select_in(&self.tx, tenant, subjects, &ROWS_BY_SUBJECTS, |r| {
+        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let raw = select_in(&self.tx, tenant, &keys, &ROWS_BY_SUBJECTS, |r| {
             Ok((r.get::<_, String>(0)?, raw_row(r, 1)?))
         })?;
         raw.into_iter()
-            .map(|(s, r)| Ok((s, decode_raw(&r)?)))
+            .map(|(k, r)| Ok((subject_of_key(k), decode_raw(&r)?)))
             .collect()
     }
 
@@ -275,9 +277,10 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        select_in(&self.tx, tenant, subjects, &STATES, |r| {
+        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        select_in(&self.tx, tenant, &keys, &STATES, |r| {
             Ok(StoredState {
-                subject: r.get(0)?,
+                subject: subject_of_key(r.get(0)?),
                 state: r.get(1)?,
                 tail: r.get(2)?,
                 events: r.get(3)?,
@@ -323,12 +326,13 @@ impl Tx for SqliteTx<'_> {
             }
             stmt.execute(params.as_slice())?;
         }
+        let keys: Vec<_> = states.iter().map(|st| state_key(&st.subject)).collect();
         for (start, len) in chunks(states.len()) {
             let mut stmt = self.tx.prepare_cached(UPSERT_STATES.get(len))?;
             params.clear();
             params.push(&t);
-            for st in &states[start..start + len] {
-                params.extend([&st.subject as &dyn ToSql, &st.state, &st.tail, &st.events]);
+            for (st, key) in states[start..start + len].iter().zip(&keys[start..]) {
+                params.extend([key as &dyn ToSql, &st.state, &st.tail, &st.events]);
             }
             stmt.execute(params.as_slice())?;
         }
@@ -353,13 +357,13 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT subject FROM subject_state WHERE tenant = ?1 ORDER BY subject",
-        )?;
-        let out = stmt
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT subject FROM subject_state WHERE tenant = ?1")?;
+        let keys = stmt
             .query_map(params![tenant.as_str()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        Ok(out)
+        Ok(subjects_of_keys(keys))
     }
 
     fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError> {

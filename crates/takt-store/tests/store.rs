@@ -1177,6 +1177,87 @@ fn a_stored_state_that_does_not_parse_is_derived_again() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A vehicle's state row is keyed serial first (migration 7), so that the
+/// vehicles of one plant's production sit together in the key's B-tree;
+/// a database whose rows still have the VIN's order (written before the
+/// migration) answers the same once migrated, and the subjects listed are
+/// the vehicles' and resources' own, sorted.
+#[test]
+fn vehicle_states_are_keyed_serial_first_and_migrated_keys_answer_the_same() {
+    let dir = temp_dir("keys");
+    let path = dir.join("keys.db");
+    let t = tenant("toyota");
+    let mut all = journey(VIN_A, "a");
+    all.extend(journey(VIN_B, "b"));
+    {
+        let store = Store::open(path.to_str().unwrap()).unwrap();
+        store.append(&t, &events(&all), now()).unwrap();
+    }
+    let conn = rusqlite_conn(&path);
+    let keys = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT subject FROM subject_state WHERE subject LIKE 'vin:%' ORDER BY subject",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // VIN_A = 4T1DAACK4 TU100001, VIN_B = 5TDAAAB54 RS000013.
+    assert_eq!(
+        keys(&conn),
+        ["vin:RS000013/5TDAAAB54", "vin:TU100001/4T1DAACK4"]
+    );
+    let before = {
+        let store = Store::open(path.to_str().unwrap()).unwrap();
+        (
+            store.subjects(&t).unwrap(),
+            store.vehicle(&t, &Vin::parse(VIN_A).unwrap()).unwrap(),
+            store.vehicle(&t, &Vin::parse(VIN_B).unwrap()).unwrap(),
+        )
+    };
+    assert_eq!(
+        before
+            .0
+            .iter()
+            .filter(|s| s.starts_with("vin:"))
+            .collect::<Vec<_>>(),
+        [&format!("vin:{VIN_A}"), &format!("vin:{VIN_B}")]
+    );
+    assert!(before.1.is_some() && before.2.is_some());
+    // Back to the keys of schema version 6, then migration 7 again.
+    conn.execute_batch(
+        "UPDATE subject_state SET subject = 'vin:' || substr(subject, 14, 9) || substr(subject, 5, 8)
+             WHERE subject LIKE 'vin:%';
+         DELETE FROM schema_migrations WHERE version = 7;",
+    )
+    .unwrap();
+    assert_eq!(
+        keys(&conn),
+        [format!("vin:{VIN_A}"), format!("vin:{VIN_B}")]
+    );
+    drop(conn);
+    let store = Store::open(path.to_str().unwrap()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), LATEST_SCHEMA);
+    assert_eq!(
+        (
+            store.subjects(&t).unwrap(),
+            store.vehicle(&t, &Vin::parse(VIN_A).unwrap()).unwrap(),
+            store.vehicle(&t, &Vin::parse(VIN_B).unwrap()).unwrap(),
+        ),
+        before
+    );
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
+    drop(store);
+    assert_eq!(
+        keys(&rusqlite_conn(&path)),
+        ["vin:RS000013/5TDAAAB54", "vin:TU100001/4T1DAACK4"]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn rusqlite_conn(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
