@@ -124,6 +124,10 @@ pub enum BackendError {
     /// An unusable database URL.
     #[error("database URL: {0}")]
     Url(String),
+    /// The caller storing a group of batches failed (panicked) before it
+    /// answered them (see [`crate::Store::append_shared`]).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Why an append or a read failed.

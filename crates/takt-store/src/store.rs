@@ -658,7 +658,9 @@ impl Store {
     /// ([`Store::append_group`]'s rules; each accepted batch's audit row
     /// in it), answering each batch's caller after the commit. A caller
     /// alone stores its batch alone, as `append_audited` does. The batch
-    /// is handed back with its answer.
+    /// is handed back with its answer, except when the caller that took
+    /// it failed before answering (a panic while storing): then the
+    /// answer is [`BackendError::Interrupted`] and the batch is gone.
     pub fn append_shared(
         &self,
         tenant: TenantId,
@@ -675,9 +677,21 @@ impl Store {
             .unwrap_or_else(|p| p.into_inner())
             .push(slot.clone());
         let mut guard = self.lock();
-        // Stored by the caller that held the database before.
-        if let Some(answer) = lock(&slot).answer.take() {
-            return answer;
+        {
+            let mut own = lock(&slot);
+            // Stored by the caller that held the database before.
+            if let Some(answer) = own.answer.take() {
+                return answer;
+            }
+            // Taken by a caller that failed before it answered: its
+            // transaction was rolled back as it unwound, unless the
+            // failure came after the commit.
+            if own.batch.is_none() {
+                let e = BackendError::Interrupted(
+                    "the request that was storing this batch with others failed before it answered; the batch may not be stored: resend it (a stored event answers `duplicate`)".into(),
+                );
+                return (Err(e.into()), Vec::new());
+            }
         }
         let waiting = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
         let batches: Vec<_> = waiting

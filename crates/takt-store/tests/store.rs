@@ -277,6 +277,91 @@ fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store
     assert_eq!(alone.count(&t).unwrap(), grouped.count(&t).unwrap());
 }
 
+/// A caller of `append_shared` that panics while storing a group (here in
+/// an audit closure, as a bug might) takes down its own call only: the
+/// caller whose batch it had taken gets an error that says to resend, not
+/// a panic; neither batch is stored (the transaction rolled back); and
+/// the store takes the next batch as usual.
+#[test]
+fn a_caller_that_panics_while_storing_a_group_leaves_the_others_an_error() {
+    let dir = temp_dir("panic");
+    let store = Store::open(dir.join("p.db").to_str().unwrap()).unwrap();
+    let t = tenant("toyota");
+    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let go = std::sync::Mutex::new(go);
+    let outcomes: Vec<std::thread::Result<Result<takt_store::AppendReport, StoreError>>> =
+        std::thread::scope(|scope| {
+            // Holds the database (in its own audit) until the other two wait.
+            let first = scope.spawn(|| {
+                let audit = move |r: &takt_store::AppendReport| {
+                    inside_tx.send(()).unwrap();
+                    go.lock().unwrap().recv().unwrap();
+                    audit_entry(r)
+                };
+                store
+                    .append_shared(
+                        t.clone(),
+                        events(&journey(VIN_A, "p-0")),
+                        now(),
+                        Box::new(audit),
+                    )
+                    .0
+            });
+            inside.recv().unwrap();
+            let waiting: Vec<_> = [("p-1", true), ("p-2", false)]
+                .into_iter()
+                .map(|(prefix, panics)| {
+                    let store = &store;
+                    let t = t.clone();
+                    scope.spawn(move || {
+                        let audit = move |r: &takt_store::AppendReport| {
+                            assert!(!panics, "an audit that fails");
+                            audit_entry(r)
+                        };
+                        let batch = events(&journey(VIN_B, prefix));
+                        store.append_shared(t, batch, now(), Box::new(audit)).0
+                    })
+                })
+                .collect();
+            // Both batches join the queue before the first caller lets go.
+            std::thread::sleep(std::time::Duration::from_millis(1000));
+            go_tx.send(()).unwrap();
+            let mut out = vec![Ok(first.join().unwrap())];
+            out.extend(waiting.into_iter().map(|h| h.join()));
+            out
+        });
+    assert_eq!(
+        outcomes[0]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .count(Answer::Stored),
+        5
+    );
+    // One of the two stored the group and panicked; the other was told.
+    let panicked = outcomes[1..].iter().filter(|o| o.is_err()).count();
+    assert_eq!(panicked, 1, "{outcomes:?}");
+    let told = outcomes[1..]
+        .iter()
+        .find_map(|o| o.as_ref().ok())
+        .expect("one caller answered");
+    let message = told.as_ref().expect_err("not stored").to_string();
+    assert!(message.contains("resend"), "{message}");
+    // Neither waiting batch is stored; the store goes on.
+    assert_eq!(store.count(&t).unwrap(), 5);
+    let after = store.append_shared(
+        t.clone(),
+        events(&journey(VIN_B, "p-3")),
+        now(),
+        Box::new(|r: &takt_store::AppendReport| audit_entry(r)),
+    );
+    assert_eq!(after.0.unwrap().count(Answer::Stored), 5);
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// `append_shared` from many threads at once (as `takt serve`'s requests
 /// call it; batches waiting meanwhile are stored in one transaction):
 /// every caller gets its own batch's answer, a rejected batch stores
