@@ -164,6 +164,44 @@ fn answer(
     Ok(())
 }
 
+/// The next document read and every one already waiting behind it, at
+/// most [`MAX_GROUP`], ending at one that could not be read (the reader
+/// stops there); `None` once every document has been taken.
+fn next_group(parsed: &std::sync::mpsc::Receiver<Result<Parsed>>) -> Option<Vec<Result<Parsed>>> {
+    let mut group = vec![parsed.recv().ok()?];
+    while group.len() < MAX_GROUP && group.last().is_some_and(|d| d.is_ok()) {
+        match parsed.try_recv() {
+            Ok(d) => group.push(d),
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
+
+/// A group's documents, in order, as they are stored: one that could not
+/// be read or was rejected on its own; consecutive documents of one
+/// tenant together, in one transaction.
+enum Run {
+    Unreadable(anyhow::Error),
+    Rejected(Rejected),
+    Batches(TenantId, Vec<EncodedBatch>),
+}
+
+fn runs(group: Vec<Result<Parsed>>) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
+    for doc in group {
+        match doc {
+            Err(e) => out.push(Run::Unreadable(e)),
+            Ok(Err(r)) => out.push(Run::Rejected(r)),
+            Ok(Ok((t, b))) => match out.last_mut() {
+                Some(Run::Batches(last, batches)) if *last == t => batches.push(b),
+                _ => out.push(Run::Batches(t, vec![b])),
+            },
+        }
+    }
+    out
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let tenant = args.tenant.as_deref().map(TenantId::parse).transpose()?;
     let store = Store::open(&args.db).with_context(|| format!("opening {}", args.db))?;
@@ -195,48 +233,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
         // many small allocations took a tenth of the storing thread's time.
         let (done, stored) = std::sync::mpsc::channel::<EncodedBatch>();
         scope.spawn(move || stored.into_iter().for_each(drop));
-        let mut paths = args.files.iter();
-        while let Ok(first) = parsed.recv() {
-            let mut group = vec![first];
-            while group.len() < MAX_GROUP && group.last().is_some_and(|d| d.is_ok()) {
-                match parsed.try_recv() {
-                    Ok(d) => group.push(d),
-                    Err(_) => break,
-                }
-            }
+        let mut paths = args.files.iter().map(PathBuf::as_path);
+        while let Some(group) = next_group(&parsed) {
             let received_at = jiff::Timestamp::now();
-            let mut group = group.into_iter().peekable();
-            while let Some(doc) = group.next() {
-                let path = paths.next().expect("a path per document");
-                match doc? {
-                    Err(r) => answer(path, Err(r.into()), &mut n_rejected)?,
-                    Ok((t, batch)) => {
-                        // This document and the next ones of the same tenant.
-                        let mut run = vec![(path, batch)];
-                        while let Some(Ok(Ok((t2, _)))) = group.peek() {
-                            if *t2 != t {
-                                break;
-                            }
-                            let Some(Ok(Ok((_, b)))) = group.next() else {
-                                unreachable!("peeked")
-                            };
-                            run.push((paths.next().expect("a path per document"), b));
-                        }
-                        let batches: Vec<(&EncodedBatch, jiff::Timestamp)> =
-                            run.iter().map(|(_, b)| (b, received_at)).collect();
-                        let results = store.append_group(&t, &batches);
+            for run in runs(group) {
+                match run {
+                    Run::Unreadable(e) => return Err(e),
+                    Run::Rejected(r) => {
+                        let path = paths.next().expect("a path per document");
+                        answer(path, Err(r.into()), &mut n_rejected)?;
+                    }
+                    Run::Batches(t, batches) => {
+                        let run_paths: Vec<&Path> = batches
+                            .iter()
+                            .map(|_| paths.next().expect("a path per document"))
+                            .collect();
+                        let refs: Vec<(&EncodedBatch, jiff::Timestamp)> =
+                            batches.iter().map(|b| (b, received_at)).collect();
+                        let results = store.append_group(&t, &refs);
                         // Every document of the run is answered (one that
                         // failed to store does not hide the others stored
                         // after it); the first failure then stops the command.
                         let mut failed = Ok(());
-                        for ((path, _), result) in run.iter().zip(results) {
+                        for (path, result) in run_paths.into_iter().zip(results) {
                             let a = answer(path, result.map(|r| (&t, r)), &mut n_rejected);
                             failed = failed.and(a);
                         }
                         failed?;
-                        for (_, b) in run {
+                        batches.into_iter().for_each(|b| {
                             let _ = done.send(b);
-                        }
+                        });
                     }
                 }
             }
