@@ -1117,6 +1117,39 @@ fn stow_plans_within_its_limit_and_check_names_what_is_wrong() {
 /// far in the future, a line that does not parse) stores nothing and takes
 /// no other document with it, and the same files stored one per command
 /// give the same answers and the same database.
+/// An empty document is rejected as empty (it used to be told it named
+/// "0 tenants ()"), the others of the command are stored, and the exit
+/// status says one was rejected.
+#[test]
+fn ingest_rejects_an_empty_document_as_empty() {
+    let dir = temp_dir("ingest-empty");
+    let empty = dir.join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let one = dir.join("one.jsonl");
+    std::fs::write(
+        &one,
+        r#"{"event_id":"e1","vin":"4T1DAACK4TU100001","tenant":"toyota","model":"camry","milestone":"released","stage":"released","at":"2026-10-06T10:52:00Z","location":"GEO","resource":"GEO/x"}"#,
+    )
+    .unwrap();
+    let db = dir.join("t.db");
+    let out = takt(&[
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        empty.to_str().unwrap(),
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the document has no events"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("tenants"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 stored"), "{}", stdout(&out));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn ingest_answers_each_document_of_a_group_as_if_stored_alone() {
     let dir = temp_dir("ingest-group");

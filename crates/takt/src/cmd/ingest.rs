@@ -78,6 +78,14 @@ pub fn parse(
         Format::Csv => takt_format::parse_csv(text)?,
         Format::Takt => takt_format::parse_json(text)?,
     };
+    if items.is_empty() {
+        return Err(Rejected(vec![BadItem::new(
+            0,
+            Code::Syntax,
+            "",
+            "the document has no events; a takt document is JSON Lines (or one JSON array) of events, a CSV file a header row and one row per event",
+        )]));
+    }
     let named: BTreeSet<&str> = items.iter().filter_map(|i| i.tenant.as_deref()).collect();
     let tenant = match tenant {
         Some(t) => {
@@ -111,6 +119,14 @@ pub fn parse(
                     e.to_string(),
                 )])
             })?
+        }
+        None if named.is_empty() => {
+            return Err(Rejected(vec![BadItem::new(
+                0,
+                Code::MissingField,
+                "/tenant",
+                "no event of the document names its tenant; pass --tenant",
+            )]));
         }
         None => {
             return Err(Rejected(vec![BadItem::new(
