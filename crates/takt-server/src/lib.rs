@@ -523,6 +523,13 @@ pub async fn post_events(
         ));
     }
     let items = takt_format::parse_json(&text).map_err(|r| Problem::rejected(r, locate))?;
+    if items.is_empty() {
+        return Err(Problem::new(
+            ProblemCode::Syntax,
+            "",
+            "the body has no events; send takt JSON Lines or a JSON array of events",
+        ));
+    }
     check_batch_size(state.limits, items.len())?;
     let mismatched: Vec<BadItem> = items
         .iter()

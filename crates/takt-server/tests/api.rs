@@ -328,6 +328,18 @@ async fn a_bad_item_rejects_the_batch_with_its_pointer_and_nothing_is_stored() {
         .await
         .problem(StatusCode::BAD_REQUEST, "syntax");
     assert_eq!(p["pointer"], "/0");
+    // A batch of nothing is refused as an empty body is (it was stored:
+    // 200, nothing stored, an audit row).
+    for empty in ["", "\n\n", "[]", " [ ] "] {
+        let p = post(&app, "/v1/events", "toyota", empty.into())
+            .await
+            .problem(StatusCode::BAD_REQUEST, "syntax");
+        assert!(
+            p["detail"].as_str().unwrap().contains("no events")
+                || p["detail"].as_str().unwrap().contains("empty"),
+            "{p}"
+        );
+    }
 }
 
 #[tokio::test]
