@@ -187,6 +187,19 @@ pub trait Tx {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError>;
+    /// [`Tx::rows_by_id`] and [`Tx::states`] at once: what a batch reads
+    /// before it decides anything (PostgreSQL: one round trip).
+    fn rows_and_states(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[&str],
+        subjects: &[String],
+    ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
+        Ok((
+            self.rows_by_id(tenant, ids)?,
+            self.states(tenant, subjects)?,
+        ))
+    }
     /// A subject's stored state (JSON).
     fn get_state(
         &mut self,

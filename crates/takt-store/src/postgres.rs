@@ -67,6 +67,7 @@ fn migrate(client: &mut Client) -> Result<(), BackendError> {
 /// The statements of a write, prepared once per connection.
 struct Statements {
     rows_by_id: Statement,
+    rows_and_states: Statement,
     rows_by_subjects: Statement,
     states: Statement,
     write: Statement,
@@ -85,6 +86,21 @@ impl Statements {
                  CROSS JOIN LATERAL (SELECT * FROM event_log x
                      WHERE x.tenant = $1 AND x.event_id = q.id OFFSET 0) l
                  ORDER BY l.seq"
+            ))?,
+            // `rows_by_id` and `states` in one round trip: the log rows
+            // (part 0, in storage order), then the states (part 1).
+            rows_and_states: client.prepare(&format!(
+                "SELECT 0 AS part, l.seq, NULL::text AS subject, {ROW_COLUMNS},
+                     NULL::text AS state, NULL::text AS tail, NULL::text AS events
+                 FROM unnest($2::text[]) AS q(id)
+                 CROSS JOIN LATERAL (SELECT * FROM event_log x
+                     WHERE x.tenant = $1 AND x.event_id = q.id OFFSET 0) l
+                 UNION ALL
+                 SELECT 1, NULL, st.subject, NULL, NULL, NULL, NULL, st.state, st.tail, st.events
+                 FROM (SELECT DISTINCT subject FROM unnest($3::text[]) AS u(subject)) AS q
+                 CROSS JOIN LATERAL (SELECT * FROM subject_state x
+                     WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st
+                 ORDER BY 1, 2"
             ))?,
             rows_by_subjects: client.prepare(&format!(
                 "SELECT s.subject, {ROW_COLUMNS} FROM unnest($2::text[]) AS q(subject)
@@ -172,6 +188,33 @@ impl Tx for PgTx<'_> {
             .iter()
             .map(|r| decode_row(r, 0))
             .collect()
+    }
+
+    fn rows_and_states(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[&str],
+        subjects: &[String],
+    ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
+        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let mut rows = Vec::new();
+        let mut states = Vec::new();
+        for r in self.tx.query(
+            &self.stmts.rows_and_states,
+            &[&tenant.as_str(), &ids, &keys],
+        )? {
+            if r.get::<_, i32>(0) == 0 {
+                rows.push(decode_row(&r, 3)?);
+            } else {
+                states.push(StoredState {
+                    subject: subject_of_key(r.get(2)),
+                    state: r.get(7),
+                    tail: r.get(8),
+                    events: r.get(9),
+                });
+            }
+        }
+        Ok((rows, states))
     }
 
     fn rows_by_subjects(

@@ -164,14 +164,9 @@ fn plan_subjects(
     tx: &mut dyn Tx,
     tenant: &TenantId,
     touched: &Touched<'_>,
+    mut stored: BTreeMap<String, StoredState>,
     retracted_ids: &BTreeSet<&str>,
 ) -> Result<Plans, BackendError> {
-    let keys: Vec<String> = touched.keys().map(|s| s.to_string()).collect();
-    let mut stored: BTreeMap<String, StoredState> = tx
-        .states(tenant, &keys)?
-        .into_iter()
-        .map(|s| (s.subject.clone(), s))
-        .collect();
     let mut plans = Plans::new();
     let mut derive = Vec::new();
     for (s, events) in touched {
@@ -323,10 +318,20 @@ fn append_in(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // The rows stored under the batch's ids, and the batch's new events
-    // as they are accepted (for duplicates within the batch): borrowed,
-    // never copied.
-    let under_ids = tx.rows_by_id(tenant, &ids)?;
+    // The rows stored under the batch's ids, and what is stored about
+    // every subject the batch names (read together; a duplicate's subjects
+    // are read too and left unused), and the batch's new events as they
+    // are accepted (for duplicates within the batch): borrowed, never
+    // copied.
+    let named: Vec<String> = batch
+        .iter()
+        .flat_map(subjects)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (under_ids, states) = tx.rows_and_states(tenant, &ids, &named)?;
+    let mut stored_states: BTreeMap<String, StoredState> =
+        states.into_iter().map(|s| (s.subject.clone(), s)).collect();
     let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
     for row in &under_ids {
         by_id
@@ -397,7 +402,8 @@ fn append_in(
             touched.entry(s.as_str()).or_default().push(row.event);
         }
     }
-    let plans = plan_subjects(tx, tenant, &touched, &retracted_ids)?;
+    stored_states.retain(|s, _| touched.contains_key(s.as_str()));
+    let plans = plan_subjects(tx, tenant, &touched, stored_states, &retracted_ids)?;
     // Flags in batch order: an event is out of order when a stored or
     // earlier event of one of its subjects is later.
     let mut latest: BTreeMap<&str, Option<Timestamp>> = plans
