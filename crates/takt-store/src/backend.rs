@@ -211,13 +211,15 @@ pub trait Tx {
             .pop()
             .and_then(|s| s.state))
     }
-    /// Appends rows (in order) and writes the touched subjects' rows
-    /// (state, tail and event list).
+    /// Appends rows (in order), writes the touched subjects' rows (state,
+    /// tail and event list) and, when given, the batch's audit-log row
+    /// (PostgreSQL: all in one statement).
     fn write(
         &mut self,
         tenant: &TenantId,
         rows: &[NewRow<'_>],
         states: &[StateRow],
+        audit: Option<&crate::auth::AuditEntry>,
     ) -> Result<(), BackendError>;
     /// Appends a row to the audit log (see [`crate::auth`]), in this
     /// transaction.

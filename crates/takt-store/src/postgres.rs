@@ -64,6 +64,22 @@ fn migrate(client: &mut Client) -> Result<(), BackendError> {
     Ok(())
 }
 
+/// A batch's write (one statement, one round trip): the log rows, in
+/// order, so that `seq` follows the batch, and the subjects' rows.
+const WRITE: &str = "WITH l AS (
+                    INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
+                    SELECT $1, u.event_id, u.kind, u.at, u.received, u.flags, u.record, $8
+                    FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[])
+                        WITH ORDINALITY AS u(event_id, kind, at, received, flags, record, n)
+                    ORDER BY u.n),
+                 st AS (
+                    INSERT INTO subject_state (tenant, subject, state, tail, events)
+                    SELECT $1, u.subject, u.state, u.tail, u.events
+                    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
+                        AS u(subject, state, tail, events)
+                    ON CONFLICT (tenant, subject) DO UPDATE
+                    SET state = excluded.state, tail = excluded.tail, events = excluded.events)";
+
 /// The statements of a write, prepared once per connection.
 struct Statements {
     rows_by_id: Statement,
@@ -71,6 +87,7 @@ struct Statements {
     rows_by_subjects: Statement,
     states: Statement,
     write: Statement,
+    write_audited: Statement,
     audit: Statement,
 }
 
@@ -119,22 +136,14 @@ impl Statements {
             )?,
             // One statement, one round trip: the log rows (in order, so
             // `seq` follows the batch) and the subjects' rows.
-            write: client.prepare(
-                "WITH l AS (
-                    INSERT INTO event_log (tenant, event_id, kind, event_time_ms, received_at_ms, flags, record, record_version)
-                    SELECT $1, u.event_id, u.kind, u.at, u.received, u.flags, u.record, $8
-                    FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[])
-                        WITH ORDINALITY AS u(event_id, kind, at, received, flags, record, n)
-                    ORDER BY u.n),
-                 st AS (
-                    INSERT INTO subject_state (tenant, subject, state, tail, events)
-                    SELECT $1, u.subject, u.state, u.tail, u.events
-                    FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])
-                        AS u(subject, state, tail, events)
-                    ON CONFLICT (tenant, subject) DO UPDATE
-                    SET state = excluded.state, tail = excluded.tail, events = excluded.events)
-                 SELECT 1",
-            )?,
+            write: client.prepare(&format!("{WRITE} SELECT 1"))?,
+            // The same with the batch's audit-log row ($13..$20).
+            write_audited: client.prepare(&format!(
+                "{WRITE}, au AS (
+                    INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail)
+                    VALUES ($13, $14, $15, $16, $17, $18, $19, $20))
+                 SELECT 1"
+            ))?,
             audit: client.prepare(
                 "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )?,
@@ -254,6 +263,7 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         rows: &[NewRow<'_>],
         states: &[StateRow],
+        audit: Option<&crate::auth::AuditEntry>,
     ) -> Result<(), BackendError> {
         let mut ids = Vec::with_capacity(rows.len());
         let mut kinds = Vec::with_capacity(rows.len());
@@ -274,23 +284,40 @@ impl Tx for PgTx<'_> {
         let st_states: Vec<&str> = states.iter().map(|s| s.state.as_str()).collect();
         let st_tails: Vec<&str> = states.iter().map(|s| s.tail.as_str()).collect();
         let st_events: Vec<&str> = states.iter().map(|s| s.events.as_str()).collect();
-        self.tx.execute(
-            &self.stmts.write,
-            &[
-                &tenant.as_str(),
-                &ids,
-                &kinds,
-                &ats,
-                &received,
-                &flags,
-                &records,
-                &(RECORD_VERSION as i32),
-                &st_subjects,
-                &st_states,
-                &st_tails,
-                &st_events,
-            ],
-        )?;
+        let version = RECORD_VERSION as i32;
+        let t = tenant.as_str();
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &t,
+            &ids,
+            &kinds,
+            &ats,
+            &received,
+            &flags,
+            &records,
+            &version,
+            &st_subjects,
+            &st_states,
+            &st_tails,
+            &st_events,
+        ];
+        let status = audit.map(|e| i32::from(e.status));
+        let statement = match (audit, &status) {
+            (Some(e), Some(status)) => {
+                params.extend([
+                    &e.at_ms as &(dyn postgres::types::ToSql + Sync),
+                    &e.tenant,
+                    &e.token_id,
+                    &e.role,
+                    &e.method,
+                    &e.path,
+                    status,
+                    &e.detail,
+                ]);
+                &self.stmts.write_audited
+            }
+            _ => &self.stmts.write,
+        };
+        self.tx.execute(statement, &params)?;
         Ok(())
     }
 

@@ -293,6 +293,7 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         rows: &[NewRow<'_>],
         states: &[StateRow],
+        audit: Option<&crate::auth::AuditEntry>,
     ) -> Result<(), BackendError> {
         let t = tenant.as_str();
         let encoded: Vec<(&str, String, i64, i64)> = rows
@@ -335,6 +336,9 @@ impl Tx for SqliteTx<'_> {
                 params.extend([key as &dyn ToSql, &st.state, &st.tail, &st.events]);
             }
             stmt.execute(params.as_slice())?;
+        }
+        if let Some(e) = audit {
+            self.audit(e)?;
         }
         Ok(())
     }

@@ -476,11 +476,9 @@ fn append_in(
     for (row, f) in new_rows.iter_mut().zip(row_flags) {
         row.flags = f;
     }
-    tx.write(tenant, &new_rows, &states)?;
     report.items.sort_by_key(|r| r.index);
-    if let Some(audit) = audit {
-        tx.audit(&audit(&report))?;
-    }
+    let entry = audit.map(|audit| audit(&report));
+    tx.write(tenant, &new_rows, &states, entry.as_ref())?;
     Ok((report, true))
 }
 

@@ -125,7 +125,7 @@ fn rejected(r: Result<takt_store::AppendReport, StoreError>) -> Rejected {
 
 /// Every case of the backend suite; `open` gives a store on a fresh or
 /// reopened database (the argument names the database).
-fn suite(open: &dyn Fn(&str) -> Store) {
+fn suite(open: &dyn Fn(&str) -> Store, url: &dyn Fn(&str) -> String) {
     duplicates_are_stored_once_and_answered(&open("dup"));
     same_id_different_content_is_a_conflict_naming_the_fields(&open("conflict"));
     batch_is_all_or_nothing_with_each_bad_index(&open("batch"));
@@ -138,6 +138,7 @@ fn suite(open: &dyn Fn(&str) -> Store) {
     simulated_run_replays_and_verifies(&open("sim"));
     simulated_milestones_read_back_equal(&open("readback"));
     encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
+    audited_appends_write_their_audit_rows(&open("audit"), &url("audit"));
     a_group_answers_and_stores_each_batch_as_alone(&open("group_a"), &open("group_b"));
     callers_on_many_threads_are_each_answered_for_their_own_batch(&open("shared"));
     migrations_are_versioned_and_data_survives_reopen(open);
@@ -191,6 +192,31 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     changed[0].content["location"] = serde_json::json!("ELSEWHERE");
     assert!(other.append_audited(&t, &changed, now(), &entry).is_err());
     assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
+}
+
+/// An audited append writes its audit row in the batch's transaction (on
+/// PostgreSQL in the batch's write statement), a batch of duplicates only
+/// writes it alone, and a rejected batch writes none.
+fn audited_appends_write_their_audit_rows(store: &Store, url: &str) {
+    let t = tenant("toyota");
+    let batch = events(&journey(VIN_A, "au"));
+    let entry = audit_entry;
+    store.append_audited(&t, &batch, now(), &entry).unwrap();
+    store.append_audited(&t, &batch, now(), &entry).unwrap();
+    let mut changed = batch.clone();
+    changed[0].content["location"] = serde_json::json!("ELSEWHERE");
+    assert!(store.append_audited(&t, &changed, now(), &entry).is_err());
+    let log = takt_store::auth::AuthStore::open(url)
+        .unwrap()
+        .audit_log(&t, None, 10)
+        .unwrap();
+    let details: Vec<&str> = log.iter().map(|e| e.detail.as_str()).collect();
+    let n = batch.len();
+    assert_eq!(details, [format!("{n} events"), format!("{n} events")]);
+    assert!(
+        log.iter()
+            .all(|e| e.path == "/v1/events" && e.status == 200)
+    );
 }
 
 /// `append_group` (several batches, one transaction): every batch is
@@ -989,7 +1015,8 @@ fn migrations_are_versioned_and_data_survives_reopen(open: &dyn Fn(&str) -> Stor
 #[test]
 fn sqlite_backend_suite() {
     let dir = temp_dir("sqlite");
-    suite(&|name| Store::open(dir.join(format!("{name}.db")).to_str().unwrap()).unwrap());
+    let path = |name: &str| dir.join(format!("{name}.db")).to_str().unwrap().to_string();
+    suite(&|name| Store::open(&path(name)).unwrap(), &path);
     // sqlite:// URLs, and the log refuses UPDATE and DELETE.
     let path = dir.join("reopen.db");
     Store::open(&format!("sqlite://{}", path.display())).unwrap();
@@ -1493,12 +1520,15 @@ impl Drop for PgServer {
 fn postgres_backend_suite() {
     let server = PgServer::start();
     let created = std::sync::Mutex::new(std::collections::BTreeSet::new());
-    suite(&|name| {
-        if created.lock().unwrap().insert(name.to_string()) {
-            server.create_db(name);
-        }
-        Store::open(&server.url(name)).unwrap()
-    });
+    suite(
+        &|name| {
+            if created.lock().unwrap().insert(name.to_string()) {
+                server.create_db(name);
+            }
+            Store::open(&server.url(name)).unwrap()
+        },
+        &|name| server.url(name),
+    );
     // The log refuses UPDATE and DELETE.
     let mut c = postgres::Client::connect(&server.url("reopen"), postgres::NoTls).unwrap();
     assert!(c.execute("UPDATE event_log SET flags = '[]'", &[]).is_err());
