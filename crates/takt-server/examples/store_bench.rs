@@ -44,13 +44,18 @@ fn need(args: &[String], name: &str) -> String {
 /// Event `i`: 11 journey milestones per vehicle, 20 events a minute from
 /// 60 days before `base_minute`.
 fn event_line(i: usize, base: takt_core::Minute) -> String {
+    event_line_at(i, i, base)
+}
+
+/// Event `i` at the time of event `t` (see [`event_line`]).
+fn event_line_at(i: usize, t: usize, base: takt_core::Minute) -> String {
     let vin = takt_core::Vin::assemble("4T1", "DAACK", 2026, 'U', &format!("{:06}", i / 11))
         .expect("a valid VIN")
         .to_string();
     let (m, stage) = takt_core::event::MILESTONES[i % 11];
     serde_json::json!({"event_id": format!("ev-{i:08}"), "vin": vin, "tenant": "toyota",
         "model": "camry", "milestone": m, "stage": stage.name(),
-        "at": base.plus(i as i64 / 20).rfc3339(), "location": "USLGB", "resource": "USLGB/processing"})
+        "at": base.plus(t as i64 / 20).rfc3339(), "location": "USLGB", "resource": "USLGB/processing"})
     .to_string()
 }
 
@@ -527,21 +532,27 @@ fn crash(args: &[String]) {
         lo + rng % (hi - lo)
     };
     const BATCH: usize = 40;
+    // 1,500,000 events are 52 days at 20 a minute, within the 60 days
+    // before now that the times start from; six clients' ids keep the VIN
+    // serials (id / 11) within six digits.
+    const CLIENT_IDS: usize = 1_500_000;
+    assert!(n_clients <= 6, "at most 6 clients");
     let base = base();
     let addr = std::sync::Arc::new(std::sync::Mutex::new(None::<SocketAddr>));
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let t0 = Instant::now();
-    // Each client streams its own ids (client k from k * 300,000 on, so
-    // that event times stay within the time policy).
+    // Each client streams its own ids (client k from k * CLIENT_IDS on) at
+    // times of its own count, so that event times stay within the time
+    // policy whatever the number of clients.
     let clients: Vec<_> = (0..n_clients)
         .map(|k| {
             let (addr, done) = (addr.clone(), done.clone());
             std::thread::spawn(move || {
                 let (mut acked, mut failed) = (0usize, 0usize);
-                let first = k * 300_000;
+                let first = k * CLIENT_IDS;
                 loop {
-                    let body: String = (first + acked..first + acked + BATCH)
-                        .map(|i| event_line(i, base) + "\n")
+                    let body: String = (acked..acked + BATCH)
+                        .map(|n| event_line_at(first + n, n, base) + "\n")
                         .collect();
                     loop {
                         let Some(a) = *addr.lock().expect("lock") else {
@@ -555,10 +566,7 @@ fn crash(args: &[String]) {
                         }
                     }
                     acked += BATCH;
-                    assert!(
-                        k + 1 == n_clients || acked < 300_000,
-                        "client {k} ran into the next one's ids"
-                    );
+                    assert!(acked < CLIENT_IDS, "client {k} ran into the next one's ids");
                     if done.load(std::sync::atomic::Ordering::SeqCst) {
                         return (acked, failed);
                     }
