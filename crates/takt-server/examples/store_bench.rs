@@ -218,23 +218,12 @@ fn cpu_seconds(pg_pid: Option<&str>) -> f64 {
     total as f64 / hz
 }
 
+/// One client posting one batch at a time.
 fn bench_http(takt: &str, db: &str, batches: &[String], n: usize) -> Figures {
-    let (server, addr) = start_server(takt, db);
-    let mut lat = Vec::new();
-    let t0 = Instant::now();
-    for b in batches {
-        let t = Instant::now();
-        let (status, body) = http_post(addr, b).expect("the server answers");
-        assert_eq!(status, 200, "{body}");
-        lat.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let f = figures(n, t0.elapsed(), lat);
-    // Killed and reaped, so its CPU time counts for this path.
-    drop(server);
-    f
+    bench_http_clients(takt, db, batches, n, 1)
 }
 
-/// [`bench_http`] with `clients` clients at once, each posting every
+/// Sustained ingest over HTTP with `clients` clients at once, each posting every
 /// `clients`-th batch in turn (so up to `clients` batches are in flight,
 /// and the server may store the waiting ones in one transaction).
 fn bench_http_clients(
@@ -267,6 +256,7 @@ fn bench_http_clients(
             .collect()
     });
     let f = figures(n, t0.elapsed(), lat);
+    // Killed and reaped, so its CPU time counts for this path.
     drop(server);
     f
 }

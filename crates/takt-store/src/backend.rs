@@ -157,8 +157,6 @@ impl NewRow<'_> {
 /// The methods are set-based: one statement (or a few, for long lists)
 /// whatever the number of ids, subjects or rows.
 pub trait Tx {
-    /// Stored rows with these ids (events and retractions), in storage order.
-    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError>;
     /// Every stored row of a tenant, in no particular order (every caller
     /// orders events itself, by [`crate::semantics::order_key`]).
     fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError>;
@@ -187,19 +185,15 @@ pub trait Tx {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError>;
-    /// [`Tx::rows_by_id`] and [`Tx::states`] at once: what a batch reads
-    /// before it decides anything (PostgreSQL: one round trip).
+    /// What a batch reads before it decides anything: the stored rows
+    /// with these ids (events and retractions), in storage order, and
+    /// [`Tx::states`] of these subjects (PostgreSQL: one round trip).
     fn rows_and_states(
         &mut self,
         tenant: &TenantId,
         ids: &[&str],
         subjects: &[String],
-    ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
-        Ok((
-            self.rows_by_id(tenant, ids)?,
-            self.states(tenant, subjects)?,
-        ))
-    }
+    ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError>;
     /// A subject's stored state (JSON).
     fn get_state(
         &mut self,
@@ -411,6 +405,11 @@ pub(crate) fn state_key(subject: &str) -> std::borrow::Cow<'_, str> {
         }
         _ => subject.into(),
     }
+}
+
+/// [`state_key`] of each subject.
+pub(crate) fn state_keys(subjects: &[String]) -> Vec<std::borrow::Cow<'_, str>> {
+    subjects.iter().map(|s| state_key(s)).collect()
 }
 
 /// The subjects of these `subject_state` keys, sorted (the keys' order is

@@ -5,7 +5,7 @@
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
-    state_key, subject_of_key, subjects_of_keys,
+    state_key, state_keys, subject_of_key, subjects_of_keys,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -82,7 +82,6 @@ const WRITE: &str = "WITH l AS (
 
 /// The statements of a write, prepared once per connection.
 struct Statements {
-    rows_by_id: Statement,
     rows_and_states: Statement,
     rows_by_subjects: Statement,
     states: Statement,
@@ -94,18 +93,12 @@ struct Statements {
 impl Statements {
     fn prepare(client: &mut Client) -> Result<Statements, BackendError> {
         Ok(Statements {
+            // A batch's stored rows and states in one round trip: the log
+            // rows (part 0, in storage order), then the states (part 1).
             // Each id or subject is looked up on its own through the
             // unique index (`OFFSET 0` keeps the planner from turning the
             // lookups into a scan of the tenant's rows, which it does when
             // the statistics are stale).
-            rows_by_id: client.prepare(&format!(
-                "SELECT {ROW_COLUMNS} FROM unnest($2::text[]) AS q(id)
-                 CROSS JOIN LATERAL (SELECT * FROM event_log x
-                     WHERE x.tenant = $1 AND x.event_id = q.id OFFSET 0) l
-                 ORDER BY l.seq"
-            ))?,
-            // `rows_by_id` and `states` in one round trip: the log rows
-            // (part 0, in storage order), then the states (part 1).
             rows_and_states: client.prepare(&format!(
                 "SELECT 0 AS part, l.seq, NULL::text AS subject, {ROW_COLUMNS},
                      NULL::text AS state, NULL::text AS tail, NULL::text AS events
@@ -134,8 +127,6 @@ impl Statements {
                  CROSS JOIN LATERAL (SELECT * FROM subject_state x
                      WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st",
             )?,
-            // One statement, one round trip: the log rows (in order, so
-            // `seq` follows the batch) and the subjects' rows.
             write: client.prepare(&format!("{WRITE} SELECT 1"))?,
             // The same with the batch's audit-log row ($13..$20).
             write_audited: client.prepare(&format!(
@@ -180,14 +171,6 @@ fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
 }
 
 impl Tx for PgTx<'_> {
-    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError> {
-        self.tx
-            .query(&self.stmts.rows_by_id, &[&tenant.as_str(), &ids])?
-            .iter()
-            .map(|r| decode_row(r, 0))
-            .collect()
-    }
-
     fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
         self.tx
             .query(
@@ -205,7 +188,7 @@ impl Tx for PgTx<'_> {
         ids: &[&str],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
-        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let keys = state_keys(subjects);
         let mut rows = Vec::new();
         let mut states = Vec::new();
         for r in self.tx.query(
@@ -231,7 +214,7 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let keys = state_keys(subjects);
         self.tx
             .query(&self.stmts.rows_by_subjects, &[&tenant.as_str(), &keys])?
             .iter()
@@ -244,7 +227,7 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let keys = state_keys(subjects);
         Ok(self
             .tx
             .query(&self.stmts.states, &[&tenant.as_str(), &keys])?
@@ -300,9 +283,10 @@ impl Tx for PgTx<'_> {
             &st_tails,
             &st_events,
         ];
-        let status = audit.map(|e| i32::from(e.status));
-        let statement = match (audit, &status) {
-            (Some(e), Some(status)) => {
+        let status;
+        let statement = match audit {
+            Some(e) => {
+                status = i32::from(e.status);
                 params.extend([
                     &e.at_ms as &(dyn postgres::types::ToSql + Sync),
                     &e.tenant,
@@ -310,12 +294,12 @@ impl Tx for PgTx<'_> {
                     &e.role,
                     &e.method,
                     &e.path,
-                    status,
+                    &status,
                     &e.detail,
                 ]);
                 &self.stmts.write_audited
             }
-            _ => &self.stmts.write,
+            None => &self.stmts.write,
         };
         self.tx.execute(statement, &params)?;
         Ok(())

@@ -3,7 +3,7 @@
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
-    state_key, subject_of_key, subjects_of_keys,
+    state_key, state_keys, subject_of_key, subjects_of_keys,
 };
 use crate::error::BackendError;
 use crate::model::LogRow;
@@ -243,9 +243,15 @@ fn kind(row: &NewRow<'_>) -> &'static dyn ToSql {
 const ROW_COLUMNS: &str = "l.record, l.received_at_ms, l.flags, l.record_version";
 
 impl Tx for SqliteTx<'_> {
-    fn rows_by_id(&mut self, tenant: &TenantId, ids: &[&str]) -> Result<Vec<LogRow>, BackendError> {
+    fn rows_and_states(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[&str],
+        subjects: &[String],
+    ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
         let raw = select_in(&self.tx, tenant, ids, &ROWS_BY_ID, |r| raw_row(r, 0))?;
-        raw.iter().map(decode_raw).collect()
+        let rows = raw.iter().map(decode_raw).collect::<Result<_, _>>()?;
+        Ok((rows, self.states(tenant, subjects)?))
     }
 
     fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
@@ -263,7 +269,7 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let keys = state_keys(subjects);
         let raw = select_in(&self.tx, tenant, &keys, &ROWS_BY_SUBJECTS, |r| {
             Ok((r.get::<_, String>(0)?, raw_row(r, 1)?))
         })?;
@@ -277,7 +283,7 @@ impl Tx for SqliteTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        let keys: Vec<_> = subjects.iter().map(|s| state_key(s)).collect();
+        let keys = state_keys(subjects);
         select_in(&self.tx, tenant, &keys, &STATES, |r| {
             Ok(StoredState {
                 subject: subject_of_key(r.get(0)?),

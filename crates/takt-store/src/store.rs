@@ -323,9 +323,11 @@ fn append_in(
     // are read too and left unused), and the batch's new events as they
     // are accepted (for duplicates within the batch): borrowed, never
     // copied.
-    let named: Vec<String> = batch
+    let mut subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
+    let named: Vec<String> = subjects_of
         .iter()
-        .flat_map(subjects)
+        .flatten()
+        .cloned()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -373,7 +375,7 @@ fn append_in(
                     },
                     received_at,
                     flags: std::mem::take(&mut flags[i]),
-                    subjects: unique_subjects(e),
+                    subjects: std::mem::take(&mut subjects_of[i]),
                 });
             }
         }
