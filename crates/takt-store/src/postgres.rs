@@ -2,6 +2,14 @@
 //! behaviour as SQLite; a transaction-scoped advisory lock per tenant
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
+//!
+//! A write transaction is pipelined: `BEGIN` (with the tenant's lock) goes
+//! out with the transaction's first read, and each batch's write goes out
+//! with the next batch's read or with the `COMMIT`, so a transaction of
+//! one batch takes two round trips to the server (its read, then its write
+//! and the commit) instead of four, and one of k batches k + 1 instead of
+//! 2k + 2. The client is tokio-postgres on a single-threaded runtime of
+//! the backend's own (the store is synchronous; nothing else runs on it).
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
@@ -10,10 +18,13 @@ use crate::backend::{
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
-use postgres::{Client, NoTls, Statement};
+use std::future::Future;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Statement};
 
 /// A PostgreSQL database.
 pub struct PgBackend {
+    rt: tokio::runtime::Runtime,
     client: Client,
     stmts: Statements,
 }
@@ -25,42 +36,60 @@ impl PgBackend {
     /// Connects, checks that commits are durable (`fsync` and
     /// `synchronous_commit` on) and runs pending migrations.
     pub fn connect(url: &str) -> Result<PgBackend, BackendError> {
-        let mut client = Client::connect(url, NoTls)?;
-        for setting in ["fsync", "synchronous_commit"] {
-            let v: String = client.query_one(&format!("SHOW {setting}"), &[])?.get(0);
-            if v == "off" {
-                return Err(BackendError::Durability(format!(
-                    "the server runs with {setting}=off; acknowledged events could be lost"
-                )));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| BackendError::Url(format!("cannot start the PostgreSQL client: {e}")))?;
+        let (mut client, connection) = rt.block_on(tokio_postgres::connect(url, NoTls))?;
+        // Driven whenever the backend waits on the runtime (`block_on`).
+        rt.spawn(async move {
+            let _ = connection.await;
+        });
+        let stmts = rt.block_on(async {
+            for setting in ["fsync", "synchronous_commit"] {
+                let v: String = client
+                    .query_one(&format!("SHOW {setting}"), &[])
+                    .await?
+                    .get(0);
+                if v == "off" {
+                    return Err(BackendError::Durability(format!(
+                        "the server runs with {setting}=off; acknowledged events could be lost"
+                    )));
+                }
             }
-        }
-        migrate(&mut client)?;
-        let stmts = Statements::prepare(&mut client)?;
-        Ok(PgBackend { client, stmts })
+            migrate(&mut client).await?;
+            Statements::prepare(&client).await
+        })?;
+        Ok(PgBackend { rt, client, stmts })
     }
 }
 
-fn migrate(client: &mut Client) -> Result<(), BackendError> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+async fn migrate(client: &mut Client) -> Result<(), BackendError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-    )?;
+    )
+    .await?;
     let current: i64 = tx
         .query_one(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             &[],
-        )?
+        )
+        .await?
         .get(0);
     for (version, name, _, sql) in pending(current)? {
-        tx.batch_execute(sql)?;
+        tx.batch_execute(sql).await?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
             &[version, name],
-        )?;
+        )
+        .await?;
     }
-    tx.commit()?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -91,7 +120,7 @@ struct Statements {
 }
 
 impl Statements {
-    fn prepare(client: &mut Client) -> Result<Statements, BackendError> {
+    async fn prepare(client: &Client) -> Result<Statements, BackendError> {
         Ok(Statements {
             // A batch's stored rows and states in one round trip: the log
             // rows (part 0, in storage order), then the states (part 1).
@@ -111,7 +140,7 @@ impl Statements {
                  CROSS JOIN LATERAL (SELECT * FROM subject_state x
                      WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st
                  ORDER BY 1, 2"
-            ))?,
+            )).await?,
             rows_by_subjects: client.prepare(&format!(
                 "SELECT s.subject, {ROW_COLUMNS} FROM unnest($2::text[]) AS q(subject)
                  CROSS JOIN LATERAL (SELECT * FROM subject_state x
@@ -120,48 +149,111 @@ impl Statements {
                  CROSS JOIN LATERAL (SELECT * FROM event_log x
                      WHERE x.tenant = $1 AND x.event_id = j.e ->> 0 AND x.kind = j.e ->> 1 OFFSET 0) l
                  ORDER BY l.seq"
-            ))?,
+            ))
+            .await?,
             states: client.prepare(
                 "SELECT st.subject, st.state, st.tail, st.events
                  FROM (SELECT DISTINCT subject FROM unnest($2::text[]) AS u(subject)) AS q
                  CROSS JOIN LATERAL (SELECT * FROM subject_state x
                      WHERE x.tenant = $1 AND x.subject = q.subject OFFSET 0) st",
-            )?,
-            write: client.prepare(&format!("{WRITE} SELECT 1"))?,
+            ).await?,
+            write: client.prepare(&format!("{WRITE} SELECT 1")).await?,
             // The same with the batch's audit-log row ($13..$20).
             write_audited: client.prepare(&format!(
                 "{WRITE}, au AS (
                     INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail)
                     VALUES ($13, $14, $15, $16, $17, $18, $19, $20))
                  SELECT 1"
-            ))?,
+            )).await?,
             audit: client.prepare(
                 "INSERT INTO audit_log (at_ms, tenant, token_id, role, method, path, status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )?,
+            ).await?,
         })
     }
 }
 
-/// A transaction begun with `BEGIN` (and the tenant's lock) in one round
-/// trip; rolled back on drop unless committed.
+/// A parameter of a deferred statement, owned until it is sent.
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A write held until the transaction's next request (a read or the
+/// commit), and sent in the same round trip.
+struct Deferred {
+    statement: Statement,
+    params: Vec<Param>,
+}
+
+/// A transaction whose `BEGIN` goes out with its first request and whose
+/// writes go out with the request after them; rolled back on drop unless
+/// committed. A deferred write's error is answered by the request it was
+/// sent with (the server then ignores the rest of the transaction, and
+/// `COMMIT` becomes a rollback).
 struct PgTx<'a> {
-    tx: &'a mut Client,
-    stmts: &'a Statements,
+    pg: &'a PgBackend,
+    /// `BEGIN` and the tenant's lock, until sent.
+    begin: Option<String>,
+    deferred: Vec<Deferred>,
     open: bool,
+}
+
+impl PgTx<'_> {
+    /// Sends what waits (`BEGIN`, deferred writes) and `request`, in that
+    /// order and in one round trip, and answers the first error among
+    /// them or `request`'s answer.
+    fn send<T>(
+        &mut self,
+        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, BackendError> {
+        let begin = self.begin.take();
+        let deferred = std::mem::take(&mut self.deferred);
+        let client = &self.pg.client;
+        // `join3` polls in order, and each request is queued to the
+        // connection on its first poll, so they leave in this order.
+        let (begun, written, answer) = self.pg.rt.block_on(futures_util::future::join3(
+            async {
+                match &begin {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            },
+            futures_util::future::join_all(deferred.iter().map(|d| {
+                client.execute_raw(
+                    &d.statement,
+                    d.params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+                )
+            })),
+            request,
+        ));
+        begun?;
+        for w in written {
+            w?;
+        }
+        Ok(answer?)
+    }
+
+    fn defer(&mut self, statement: &Statement, params: Vec<Param>) {
+        self.deferred.push(Deferred {
+            statement: statement.clone(),
+            params,
+        });
+    }
 }
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
-        if self.open {
+        // Nothing to roll back when nothing was sent.
+        if self.open && self.begin.is_none() {
             // A broken connection has no transaction left to roll back.
-            let _ = self.tx.batch_execute("ROLLBACK");
+            let _ = self
+                .pg
+                .rt
+                .block_on(self.pg.client.batch_execute("ROLLBACK"));
         }
     }
 }
 
 const ROW_COLUMNS: &str = "l.record, l.received_at_ms, l.flags, l.record_version";
 
-fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
+fn decode_row(r: &tokio_postgres::Row, first: usize) -> Result<LogRow, BackendError> {
     decode(
         r.get::<_, &str>(first),
         r.get(first + 1),
@@ -170,13 +262,26 @@ fn decode_row(r: &postgres::Row, first: usize) -> Result<LogRow, BackendError> {
     )
 }
 
+/// The parameters of an audit-log row, in the column order of `audit_log`.
+fn audit_params(e: &crate::auth::AuditEntry) -> [Param; 8] {
+    [
+        Box::new(e.at_ms),
+        Box::new(e.tenant.clone()),
+        Box::new(e.token_id.clone()),
+        Box::new(e.role.clone()),
+        Box::new(e.method.clone()),
+        Box::new(e.path.clone()),
+        Box::new(i32::from(e.status)),
+        Box::new(e.detail.clone()),
+    ]
+}
+
 impl Tx for PgTx<'_> {
     fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
-        self.tx
-            .query(
-                &format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1"),
-                &[&tenant.as_str()],
-            )?
+        let sql = format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1");
+        let t = tenant.as_str();
+        let pg = self.pg;
+        self.send(pg.client.query(&sql, &[&t]))?
             .iter()
             .map(|r| decode_row(r, 0))
             .collect()
@@ -189,11 +294,13 @@ impl Tx for PgTx<'_> {
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
         let keys = state_keys(subjects);
+        let t = tenant.as_str();
+        let pg = self.pg;
         let mut rows = Vec::new();
         let mut states = Vec::new();
-        for r in self.tx.query(
-            &self.stmts.rows_and_states,
-            &[&tenant.as_str(), &ids, &keys],
+        for r in self.send(
+            pg.client
+                .query(&pg.stmts.rows_and_states, &[&t, &ids, &keys]),
         )? {
             if r.get::<_, i32>(0) == 0 {
                 rows.push(decode_row(&r, 3)?);
@@ -215,8 +322,9 @@ impl Tx for PgTx<'_> {
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
         let keys = state_keys(subjects);
-        self.tx
-            .query(&self.stmts.rows_by_subjects, &[&tenant.as_str(), &keys])?
+        let t = tenant.as_str();
+        let pg = self.pg;
+        self.send(pg.client.query(&pg.stmts.rows_by_subjects, &[&t, &keys]))?
             .iter()
             .map(|r| Ok((subject_of_key(r.get(0)), decode_row(r, 1)?)))
             .collect()
@@ -228,9 +336,10 @@ impl Tx for PgTx<'_> {
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
         let keys = state_keys(subjects);
+        let t = tenant.as_str();
+        let pg = self.pg;
         Ok(self
-            .tx
-            .query(&self.stmts.states, &[&tenant.as_str(), &keys])?
+            .send(pg.client.query(&pg.stmts.states, &[&t, &keys]))?
             .iter()
             .map(|r| StoredState {
                 subject: subject_of_key(r.get(0)),
@@ -241,6 +350,7 @@ impl Tx for PgTx<'_> {
             .collect())
     }
 
+    /// Deferred: sent with the transaction's next request.
     fn write(
         &mut self,
         tenant: &TenantId,
@@ -255,101 +365,89 @@ impl Tx for PgTx<'_> {
         let mut flags = Vec::with_capacity(rows.len());
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
-            let f = encode_flags(row);
-            ids.push(row.event.event_id.as_str());
+            ids.push(row.event.event_id.clone());
             kinds.push(row.kind());
             ats.push(row.event.at.as_millisecond());
             received.push(row.received_at.as_millisecond());
-            flags.push(f);
-            records.push(row.record.as_ref());
+            flags.push(encode_flags(row));
+            records.push(row.record.clone().into_owned());
         }
-        let st_subjects: Vec<_> = states.iter().map(|s| state_key(&s.subject)).collect();
-        let st_states: Vec<&str> = states.iter().map(|s| s.state.as_str()).collect();
-        let st_tails: Vec<&str> = states.iter().map(|s| s.tail.as_str()).collect();
-        let st_events: Vec<&str> = states.iter().map(|s| s.events.as_str()).collect();
-        let version = RECORD_VERSION as i32;
-        let t = tenant.as_str();
-        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
-            &t,
-            &ids,
-            &kinds,
-            &ats,
-            &received,
-            &flags,
-            &records,
-            &version,
-            &st_subjects,
-            &st_states,
-            &st_tails,
-            &st_events,
+        let st_subjects: Vec<String> = states
+            .iter()
+            .map(|s| state_key(&s.subject).into_owned())
+            .collect();
+        let st_states: Vec<String> = states.iter().map(|s| s.state.clone()).collect();
+        let st_tails: Vec<String> = states.iter().map(|s| s.tail.clone()).collect();
+        let st_events: Vec<String> = states.iter().map(|s| s.events.clone()).collect();
+        let mut params: Vec<Param> = vec![
+            Box::new(tenant.as_str().to_string()),
+            Box::new(ids),
+            Box::new(kinds),
+            Box::new(ats),
+            Box::new(received),
+            Box::new(flags),
+            Box::new(records),
+            Box::new(RECORD_VERSION as i32),
+            Box::new(st_subjects),
+            Box::new(st_states),
+            Box::new(st_tails),
+            Box::new(st_events),
         ];
-        let status;
+        let pg = self.pg;
         let statement = match audit {
             Some(e) => {
-                status = i32::from(e.status);
-                params.extend([
-                    &e.at_ms as &(dyn postgres::types::ToSql + Sync),
-                    &e.tenant,
-                    &e.token_id,
-                    &e.role,
-                    &e.method,
-                    &e.path,
-                    &status,
-                    &e.detail,
-                ]);
-                &self.stmts.write_audited
+                params.extend(audit_params(e));
+                &pg.stmts.write_audited
             }
-            None => &self.stmts.write,
+            None => &pg.stmts.write,
         };
-        self.tx.execute(statement, &params)?;
+        self.defer(statement, params);
         Ok(())
     }
 
+    /// Deferred: sent with the transaction's next request.
     fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
-        self.tx.execute(
-            &self.stmts.audit,
-            &[
-                &e.at_ms,
-                &e.tenant,
-                &e.token_id,
-                &e.role,
-                &e.method,
-                &e.path,
-                &i32::from(e.status),
-                &e.detail,
-            ],
-        )?;
+        let pg = self.pg;
+        self.defer(&pg.stmts.audit, audit_params(e).into());
         Ok(())
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
-        Ok(subjects_of_keys(
-            self.tx
-                .query(
-                    "SELECT subject FROM subject_state WHERE tenant = $1",
-                    &[&tenant.as_str()],
-                )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect(),
-        ))
+        let t = tenant.as_str();
+        let pg = self.pg;
+        let rows = self.send(
+            pg.client
+                .query("SELECT subject FROM subject_state WHERE tenant = $1", &[&t]),
+        )?;
+        Ok(subjects_of_keys(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError> {
+        let t = tenant.as_str();
+        let pg = self.pg;
         let n: i64 = self
-            .tx
-            .query_one(
-                "SELECT COUNT(*) FROM event_log WHERE tenant = $1",
-                &[&tenant.as_str()],
+            .send(
+                pg.client
+                    .query_one("SELECT COUNT(*) FROM event_log WHERE tenant = $1", &[&t]),
             )?
             .get(0);
         Ok(n as u64)
     }
 
+    /// Sends the deferred writes and `COMMIT` in one round trip.
     fn commit(mut self: Box<Self>) -> Result<(), BackendError> {
+        if self.begin.is_some() && self.deferred.is_empty() {
+            // Nothing was sent: there is nothing to commit.
+            self.open = false;
+            return Ok(());
+        }
+        let pg = self.pg;
+        let committed = self.send(pg.client.batch_execute("COMMIT"));
+        // On an error the server has already ended the transaction (a
+        // failed statement turns `COMMIT` into a rollback) or the
+        // connection is gone; either way there is nothing to roll back.
         self.open = false;
-        self.tx.batch_execute("COMMIT")?;
-        Ok(())
+        committed
     }
 }
 
@@ -364,38 +462,45 @@ impl Backend for PgBackend {
         } else {
             "BEGIN".to_string()
         };
-        let open = self.client.batch_execute(&begin);
-        let tx = PgTx {
-            tx: &mut self.client,
-            stmts: &self.stmts,
+        Ok(Box::new(PgTx {
+            pg: self,
+            begin: Some(begin),
+            deferred: Vec::new(),
             open: true,
-        };
-        open?;
-        Ok(Box::new(tx))
+        }))
     }
 
     fn integrity_check(&mut self) -> Result<(), BackendError> {
-        let n: i64 = self
-            .client
-            .query_one(
-                "SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'event_log_append_only'",
-                &[],
-            )?
-            .get(0);
-        if n != 1 {
-            return Err(BackendError::Corrupt(
-                "the append-only trigger on event_log is missing".into(),
-            ));
-        }
-        self.client
-            .batch_execute("SELECT COUNT(*) FROM event_log; SELECT COUNT(*) FROM subject_state;")?;
-        Ok(())
+        self.rt.block_on(async {
+            let n: i64 = self
+                .client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_trigger WHERE tgname = 'event_log_append_only'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if n != 1 {
+                return Err(BackendError::Corrupt(
+                    "the append-only trigger on event_log is missing".into(),
+                ));
+            }
+            self.client
+                .batch_execute(
+                    "SELECT COUNT(*) FROM event_log; SELECT COUNT(*) FROM subject_state;",
+                )
+                .await?;
+            Ok(())
+        })
     }
 
     fn schema_version(&mut self) -> Result<i64, BackendError> {
         Ok(self
-            .client
-            .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+            .rt
+            .block_on(
+                self.client
+                    .query_one("SELECT MAX(version) FROM schema_migrations", &[]),
+            )?
             .get(0))
     }
 

@@ -139,6 +139,7 @@ fn suite(open: &dyn Fn(&str) -> Store, url: &dyn Fn(&str) -> String) {
     simulated_milestones_read_back_equal(&open("readback"));
     encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
     audited_appends_write_their_audit_rows(&open("audit"), &url("audit"));
+    a_write_the_database_refuses_stores_nothing(&open("refused"), &url("refused"));
     a_group_answers_and_stores_each_batch_as_alone(&open("group_a"), &open("group_b"));
     callers_on_many_threads_are_each_answered_for_their_own_batch(&open("shared"));
     migrations_are_versioned_and_data_survives_reopen(open);
@@ -217,6 +218,61 @@ fn audited_appends_write_their_audit_rows(store: &Store, url: &str) {
         log.iter()
             .all(|e| e.path == "/v1/events" && e.status == 200)
     );
+}
+
+/// A write the database refuses (here a second row under a stored
+/// event's id, which the log's unique key forbids) fails its transaction,
+/// whether the refusal is answered at the write, at the next read (the
+/// PostgreSQL backend sends a write with the request after it) or at the
+/// commit; nothing of the transaction is stored, and the same connection
+/// then stores the next transaction.
+fn a_write_the_database_refuses_stores_nothing(store: &Store, url: &str) {
+    use std::borrow::Cow;
+    use takt_store::backend::{NewRow, record};
+    let t = tenant("toyota");
+    let first = events(&journey(VIN_A, "rf"));
+    store.append(&t, &first[..1], now()).unwrap();
+    let fresh = &first[1];
+    fn row(e: &Event) -> NewRow<'_> {
+        NewRow {
+            event: e,
+            record: Cow::Owned(record(e)),
+            received_at: now(),
+            flags: Vec::new(),
+            subjects: Vec::new(),
+        }
+    }
+    let mut backend = takt_store::backend::open(url).unwrap();
+    let count = |backend: &mut Box<dyn takt_store::backend::Backend>| {
+        backend.begin(&t, false).unwrap().count_rows(&t).unwrap()
+    };
+    // Refused at the write or at the commit.
+    let mut tx = backend.begin(&t, true).unwrap();
+    let refused = tx
+        .write(&t, &[row(fresh), row(&first[0])], &[], None)
+        .and_then(|()| tx.commit());
+    assert!(
+        refused.is_err(),
+        "a second row under a stored id was written"
+    );
+    assert_eq!(count(&mut backend), 1);
+    // Refused at the write or at the read after it.
+    let mut tx = backend.begin(&t, true).unwrap();
+    tx.states(&t, &[format!("vin:{VIN_A}")]).unwrap();
+    let refused = tx
+        .write(&t, &[row(fresh), row(&first[0])], &[], None)
+        .and_then(|()| tx.states(&t, &[format!("vin:{VIN_A}")]).map(drop));
+    assert!(
+        refused.is_err(),
+        "a second row under a stored id was written"
+    );
+    drop(tx);
+    assert_eq!(count(&mut backend), 1);
+    // The connection stores the next transaction.
+    let mut tx = backend.begin(&t, true).unwrap();
+    tx.write(&t, &[row(fresh)], &[], None).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(count(&mut backend), 2);
 }
 
 /// `append_group` (several batches, one transaction): every batch is
