@@ -140,6 +140,7 @@ fn suite(open: &dyn Fn(&str) -> Store, url: &dyn Fn(&str) -> String) {
     encoded_and_audited_appends_store_what_append_stores(&open("enc_a"), &open("enc_b"));
     audited_appends_write_their_audit_rows(&open("audit"), &url("audit"));
     a_write_the_database_refuses_stores_nothing(&open("refused"), &url("refused"));
+    a_batch_with_a_stored_id_in_a_group_stores_nothing(&open("stored_id"));
     a_group_answers_and_stores_each_batch_as_alone(&open("group_a"), &open("group_b"));
     callers_on_many_threads_are_each_answered_for_their_own_batch(&open("shared"));
     migrations_are_versioned_and_data_survives_reopen(open);
@@ -273,6 +274,58 @@ fn a_write_the_database_refuses_stores_nothing(store: &Store, url: &str) {
     tx.write(&t, &[row(fresh)], &[], None).unwrap();
     tx.commit().unwrap();
     assert_eq!(count(&mut backend), 2);
+}
+
+/// A batch naming an id already stored, with more events than one
+/// SQLite INSERT statement takes, in a group whose other batches are
+/// stored: the batch is answered as alone (a conflict, or duplicates and
+/// new events), and nothing of a rejected batch stays in the committed
+/// transaction.
+fn a_batch_with_a_stored_id_in_a_group_stores_nothing(store: &Store) {
+    let t = tenant("toyota");
+    store
+        .append(&t, &events(&journey(VIN_A, "st-0")), now())
+        .unwrap();
+    let vin = |i: u32| {
+        takt_core::Vin::assemble("4T1", "DAACK", 2026, 'U', &format!("{i:06}"))
+            .unwrap()
+            .to_string()
+    };
+    // 5 new events, then a stored id with other content: two statements.
+    let mut conflict = journey(&vin(1), "st-1");
+    let mut c = journey(VIN_A, "st-0")[2].clone();
+    c["location"] = json!("USOAK");
+    conflict.push(c);
+    // 5 new events, then a stored event again: stored, and a duplicate.
+    let mut dup = journey(&vin(2), "st-2");
+    dup.push(journey(VIN_A, "st-0")[2].clone());
+    let batches = [
+        takt_store::EncodedBatch::new(events(&conflict)),
+        takt_store::EncodedBatch::new(events(&dup)),
+        takt_store::EncodedBatch::new(events(&journey(&vin(3), "st-3"))),
+    ];
+    let group: Vec<_> = batches.iter().map(|b| (b, now())).collect();
+    let mut answers = store.append_group(&t, &group).into_iter();
+    let r = rejected(answers.next().unwrap());
+    assert_eq!(r.0.len(), 1);
+    assert_eq!((r.0[0].index, r.0[0].code), (5, Code::Conflict));
+    let dup_answer = answers.next().unwrap().unwrap();
+    assert_eq!(
+        (
+            dup_answer.count(Answer::Stored),
+            dup_answer.count(Answer::Duplicate)
+        ),
+        (5, 1)
+    );
+    assert_eq!(answers.next().unwrap().unwrap().count(Answer::Stored), 5);
+    assert_eq!(store.count(&t).unwrap(), 15, "the rejected batch left rows");
+    assert!(
+        store
+            .vehicle(&t, &Vin::parse(&vin(1)).unwrap())
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
 }
 
 /// `append_group` (several batches, one transaction): every batch is
