@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sustained ingest into the event store: over HTTP (`takt serve`, one client,
-# one batch per request, answered after commit), via `takt ingest` (one
+# Sustained ingest into the event store: over HTTP (`takt serve`, one client
+# on one kept-alive connection, one batch per request, answered after commit), via `takt ingest` (one
 # document per batch), and the raw limit measured in the same run (plain
 # INSERTs of the same log rows with the same durability, one transaction per
 # batch: one INSERT per row, and one multi-row INSERT per batch; the limit is

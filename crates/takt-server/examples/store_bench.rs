@@ -14,7 +14,9 @@
 //!     the server stores the batches waiting together, group commit), and
 //!     (not part of the raw limit) raw INSERTs of G batches per
 //!     transaction (`--raw-group G`, default 4, the most `takt ingest`
-//!     stores in one transaction), the reference for group commit.
+//!     stores in one transaction), the reference for group commit. Each
+//!     HTTP client keeps its connection open between requests (HTTP/1.1
+//!     keep-alive, as a pooled client does).
 //! store_bench crash --takt BIN --db URL --kills K [--seed S] [--clients C]
 //!     the crash test of the suite with K kills, on any backend; with C
 //!     clients streaming at once (default 1), so that the server stores
@@ -144,6 +146,67 @@ fn http_post(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
     Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
 }
 
+/// One client's persistent HTTP/1.1 connection (keep-alive), as an
+/// ingest client with a connection pool holds it: the sustained paths
+/// measure requests, not TCP set-up.
+struct KeepAlive {
+    addr: SocketAddr,
+    conn: Option<std::io::BufReader<TcpStream>>,
+}
+
+impl KeepAlive {
+    fn new(addr: SocketAddr) -> KeepAlive {
+        KeepAlive { addr, conn: None }
+    }
+
+    /// Posts a batch; the status and body, or `None` when the connection
+    /// fails (it is opened again for the next request).
+    fn post(&mut self, body: &str) -> Option<(u16, String)> {
+        let answer = self.try_post(body);
+        if answer.is_none() {
+            self.conn = None;
+        }
+        answer
+    }
+
+    fn try_post(&mut self, body: &str) -> Option<(u16, String)> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+            s.set_nodelay(true).ok()?;
+            self.conn = Some(std::io::BufReader::new(s));
+        }
+        let conn = self.conn.as_mut()?;
+        let req = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            TOKEN.lock().unwrap(),
+            body.len()
+        );
+        conn.get_mut().write_all(req.as_bytes()).ok()?;
+        let mut line = String::new();
+        conn.read_line(&mut line).ok()?;
+        let status = line.split(' ').nth(1)?.parse().ok()?;
+        let mut length = None;
+        loop {
+            line.clear();
+            conn.read_line(&mut line).ok()?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+        let mut out = vec![0; length?];
+        conn.read_exact(&mut out).ok()?;
+        Some((status, String::from_utf8(out).ok()?))
+    }
+}
+
 /// events/s, p50/p99 of per-batch acknowledgement latency (ms), and the
 /// CPU seconds the path used (see [`cpu_seconds`]).
 struct Figures {
@@ -240,9 +303,10 @@ fn bench_http_clients(
             .map(|k| {
                 scope.spawn(move || {
                     let mut lat = Vec::new();
+                    let mut conn = KeepAlive::new(addr);
                     for b in batches.iter().skip(k).step_by(clients) {
                         let t = Instant::now();
-                        let (status, body) = http_post(addr, b).expect("the server answers");
+                        let (status, body) = conn.post(b).expect("the server answers");
                         assert_eq!(status, 200, "{body}");
                         lat.push(t.elapsed().as_secs_f64() * 1e3);
                     }
