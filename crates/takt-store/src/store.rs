@@ -737,6 +737,12 @@ impl Store {
         lock(&slot).answer.take().expect("answered")
     }
 
+    /// Batches in [`Store::append_shared`]'s queue, waiting for the caller
+    /// that holds the database (the depth of group commit's queue).
+    pub fn waiting(&self) -> usize {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// A vehicle's stored state and its history (every event, retracted
     /// ones marked), or `None` when the tenant has no event for it.
     pub fn vehicle(&self, tenant: &TenantId, vin: &Vin) -> Result<Option<VehicleView>, StoreError> {

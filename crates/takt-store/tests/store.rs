@@ -460,7 +460,14 @@ fn a_caller_that_panics_while_storing_a_group_leaves_the_others_an_error() {
                 })
                 .collect();
             // Both batches join the queue before the first caller lets go.
-            std::thread::sleep(std::time::Duration::from_millis(1000));
+            let since = std::time::Instant::now();
+            while store.waiting() < 2 {
+                assert!(
+                    since.elapsed() < std::time::Duration::from_secs(60),
+                    "the two batches never joined the queue"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             go_tx.send(()).unwrap();
             let mut out = vec![Ok(first.join().unwrap())];
             out.extend(waiting.into_iter().map(|h| h.join()));
