@@ -95,6 +95,8 @@ pub struct Store {
     policy: TimePolicy,
     /// Batches waiting for the backend in [`Store::append_shared`].
     queue: Mutex<Vec<Arc<Mutex<Queued>>>>,
+    /// Groups whose transaction failed, stored again one batch at a time.
+    regrouped: std::sync::atomic::AtomicU64,
 }
 
 /// The answer to an append.
@@ -276,6 +278,26 @@ fn unknown_subject(s: &str) -> BackendError {
     BackendError::Corrupt(format!("no state can be derived for subject `{s}`"))
 }
 
+/// What a batch reads ([`Tx::rows_and_states`]): its distinct event ids
+/// and the distinct subjects its events name (`subjects_of`, per event),
+/// each sorted.
+fn reads_of<'e>(batch: &'e [Event], subjects_of: &[Vec<String>]) -> (Vec<&'e str>, Vec<String>) {
+    let ids = batch
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let named = subjects_of
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    (ids, named)
+}
+
 /// One batch's append inside a write transaction that the caller begins
 /// and commits: the report, and whether anything was written (a batch of
 /// duplicates only, without an audit row, writes nothing). A rejected
@@ -312,25 +334,13 @@ fn append_in(
     if !bad.is_empty() {
         return Err(Rejected(bad).into());
     }
-    let ids: Vec<&str> = batch
-        .iter()
-        .map(|e| e.event_id.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     // The rows stored under the batch's ids, and what is stored about
     // every subject the batch names (read together; a duplicate's subjects
     // are read too and left unused), and the batch's new events as they
     // are accepted (for duplicates within the batch): borrowed, never
     // copied.
     let mut subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
-    let named: Vec<String> = subjects_of
-        .iter()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let (ids, named) = reads_of(batch, &subjects_of);
     let (under_ids, states) = tx.rows_and_states(tenant, &ids, &named)?;
     let mut stored_states: BTreeMap<String, StoredState> =
         states.into_iter().map(|s| (s.subject.clone(), s)).collect();
@@ -496,6 +506,7 @@ impl Store {
             backend: Mutex::new(backend),
             policy: DEFAULT_POLICY,
             queue: Mutex::new(Vec::new()),
+            regrouped: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -603,6 +614,15 @@ impl Store {
         }
         let grouped = (|| -> Result<Vec<Answered>, StoreError> {
             let mut tx = backend.begin(tenant, true)?;
+            // Every batch's read announced first (PostgreSQL sends them
+            // ahead, so that a batch is decided while the server writes the
+            // one before it).
+            for item in items {
+                let subjects_of: Vec<Vec<String>> =
+                    item.events.iter().map(unique_subjects).collect();
+                let (ids, named) = reads_of(item.events, &subjects_of);
+                tx.read_ahead(tenant, &ids, &named)?;
+            }
             let mut out = Vec::with_capacity(items.len());
             let mut write = false;
             for item in items {
@@ -622,6 +642,8 @@ impl Store {
             Ok(out)
         })();
         grouped.unwrap_or_else(|_| {
+            self.regrouped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             items
                 .iter()
                 .map(|item| self.append_one(backend, tenant, item))
@@ -735,6 +757,13 @@ impl Store {
         }
         drop(guard);
         lock(&slot).answer.take().expect("answered")
+    }
+
+    /// Groups of batches ([`Store::append_group`], [`Store::append_shared`])
+    /// whose transaction failed (a database error, not a rejected batch)
+    /// and whose batches were then stored one at a time.
+    pub fn groups_stored_again(&self) -> u64 {
+        self.regrouped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Batches in [`Store::append_shared`]'s queue, waiting for the caller

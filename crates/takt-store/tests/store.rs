@@ -400,6 +400,8 @@ fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store
         );
     }
     assert!(grouped.verify(&t).unwrap().mismatched.is_empty());
+    // Stored as groups: no group failed and was stored again batch by batch.
+    assert_eq!(grouped.groups_stored_again(), 0);
     // A group of duplicates only writes nothing and answers duplicates.
     let again = grouped.append_group(&t, &group[..1]);
     assert_eq!(again[0].as_ref().unwrap().count(Answer::Duplicate), 2);
