@@ -235,24 +235,38 @@ impl<'a> PgTx<'a> {
     }
 
     /// Awaits every answer sent before `answer`, then `answer`: the first
-    /// error among them, or `answer`'s value.
+    /// error among them, or `answer`'s value. Every answer outstanding is
+    /// polled at each wake-up, the reads sent ahead too (their rows are
+    /// kept until asked for): the connection hands a request's answer
+    /// over only when the one before it on the wire has been taken, so
+    /// awaiting a write while a large read sent before it goes unread
+    /// would wait for ever.
     fn wait<T>(&mut self, mut answer: Answer<'a, T>) -> Result<T, BackendError> {
-        let sent = std::mem::take(&mut self.sent);
-        self.pg.rt.block_on(async {
-            let mut first_error = None;
-            for mut s in sent {
-                s.as_mut().await;
-                if let Some(Err(e)) = s.as_mut().take_output() {
-                    first_error.get_or_insert(e);
-                }
+        let mut sent = std::mem::take(&mut self.sent);
+        let ahead = &mut self.ahead;
+        self.pg.rt.block_on(futures_util::future::poll_fn(|cx| {
+            let mut done = true;
+            for s in &mut sent {
+                done &= s.as_mut().poll(cx).is_ready();
             }
-            answer.as_mut().await;
-            let value = answer.as_mut().take_output().expect("awaited once");
-            match first_error {
-                Some(e) => Err(e.into()),
-                None => value.map_err(BackendError::from),
+            for a in ahead.iter_mut() {
+                let _ = a.answer.as_mut().poll(cx);
             }
-        })
+            done &= answer.as_mut().poll(cx).is_ready();
+            if done {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        }));
+        let first_error = sent
+            .iter_mut()
+            .find_map(|s| s.as_mut().take_output().and_then(Result::err));
+        let value = answer.as_mut().take_output().expect("awaited once");
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => value.map_err(BackendError::from),
+        }
     }
 
     /// Sends a read and awaits it (and everything sent before it).
@@ -350,6 +364,11 @@ fn split_rows_and_states(
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
+        // Answers never to be read are dropped first, so that the
+        // connection discards them instead of holding the rollback's
+        // answer behind them.
+        self.sent.clear();
+        self.ahead.clear();
         // Nothing to roll back when nothing was sent.
         if self.open && self.begin.is_none() {
             // A broken connection has no transaction left to roll back.
