@@ -300,6 +300,10 @@ pub(crate) struct Evaluator<'a> {
     /// Slots to fill after the discharges in the late pass: (distance,
     /// slot, demand, pair index or `NO_PAIR` for a load).
     fill: Vec<(usize, usize, u32, usize)>,
+    /// Set when relocating before the loads walled some load in.
+    walled: bool,
+    /// Whether relocations among the loads are costed (the late pass).
+    pub(crate) late: bool,
     dist: Vec<usize>,
     parent: Vec<usize>,
     cost01: Vec<usize>,
@@ -335,6 +339,8 @@ impl<'a> Evaluator<'a> {
             all_pairs: Vec::new(),
             early_pairs: Vec::new(),
             fill: Vec::new(),
+            walled: false,
+            late: false,
             dist: vec![UNREACHED; n],
             parent: vec![UNREACHED; n],
             cost01: vec![UNREACHED; n],
@@ -571,6 +577,7 @@ impl<'a> Evaluator<'a> {
         let mut early: Option<u64> = None;
         let mut all_moved = false;
         let mut first = true;
+        self.walled = false;
         while !self.pairs.is_empty() {
             match self.relocation_pass(occ, p, None) {
                 Ok(c) => {
@@ -587,10 +594,10 @@ impl<'a> Evaluator<'a> {
         }
         self.early_pairs.clear();
         self.early_pairs.extend_from_slice(&self.pairs);
-        // Relocations among the loads, when not every pair could move
-        // before them (a vehicle whose new slot is on the way in).
+        // Relocations among the loads, when relocating before them walled
+        // a load in (a vehicle whose new slot is on the way in).
         let mut late: Option<u64> = None;
-        if !all_moved {
+        if self.late && !all_moved && self.walled {
             self.pairs.clear();
             self.pairs.extend_from_slice(&self.all_pairs);
             while !self.pairs.is_empty() {
@@ -717,21 +724,37 @@ impl<'a> Evaluator<'a> {
                         }
                         break 'pass Err(false);
                     }
-                    bfs_from_gate(
-                        &self.adj,
-                        &self.blocked,
-                        &mut self.dist2,
-                        &mut self.parent2,
-                        &mut self.queue,
-                        |x| x == v,
-                    );
-                    if self.dist2[v] == UNREACHED {
-                        break 'pass Err(false);
+                    // The shortest path around the through slots is a
+                    // shortest path now if nothing on it is occupied (the
+                    // usual case); otherwise search around what is.
+                    let mut u = self.parent[v];
+                    while u != GATE && !self.blocked[u] {
+                        u = self.parent[u];
                     }
-                    cost += f + self.dist2[v] as u64;
+                    let direct = u == GATE;
+                    if !direct {
+                        bfs_from_gate(
+                            &self.adj,
+                            &self.blocked,
+                            &mut self.dist2,
+                            &mut self.parent2,
+                            &mut self.queue,
+                            |x| x == v,
+                        );
+                        if self.dist2[v] == UNREACHED {
+                            break 'pass Err(false);
+                        }
+                    }
+                    let d = if direct { self.dist[v] } else { self.dist2[v] };
+                    cost += f + d as u64;
                     if let Some(out) = emit.as_deref_mut() {
+                        let route = if direct {
+                            self.route_to(v)
+                        } else {
+                            self.route2(v)
+                        };
                         out.push(Move {
-                            route: self.route2(v),
+                            route,
                             demand: k as usize,
                         });
                     }
@@ -1026,6 +1049,7 @@ impl<'a> Evaluator<'a> {
             self.moving[b] = false;
         }
         if on.iter().any(|o| o.0 == UNREACHED) {
+            self.walled = true;
             self.on = on;
             return Err(false);
         }
@@ -1104,6 +1128,7 @@ pub(crate) fn table_cost(inst: &Instance, occ: &Occupancy) -> u64 {
 /// Writes the plan's routes.
 pub(crate) fn to_solution(inst: &Instance, occ: &Occupancy) -> (Solution, u64) {
     let mut ev = Evaluator::new(inst);
+    ev.late = true;
     let ports: Vec<Vec<Move>> = (0..inst.n_ports).map(|p| ev.port_moves(occ, p)).collect();
     let cost = ports
         .iter()
@@ -1323,6 +1348,12 @@ impl<'a> Annealer<'a> {
                         match (s < explore).then(|| fresh(s)).flatten() {
                             Some(start) => self.reset_to(start),
                             None => self.restart(exchange),
+                        }
+                        // The last cooling also costs relocations among
+                        // the loads (cheaper or equal: re-cost the table).
+                        if s + 1 == ends.len() && !self.ev.late {
+                            self.ev.late = true;
+                            self.recost();
                         }
                     }
                     let (s0, s1) = (if s == 0 { 0.0 } else { ends[s - 1] }, ends[s]);
