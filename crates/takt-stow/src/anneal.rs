@@ -40,8 +40,6 @@ use rand_chacha::ChaCha8Rng;
 
 pub(crate) const EMPTY: u32 = u32::MAX;
 const UNREACHED: usize = usize::MAX;
-/// No relocation pair (a plain load) in the late pass's fill list.
-const NO_PAIR: usize = usize::MAX;
 /// Cost of a port whose worked slots cannot be reached at all (a deck graph
 /// not connected to the gate).
 const UNREACHABLE_PENALTY: u64 = 1 << 40;
@@ -293,17 +291,6 @@ pub(crate) struct Evaluator<'a> {
     parent2: Vec<usize>,
     /// Relocation candidates at the current port: (from, to, demand).
     pairs: Vec<(usize, usize, u32)>,
-    /// Scratch copies of `pairs`: every candidate, and the set the pass
-    /// that relocates before the loads settled on.
-    all_pairs: Vec<(usize, usize, u32)>,
-    early_pairs: Vec<(usize, usize, u32)>,
-    /// Slots to fill after the discharges in the late pass: (distance,
-    /// slot, demand, pair index or `NO_PAIR` for a load).
-    fill: Vec<(usize, usize, u32, usize)>,
-    /// Set when relocating before the loads walled some load in.
-    walled: bool,
-    /// Whether relocations among the loads are costed (the late pass).
-    pub(crate) late: bool,
     dist: Vec<usize>,
     parent: Vec<usize>,
     cost01: Vec<usize>,
@@ -336,11 +323,6 @@ impl<'a> Evaluator<'a> {
             dist2: vec![UNREACHED; n],
             parent2: vec![UNREACHED; n],
             pairs: Vec::new(),
-            all_pairs: Vec::new(),
-            early_pairs: Vec::new(),
-            fill: Vec::new(),
-            walled: false,
-            late: false,
             dist: vec![UNREACHED; n],
             parent: vec![UNREACHED; n],
             cost01: vec![UNREACHED; n],
@@ -563,26 +545,11 @@ impl<'a> Evaluator<'a> {
         }
         let base = self.base_cost(occ, p);
         self.find_pairs(occ, p);
-        if self.pairs.is_empty() {
-            if let Some(out) = emit {
-                self.settle(occ, p);
-                *out = self.base_moves(occ, p);
-            }
-            return base;
-        }
-        self.all_pairs.clear();
-        self.all_pairs.extend_from_slice(&self.pairs);
-        // Relocations before the loads (drop the pairs that cannot move and
-        // retry).
-        let mut early: Option<u64> = None;
-        let mut all_moved = false;
-        let mut first = true;
-        self.walled = false;
+        let mut best: Option<u64> = None;
         while !self.pairs.is_empty() {
             match self.relocation_pass(occ, p, None) {
                 Ok(c) => {
-                    early = Some(c);
-                    all_moved = first;
+                    best = Some(c);
                     break;
                 }
                 Err(true) => {}
@@ -590,226 +557,23 @@ impl<'a> Evaluator<'a> {
                     self.pairs.clear();
                 }
             }
-            first = false;
         }
-        self.early_pairs.clear();
-        self.early_pairs.extend_from_slice(&self.pairs);
-        // Relocations among the loads, when relocating before them walled
-        // a load in (a vehicle whose new slot is on the way in).
-        let mut late: Option<u64> = None;
-        if self.late && !all_moved && self.walled {
-            self.pairs.clear();
-            self.pairs.extend_from_slice(&self.all_pairs);
-            while !self.pairs.is_empty() {
-                match self.late_relocation_pass(occ, p, None) {
-                    Ok(c) => {
-                        late = Some(c);
-                        break;
-                    }
-                    Err(true) => {}
-                    Err(false) => {
-                        self.pairs.clear();
-                    }
+        match best {
+            Some(c) if c < base => {
+                if let Some(out) = emit {
+                    let done = self.relocation_pass(occ, p, Some(out));
+                    debug_assert_eq!(done, Ok(c));
                 }
+                c
+            }
+            _ => {
+                if let Some(out) = emit {
+                    self.settle(occ, p);
+                    *out = self.base_moves(occ, p);
+                }
+                base
             }
         }
-        let early_cost = early.unwrap_or(u64::MAX);
-        let late_cost = late.unwrap_or(u64::MAX);
-        if late_cost < early_cost && late_cost < base {
-            if let Some(out) = emit {
-                let done = self.late_relocation_pass(occ, p, Some(out));
-                debug_assert_eq!(done, Ok(late_cost));
-            }
-            late_cost
-        } else if early_cost < base {
-            if let Some(out) = emit {
-                self.pairs.clear();
-                self.pairs.extend_from_slice(&self.early_pairs);
-                let done = self.relocation_pass(occ, p, Some(out));
-                debug_assert_eq!(done, Ok(early_cost));
-            }
-            early_cost
-        } else {
-            if let Some(out) = emit {
-                self.settle(occ, p);
-                *out = self.base_moves(occ, p);
-            }
-            base
-        }
-    }
-
-    /// Port `p` worked with the vehicles of `pairs` relocated after the
-    /// discharges, among the loads: (1) every other vehicle leaving a
-    /// worked slot is discharged, nearest first, avoiding the through slots
-    /// and the relocating vehicles (which stay put); (2) the worked slots
-    /// are filled farthest first (distance around the through slots), each
-    /// by a load along a shortest path through empty slots, or by its
-    /// relocating vehicle along listed edge orientations through empty
-    /// slots. So a vehicle can step into a slot on the way in once the
-    /// loads behind it have passed (after the ship fills, for example).
-    /// `Err(true)`: a pair could not move in its turn and was dropped (try
-    /// again); `Err(false)`: the plan fails otherwise.
-    fn late_relocation_pass(
-        &mut self,
-        occ: &Occupancy,
-        p: usize,
-        mut emit: Option<&mut Vec<Move>>,
-    ) -> Result<u64, bool> {
-        let f = self.inst.fixed_cost;
-        let mut cost = 0;
-        self.blocked.copy_from_slice(&self.through);
-        for &(a, b, _) in &self.pairs {
-            self.blocked[a] = true;
-            self.moving[a] = true;
-            self.pending[b] = true; // marks relocation targets
-        }
-        let mut off = std::mem::take(&mut self.off);
-        let mut fill = std::mem::take(&mut self.fill);
-        off.clear();
-        fill.clear();
-        for &v in &self.worked {
-            if !self.moving[v] {
-                let k = occ.before(p, v);
-                if k != EMPTY {
-                    off.push((0, v, k));
-                }
-            }
-            if !self.pending[v] {
-                let k = if self.rehandled[v] {
-                    occ.before(p, v)
-                } else {
-                    occ.after(p, v)
-                };
-                if k != EMPTY {
-                    fill.push((self.dist[v], v, k, NO_PAIR));
-                }
-            }
-        }
-        for (i, &(a, b, k)) in self.pairs.iter().enumerate() {
-            self.moving[a] = false;
-            self.pending[b] = false;
-            fill.push((self.dist[b], b, k, i));
-        }
-        let result = 'pass: {
-            // (1) discharge
-            self.bfs_avoiding();
-            for o in off.iter_mut() {
-                o.0 = self.dist2[o.1];
-            }
-            if off.iter().any(|o| o.0 == UNREACHED) {
-                break 'pass Err(false);
-            }
-            off.sort_unstable();
-            for &(d, v, k) in &off {
-                cost += f + d as u64;
-                if let Some(out) = emit.as_deref_mut() {
-                    let mut route = self.route2(v);
-                    route.reverse();
-                    out.push(Move {
-                        route,
-                        demand: k as usize,
-                    });
-                }
-            }
-            // (2) fill, farthest first
-            fill.sort_unstable_by(|x, y| y.cmp(x));
-            for &(_, v, k, pair) in &fill {
-                if pair == NO_PAIR {
-                    if self.blocked[v] {
-                        // Its relocating vehicle has not left: move that one
-                        // before the loads instead (or discharge it).
-                        if let Some(i) = self.pairs.iter().position(|q| q.0 == v) {
-                            self.pairs.remove(i);
-                            break 'pass Err(true);
-                        }
-                        break 'pass Err(false);
-                    }
-                    // The shortest path around the through slots is a
-                    // shortest path now if nothing on it is occupied (the
-                    // usual case); otherwise search around what is.
-                    let mut u = self.parent[v];
-                    while u != GATE && !self.blocked[u] {
-                        u = self.parent[u];
-                    }
-                    let direct = u == GATE;
-                    if !direct {
-                        bfs_from_gate(
-                            &self.adj,
-                            &self.blocked,
-                            &mut self.dist2,
-                            &mut self.parent2,
-                            &mut self.queue,
-                            |x| x == v,
-                        );
-                        if self.dist2[v] == UNREACHED {
-                            break 'pass Err(false);
-                        }
-                    }
-                    let d = if direct { self.dist[v] } else { self.dist2[v] };
-                    cost += f + d as u64;
-                    if let Some(out) = emit.as_deref_mut() {
-                        let route = if direct {
-                            self.route_to(v)
-                        } else {
-                            self.route2(v)
-                        };
-                        out.push(Move {
-                            route,
-                            demand: k as usize,
-                        });
-                    }
-                    self.blocked[v] = true;
-                    continue;
-                }
-                let (a, b, _) = self.pairs[pair];
-                let mut reached = !self.blocked[b];
-                if reached {
-                    self.dist2.fill(UNREACHED);
-                    self.dist2[a] = 0;
-                    self.queue.clear();
-                    self.queue.push_back(a);
-                    'bfs: while let Some(u) = self.queue.pop_front() {
-                        for &x in self.fwd.of(u) {
-                            let x = x as usize;
-                            if x == GATE || self.dist2[x] != UNREACHED || self.blocked[x] {
-                                continue;
-                            }
-                            self.dist2[x] = self.dist2[u] + 1;
-                            self.parent2[x] = u;
-                            if x == b {
-                                break 'bfs;
-                            }
-                            self.queue.push_back(x);
-                        }
-                    }
-                    reached = self.dist2[b] != UNREACHED;
-                }
-                if !reached {
-                    self.pairs.remove(pair);
-                    break 'pass Err(true);
-                }
-                cost += f + self.dist2[b] as u64;
-                if let Some(out) = emit.as_deref_mut() {
-                    let mut route = vec![b];
-                    let mut u = b;
-                    while u != a {
-                        u = self.parent2[u];
-                        route.push(u);
-                    }
-                    route.reverse();
-                    out.push(Move {
-                        route,
-                        demand: k as usize,
-                    });
-                }
-                self.blocked[a] = false;
-                self.blocked[b] = true;
-            }
-            Ok(cost)
-        };
-        self.off = off;
-        self.fill = fill;
-        result
     }
 
     /// Vehicles that change slot at port `p` without leaving (a worked slot
@@ -1049,7 +813,6 @@ impl<'a> Evaluator<'a> {
             self.moving[b] = false;
         }
         if on.iter().any(|o| o.0 == UNREACHED) {
-            self.walled = true;
             self.on = on;
             return Err(false);
         }
@@ -1128,7 +891,6 @@ pub(crate) fn table_cost(inst: &Instance, occ: &Occupancy) -> u64 {
 /// Writes the plan's routes.
 pub(crate) fn to_solution(inst: &Instance, occ: &Occupancy) -> (Solution, u64) {
     let mut ev = Evaluator::new(inst);
-    ev.late = true;
     let ports: Vec<Vec<Move>> = (0..inst.n_ports).map(|p| ev.port_moves(occ, p)).collect();
     let cost = ports
         .iter()
@@ -1348,12 +1110,6 @@ impl<'a> Annealer<'a> {
                         match (s < explore).then(|| fresh(s)).flatten() {
                             Some(start) => self.reset_to(start),
                             None => self.restart(exchange),
-                        }
-                        // The last cooling also costs relocations among
-                        // the loads (cheaper or equal: re-cost the table).
-                        if s + 1 == ends.len() && !self.ev.late {
-                            self.ev.late = true;
-                            self.recost();
                         }
                     }
                     let (s0, s1) = (if s == 0 { 0.0 } else { ends[s - 1] }, ends[s]);
