@@ -194,6 +194,21 @@ pub trait Tx {
         ids: &[&str],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError>;
+    /// Announces a [`Tx::rows_and_states`] that a later batch of this
+    /// transaction will ask for, with the same ids and subjects, so that a
+    /// backend may send it ahead (PostgreSQL: before the writes of the
+    /// batches before it, laying those writes over its answer, so that the
+    /// server writes one batch while takt decides the next). Reads are
+    /// asked for in the order announced; one never asked for is dropped.
+    /// Default: nothing (SQLite reads in place).
+    fn read_ahead(
+        &mut self,
+        _tenant: &TenantId,
+        _ids: &[&str],
+        _subjects: &[String],
+    ) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// A subject's stored state (JSON).
     fn get_state(
         &mut self,

@@ -18,7 +18,9 @@ use crate::backend::{
 use crate::error::BackendError;
 use crate::model::LogRow;
 use crate::tenant::TenantId;
+use futures_util::future::MaybeDone;
 use std::future::Future;
+use std::pin::Pin;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Statement};
 
@@ -172,74 +174,201 @@ impl Statements {
     }
 }
 
-/// A parameter of a deferred statement, owned until it is sent.
+/// A parameter of a statement sent ahead of its answer, owned by it.
 type Param = Box<dyn ToSql + Sync + Send>;
 
-/// A write held until the transaction's next request (a read or the
-/// commit), and sent in the same round trip.
-struct Deferred {
-    statement: Statement,
-    params: Vec<Param>,
+/// A request sent to the server whose answer is awaited later.
+type Answer<'a, T> = Pin<Box<MaybeDone<Pin<Box<dyn Future<Output = PgResult<T>> + 'a>>>>>;
+
+type PgResult<T> = Result<T, tokio_postgres::Error>;
+
+/// A batch's read ([`Tx::rows_and_states`]) sent ahead ([`Tx::read_ahead`]),
+/// and what this transaction wrote after sending it, which the server's
+/// answer cannot show: laid over the answer when the read is asked for.
+struct Ahead<'a> {
+    ids: Vec<String>,
+    subjects: Vec<String>,
+    answer: Answer<'a, Vec<tokio_postgres::Row>>,
+    rows: Vec<LogRow>,
+    states: Vec<StoredState>,
 }
 
-/// A transaction whose `BEGIN` goes out with its first request and whose
-/// writes go out with the request after them; rolled back on drop unless
-/// committed. A deferred write's error is answered by the request it was
-/// sent with (the server then ignores the rest of the transaction, and
-/// `COMMIT` becomes a rollback).
+/// A pipelined transaction: every request is sent when it is made and its
+/// answer awaited only when needed. `BEGIN` (with the tenant's lock) goes
+/// out with the first request; a write goes out at once and its answer is
+/// checked at the next request that waits (a read, or `COMMIT`); the reads
+/// of a group's later batches may go out first of all, so that the server
+/// executes one batch's write while takt decides the next batch. The
+/// server executes requests in the order sent, and the first error ends
+/// the transaction (`COMMIT` then rolls back). Rolled back on drop unless
+/// committed.
 struct PgTx<'a> {
     pg: &'a PgBackend,
     /// `BEGIN` and the tenant's lock, until sent.
     begin: Option<String>,
-    deferred: Vec<Deferred>,
+    /// Sent, answers not yet checked (`BEGIN`, writes), in order.
+    sent: Vec<Answer<'a, u64>>,
+    ahead: std::collections::VecDeque<Ahead<'a>>,
     open: bool,
 }
 
-impl PgTx<'_> {
-    /// Sends what waits (`BEGIN`, deferred writes) and `request`, in that
-    /// order and in one round trip, and answers the first error among
-    /// them or `request`'s answer.
-    fn send<T>(
-        &mut self,
-        request: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, BackendError> {
-        let begin = self.begin.take();
-        let deferred = std::mem::take(&mut self.deferred);
-        let client = &self.pg.client;
-        // `join3` polls in order, and each request is queued to the
-        // connection on its first poll, so they leave in this order.
-        let (begun, written, answer) = self.pg.rt.block_on(futures_util::future::join3(
-            async {
-                match &begin {
-                    Some(sql) => client.batch_execute(sql).await,
-                    None => Ok(()),
-                }
-            },
-            futures_util::future::join_all(deferred.iter().map(|d| {
-                client.execute_raw(
-                    &d.statement,
-                    d.params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
-                )
-            })),
-            request,
-        ));
-        begun?;
-        for w in written {
-            w?;
+impl<'a> PgTx<'a> {
+    /// Sends a request now (after `BEGIN` when that has not gone out):
+    /// its first poll queues it to the connection, in order.
+    fn issue<T: 'a>(&mut self, request: impl Future<Output = PgResult<T>> + 'a) -> Answer<'a, T> {
+        if let Some(sql) = self.begin.take() {
+            let client = &self.pg.client;
+            let begun = self.start(async move { client.batch_execute(&sql).await.map(|()| 0) });
+            self.sent.push(begun);
         }
-        Ok(answer?)
+        self.start(request)
     }
 
-    fn defer(&mut self, statement: &Statement, params: Vec<Param>) {
-        self.deferred.push(Deferred {
-            statement: statement.clone(),
-            params,
-        });
+    fn start<T: 'a>(&self, request: impl Future<Output = PgResult<T>> + 'a) -> Answer<'a, T> {
+        let boxed: Pin<Box<dyn Future<Output = PgResult<T>> + 'a>> = Box::pin(request);
+        let mut answer = Box::pin(futures_util::future::maybe_done(boxed));
+        self.pg.rt.block_on(futures_util::future::poll_fn(|cx| {
+            let _ = answer.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        }));
+        answer
     }
+
+    /// Awaits every answer sent before `answer`, then `answer`: the first
+    /// error among them, or `answer`'s value. Every answer outstanding is
+    /// polled at each wake-up, the reads sent ahead too (their rows are
+    /// kept until asked for): the connection hands a request's answer
+    /// over only when the one before it on the wire has been taken, so
+    /// awaiting a write while a large read sent before it goes unread
+    /// would wait for ever.
+    fn wait<T>(&mut self, mut answer: Answer<'a, T>) -> Result<T, BackendError> {
+        let mut sent = std::mem::take(&mut self.sent);
+        let ahead = &mut self.ahead;
+        self.pg.rt.block_on(futures_util::future::poll_fn(|cx| {
+            let mut done = true;
+            for s in &mut sent {
+                done &= s.as_mut().poll(cx).is_ready();
+            }
+            for a in ahead.iter_mut() {
+                let _ = a.answer.as_mut().poll(cx);
+            }
+            done &= answer.as_mut().poll(cx).is_ready();
+            if done {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        }));
+        let first_error = sent
+            .iter_mut()
+            .find_map(|s| s.as_mut().take_output().and_then(Result::err));
+        let value = answer.as_mut().take_output().expect("awaited once");
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => value.map_err(BackendError::from),
+        }
+    }
+
+    /// Sends a read and awaits it (and everything sent before it).
+    fn query(
+        &mut self,
+        statement: &Statement,
+        params: Vec<Param>,
+    ) -> Result<Vec<tokio_postgres::Row>, BackendError> {
+        let answer = self.send_query(statement, params);
+        self.wait(answer)
+    }
+
+    fn send_query(
+        &mut self,
+        statement: &Statement,
+        params: Vec<Param>,
+    ) -> Answer<'a, Vec<tokio_postgres::Row>> {
+        let client = &self.pg.client;
+        let statement = statement.clone();
+        self.issue(async move {
+            use futures_util::TryStreamExt;
+            client
+                .query_raw(
+                    &statement,
+                    params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+                )
+                .await?
+                .try_collect()
+                .await
+        })
+    }
+
+    /// Sends a write; its answer is checked at the next request that waits.
+    fn send_write(&mut self, statement: &Statement, params: Vec<Param>) {
+        let client = &self.pg.client;
+        let statement = statement.clone();
+        let answer = self.issue(async move {
+            client
+                .execute_raw(
+                    &statement,
+                    params.iter().map(|p| &**p as &(dyn ToSql + Sync)),
+                )
+                .await
+        });
+        self.sent.push(answer);
+    }
+
+    /// Sends a read that takes no parameters but the tenant.
+    fn query_sql(
+        &mut self,
+        sql: &str,
+        tenant: &TenantId,
+    ) -> Result<Vec<tokio_postgres::Row>, BackendError> {
+        let client = &self.pg.client;
+        let sql = sql.to_string();
+        let t = tenant.as_str().to_string();
+        let answer = self.issue(async move { client.query(&sql, &[&t]).await });
+        self.wait(answer)
+    }
+}
+
+fn rows_and_states_params(tenant: &TenantId, ids: &[&str], subjects: &[String]) -> Vec<Param> {
+    vec![
+        Box::new(tenant.as_str().to_string()),
+        Box::new(ids.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        Box::new(
+            state_keys(subjects)
+                .into_iter()
+                .map(|k| k.into_owned())
+                .collect::<Vec<_>>(),
+        ),
+    ]
+}
+
+/// The stored rows and states of a [`Tx::rows_and_states`] answer.
+fn split_rows_and_states(
+    answer: Vec<tokio_postgres::Row>,
+) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
+    let mut rows = Vec::new();
+    let mut states = Vec::new();
+    for r in answer {
+        if r.get::<_, i32>(0) == 0 {
+            rows.push(decode_row(&r, 3)?);
+        } else {
+            states.push(StoredState {
+                subject: subject_of_key(r.get(2)),
+                state: r.get(7),
+                tail: r.get(8),
+                events: r.get(9),
+            });
+        }
+    }
+    Ok((rows, states))
 }
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
+        // Answers never to be read are dropped first, so that the
+        // connection discards them instead of holding the rollback's
+        // answer behind them.
+        self.sent.clear();
+        self.ahead.clear();
         // Nothing to roll back when nothing was sent.
         if self.open && self.begin.is_none() {
             // A broken connection has no transaction left to roll back.
@@ -278,13 +407,34 @@ fn audit_params(e: &crate::auth::AuditEntry) -> [Param; 8] {
 
 impl Tx for PgTx<'_> {
     fn rows_of_tenant(&mut self, tenant: &TenantId) -> Result<Vec<LogRow>, BackendError> {
-        let sql = format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1");
-        let t = tenant.as_str();
+        self.query_sql(
+            &format!("SELECT {ROW_COLUMNS} FROM event_log l WHERE l.tenant = $1"),
+            tenant,
+        )?
+        .iter()
+        .map(|r| decode_row(r, 0))
+        .collect()
+    }
+
+    fn read_ahead(
+        &mut self,
+        tenant: &TenantId,
+        ids: &[&str],
+        subjects: &[String],
+    ) -> Result<(), BackendError> {
         let pg = self.pg;
-        self.send(pg.client.query(&sql, &[&t]))?
-            .iter()
-            .map(|r| decode_row(r, 0))
-            .collect()
+        let answer = self.send_query(
+            &pg.stmts.rows_and_states,
+            rows_and_states_params(tenant, ids, subjects),
+        );
+        self.ahead.push_back(Ahead {
+            ids: ids.iter().map(|s| s.to_string()).collect(),
+            subjects: subjects.to_vec(),
+            answer,
+            rows: Vec::new(),
+            states: Vec::new(),
+        });
+        Ok(())
     }
 
     fn rows_and_states(
@@ -293,27 +443,29 @@ impl Tx for PgTx<'_> {
         ids: &[&str],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
-        let keys = state_keys(subjects);
-        let t = tenant.as_str();
-        let pg = self.pg;
-        let mut rows = Vec::new();
-        let mut states = Vec::new();
-        for r in self.send(
-            pg.client
-                .query(&pg.stmts.rows_and_states, &[&t, &ids, &keys]),
-        )? {
-            if r.get::<_, i32>(0) == 0 {
-                rows.push(decode_row(&r, 3)?);
-            } else {
-                states.push(StoredState {
-                    subject: subject_of_key(r.get(2)),
-                    state: r.get(7),
-                    tail: r.get(8),
-                    events: r.get(9),
-                });
+        while let Some(ahead) = self.ahead.pop_front() {
+            let answer = self.wait(ahead.answer)?;
+            if ahead.ids.iter().map(String::as_str).eq(ids.iter().copied())
+                && ahead.subjects == subjects
+            {
+                let (mut rows, mut states) = split_rows_and_states(answer)?;
+                // Written after the read went out: later in storage order,
+                // and the latest state of each subject.
+                rows.extend(ahead.rows);
+                for written in ahead.states {
+                    states.retain(|s| s.subject != written.subject);
+                    states.push(written);
+                }
+                return Ok((rows, states));
             }
+            // A read sent ahead for a batch that was decided without it
+            // (rejected before reading): its answer is not used.
         }
-        Ok((rows, states))
+        let pg = self.pg;
+        split_rows_and_states(self.query(
+            &pg.stmts.rows_and_states,
+            rows_and_states_params(tenant, ids, subjects),
+        )?)
     }
 
     fn rows_by_subjects(
@@ -321,13 +473,18 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let keys = state_keys(subjects);
-        let t = tenant.as_str();
+        let keys: Vec<String> = state_keys(subjects)
+            .into_iter()
+            .map(|k| k.into_owned())
+            .collect();
         let pg = self.pg;
-        self.send(pg.client.query(&pg.stmts.rows_by_subjects, &[&t, &keys]))?
-            .iter()
-            .map(|r| Ok((subject_of_key(r.get(0)), decode_row(r, 1)?)))
-            .collect()
+        self.query(
+            &pg.stmts.rows_by_subjects,
+            vec![Box::new(tenant.as_str().to_string()), Box::new(keys)],
+        )?
+        .iter()
+        .map(|r| Ok((subject_of_key(r.get(0)), decode_row(r, 1)?)))
+        .collect()
     }
 
     fn states(
@@ -335,11 +492,16 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        let keys = state_keys(subjects);
-        let t = tenant.as_str();
+        let keys: Vec<String> = state_keys(subjects)
+            .into_iter()
+            .map(|k| k.into_owned())
+            .collect();
         let pg = self.pg;
         Ok(self
-            .send(pg.client.query(&pg.stmts.states, &[&t, &keys]))?
+            .query(
+                &pg.stmts.states,
+                vec![Box::new(tenant.as_str().to_string()), Box::new(keys)],
+            )?
             .iter()
             .map(|r| StoredState {
                 subject: subject_of_key(r.get(0)),
@@ -350,7 +512,7 @@ impl Tx for PgTx<'_> {
             .collect())
     }
 
-    /// Deferred: sent with the transaction's next request.
+    /// Sent at once; its answer is checked at the next request that waits.
     fn write(
         &mut self,
         tenant: &TenantId,
@@ -371,6 +533,30 @@ impl Tx for PgTx<'_> {
             received.push(row.received_at.as_millisecond());
             flags.push(encode_flags(row));
             records.push(row.record.clone().into_owned());
+        }
+        // What the reads sent ahead cannot see, as they would have read it.
+        for ahead in &mut self.ahead {
+            for (i, id) in ids.iter().enumerate() {
+                if ahead.ids.contains(id) {
+                    ahead.rows.push(decode(
+                        &records[i],
+                        received[i],
+                        &flags[i],
+                        i64::from(RECORD_VERSION as i32),
+                    )?);
+                }
+            }
+            for st in states {
+                if ahead.subjects.contains(&st.subject) {
+                    ahead.states.retain(|s| s.subject != st.subject);
+                    ahead.states.push(StoredState {
+                        subject: st.subject.clone(),
+                        state: Some(st.state.clone()),
+                        tail: Some(st.tail.clone()),
+                        events: st.events.clone(),
+                    });
+                }
+            }
         }
         let st_subjects: Vec<String> = states
             .iter()
@@ -401,48 +587,40 @@ impl Tx for PgTx<'_> {
             }
             None => &pg.stmts.write,
         };
-        self.defer(statement, params);
+        self.send_write(statement, params);
         Ok(())
     }
 
-    /// Deferred: sent with the transaction's next request.
+    /// Sent at once; its answer is checked at the next request that waits.
     fn audit(&mut self, e: &crate::auth::AuditEntry) -> Result<(), BackendError> {
         let pg = self.pg;
-        self.defer(&pg.stmts.audit, audit_params(e).into());
+        self.send_write(&pg.stmts.audit, audit_params(e).into());
         Ok(())
     }
 
     fn subjects(&mut self, tenant: &TenantId) -> Result<Vec<String>, BackendError> {
-        let t = tenant.as_str();
-        let pg = self.pg;
-        let rows = self.send(
-            pg.client
-                .query("SELECT subject FROM subject_state WHERE tenant = $1", &[&t]),
+        let rows = self.query_sql(
+            "SELECT subject FROM subject_state WHERE tenant = $1",
+            tenant,
         )?;
         Ok(subjects_of_keys(rows.iter().map(|r| r.get(0)).collect()))
     }
 
     fn count_rows(&mut self, tenant: &TenantId) -> Result<u64, BackendError> {
-        let t = tenant.as_str();
-        let pg = self.pg;
-        let n: i64 = self
-            .send(
-                pg.client
-                    .query_one("SELECT COUNT(*) FROM event_log WHERE tenant = $1", &[&t]),
-            )?
-            .get(0);
-        Ok(n as u64)
+        let rows = self.query_sql("SELECT COUNT(*) FROM event_log WHERE tenant = $1", tenant)?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64)
     }
 
-    /// Sends the deferred writes and `COMMIT` in one round trip.
+    /// Sends `COMMIT` and awaits it with every answer not yet checked.
     fn commit(mut self: Box<Self>) -> Result<(), BackendError> {
-        if self.begin.is_some() && self.deferred.is_empty() {
+        if self.begin.is_some() {
             // Nothing was sent: there is nothing to commit.
             self.open = false;
             return Ok(());
         }
-        let pg = self.pg;
-        let committed = self.send(pg.client.batch_execute("COMMIT"));
+        let client = &self.pg.client;
+        let answer = self.issue(async move { client.batch_execute("COMMIT").await });
+        let committed = self.wait(answer);
         // On an error the server has already ended the transaction (a
         // failed statement turns `COMMIT` into a rollback) or the
         // connection is gone; either way there is nothing to roll back.
@@ -465,7 +643,8 @@ impl Backend for PgBackend {
         Ok(Box::new(PgTx {
             pg: self,
             begin: Some(begin),
-            deferred: Vec::new(),
+            sent: Vec::new(),
+            ahead: std::collections::VecDeque::new(),
             open: true,
         }))
     }

@@ -614,6 +614,15 @@ impl Store {
         }
         let grouped = (|| -> Result<Vec<Answered>, StoreError> {
             let mut tx = backend.begin(tenant, true)?;
+            // Every batch's read announced first (PostgreSQL sends them
+            // ahead, so that a batch is decided while the server writes the
+            // one before it).
+            for item in items {
+                let subjects_of: Vec<Vec<String>> =
+                    item.events.iter().map(unique_subjects).collect();
+                let (ids, named) = reads_of(item.events, &subjects_of);
+                tx.read_ahead(tenant, &ids, &named)?;
+            }
             let mut out = Vec::with_capacity(items.len());
             let mut write = false;
             for item in items {
