@@ -3,13 +3,15 @@
 //! serializes writers of one tenant; migrations run at start-up under an
 //! advisory lock, so concurrent start-ups apply each once.
 //!
-//! A write transaction is pipelined: `BEGIN` (with the tenant's lock) goes
-//! out with the transaction's first read, and each batch's write goes out
-//! with the next batch's read or with the `COMMIT`, so a transaction of
-//! one batch takes two round trips to the server (its read, then its write
-//! and the commit) instead of four, and one of k batches k + 1 instead of
-//! 2k + 2. The client is tokio-postgres on a single-threaded runtime of
-//! the backend's own (the store is synchronous; nothing else runs on it).
+//! A write transaction is pipelined (`PgTx`): `BEGIN` (with the
+//! tenant's lock) goes out with the transaction's first request, every
+//! write goes out when made and is checked at the next request that
+//! waits, and a group's reads may go out first of all
+//! ([`Tx::read_ahead`]), so a transaction of one batch takes two round
+//! trips to the server (its read, then its write and the commit) instead
+//! of four, and a group about two. The client is tokio-postgres on a
+//! single-threaded runtime of the backend's own (the store is
+//! synchronous; nothing else runs on it).
 
 use crate::backend::{
     Backend, NewRow, RECORD_VERSION, StateRow, StoredState, Tx, decode, encode_flags, pending,
