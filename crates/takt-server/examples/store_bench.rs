@@ -130,25 +130,9 @@ fn start_server(takt: &str, db: &str) -> (Server, SocketAddr) {
     (Server(child), addr)
 }
 
-fn http_post(addr: SocketAddr, body: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    s.set_nodelay(true).ok()?;
-    let req = format!(
-        "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        TOKEN.lock().unwrap(),
-        body.len()
-    );
-    s.write_all(req.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    let status = out.split(' ').nth(1)?.parse().ok()?;
-    Some((status, out.split_once("\r\n\r\n")?.1.to_string()))
-}
-
 /// One client's persistent HTTP/1.1 connection (keep-alive), as an
 /// ingest client with a connection pool holds it: the sustained paths
-/// measure requests, not TCP set-up.
+/// measure requests, not TCP set-up. The crash test makes one per request.
 struct KeepAlive {
     addr: SocketAddr,
     conn: Option<std::io::BufReader<TcpStream>>,
@@ -613,7 +597,8 @@ fn crash(args: &[String]) {
                             std::thread::sleep(Duration::from_millis(2));
                             continue;
                         };
-                        match http_post(a, &body) {
+                        // A connection per request: a kill cuts it.
+                        match KeepAlive::new(a).post(&body) {
                             Some((200, _)) => break,
                             Some((s, b)) => panic!("unexpected answer {s}: {b}"),
                             None => failed += 1,

@@ -187,7 +187,8 @@ pub trait Tx {
     ) -> Result<Vec<StoredState>, BackendError>;
     /// What a batch reads before it decides anything: the stored rows
     /// with these ids (events and retractions), in storage order, and
-    /// [`Tx::states`] of these subjects (PostgreSQL: one round trip).
+    /// [`Tx::states`] of these subjects (PostgreSQL: one round trip). The
+    /// ids and subjects are sorted, each once.
     fn rows_and_states(
         &mut self,
         tenant: &TenantId,

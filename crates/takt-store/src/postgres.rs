@@ -330,16 +330,21 @@ impl<'a> PgTx<'a> {
     }
 }
 
+/// The `subject_state` keys of these subjects, as a statement parameter.
+fn keys_param(subjects: &[String]) -> Param {
+    Box::new(
+        state_keys(subjects)
+            .into_iter()
+            .map(|k| k.into_owned())
+            .collect::<Vec<_>>(),
+    )
+}
+
 fn rows_and_states_params(tenant: &TenantId, ids: &[&str], subjects: &[String]) -> Vec<Param> {
     vec![
         Box::new(tenant.as_str().to_string()),
         Box::new(ids.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-        Box::new(
-            state_keys(subjects)
-                .into_iter()
-                .map(|k| k.into_owned())
-                .collect::<Vec<_>>(),
-        ),
+        keys_param(subjects),
     ]
 }
 
@@ -424,6 +429,10 @@ impl Tx for PgTx<'_> {
         ids: &[&str],
         subjects: &[String],
     ) -> Result<(), BackendError> {
+        debug_assert!(
+            ids.is_sorted() && subjects.is_sorted(),
+            "sorted, as documented"
+        );
         let pg = self.pg;
         let answer = self.send_query(
             &pg.stmts.rows_and_states,
@@ -475,14 +484,10 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<(String, LogRow)>, BackendError> {
-        let keys: Vec<String> = state_keys(subjects)
-            .into_iter()
-            .map(|k| k.into_owned())
-            .collect();
         let pg = self.pg;
         self.query(
             &pg.stmts.rows_by_subjects,
-            vec![Box::new(tenant.as_str().to_string()), Box::new(keys)],
+            vec![Box::new(tenant.as_str().to_string()), keys_param(subjects)],
         )?
         .iter()
         .map(|r| Ok((subject_of_key(r.get(0)), decode_row(r, 1)?)))
@@ -494,15 +499,11 @@ impl Tx for PgTx<'_> {
         tenant: &TenantId,
         subjects: &[String],
     ) -> Result<Vec<StoredState>, BackendError> {
-        let keys: Vec<String> = state_keys(subjects)
-            .into_iter()
-            .map(|k| k.into_owned())
-            .collect();
         let pg = self.pg;
         Ok(self
             .query(
                 &pg.stmts.states,
-                vec![Box::new(tenant.as_str().to_string()), Box::new(keys)],
+                vec![Box::new(tenant.as_str().to_string()), keys_param(subjects)],
             )?
             .iter()
             .map(|r| StoredState {
@@ -536,20 +537,18 @@ impl Tx for PgTx<'_> {
             flags.push(encode_flags(row));
             records.push(row.record.clone().into_owned());
         }
-        // What the reads sent ahead cannot see, as they would have read it.
+        // What the reads sent ahead cannot see, as they would have read it
+        // (their ids and subjects are sorted: looked up by halving).
         for ahead in &mut self.ahead {
             for (i, id) in ids.iter().enumerate() {
-                if ahead.ids.contains(id) {
-                    ahead.rows.push(decode(
-                        &records[i],
-                        received[i],
-                        &flags[i],
-                        i64::from(RECORD_VERSION as i32),
-                    )?);
+                if ahead.ids.binary_search(id).is_ok() {
+                    ahead
+                        .rows
+                        .push(decode(&records[i], received[i], &flags[i], RECORD_VERSION)?);
                 }
             }
             for st in states {
-                if ahead.subjects.contains(&st.subject) {
+                if ahead.subjects.binary_search(&st.subject).is_ok() {
                     ahead.states.retain(|s| s.subject != st.subject);
                     ahead.states.push(StoredState {
                         subject: st.subject.clone(),

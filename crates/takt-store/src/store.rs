@@ -278,35 +278,49 @@ fn unknown_subject(s: &str) -> BackendError {
     BackendError::Corrupt(format!("no state can be derived for subject `{s}`"))
 }
 
-/// What a batch reads ([`Tx::rows_and_states`]): its distinct event ids
-/// and the distinct subjects its events name (`subjects_of`, per event),
-/// each sorted.
-fn reads_of<'e>(batch: &'e [Event], subjects_of: &[Vec<String>]) -> (Vec<&'e str>, Vec<String>) {
-    let ids = batch
-        .iter()
-        .map(|e| e.event_id.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let named = subjects_of
-        .iter()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    (ids, named)
+/// What a batch reads ([`Tx::rows_and_states`]), worked out once per
+/// batch: each event's distinct subjects, and the batch's distinct event
+/// ids and subjects, each sorted.
+struct Reads<'e> {
+    subjects_of: Vec<Vec<String>>,
+    ids: Vec<&'e str>,
+    named: Vec<String>,
+}
+
+impl<'e> Reads<'e> {
+    fn of(batch: &'e [Event]) -> Reads<'e> {
+        let subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
+        let ids = batch
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let named = subjects_of
+            .iter()
+            .flatten()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        Reads {
+            subjects_of,
+            ids,
+            named,
+        }
+    }
 }
 
 /// One batch's append inside a write transaction that the caller begins
 /// and commits: the report, and whether anything was written (a batch of
 /// duplicates only, without an audit row, writes nothing). A rejected
 /// batch (`StoreError::Rejected`) is rejected before it writes anything.
-fn append_in(
+fn append_in<'e>(
     tx: &mut dyn Tx,
     policy: &TimePolicy,
     tenant: &TenantId,
-    item: &Item<'_>,
+    item: &Item<'e>,
+    reads: Reads<'e>,
 ) -> Result<(AppendReport, bool), StoreError> {
     let &Item {
         events: batch,
@@ -339,8 +353,11 @@ fn append_in(
     // are read too and left unused), and the batch's new events as they
     // are accepted (for duplicates within the batch): borrowed, never
     // copied.
-    let mut subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
-    let (ids, named) = reads_of(batch, &subjects_of);
+    let Reads {
+        mut subjects_of,
+        ids,
+        named,
+    } = reads;
     let (under_ids, states) = tx.rows_and_states(tenant, &ids, &named)?;
     let mut stored_states: BTreeMap<String, StoredState> =
         states.into_iter().map(|s| (s.subject.clone(), s)).collect();
@@ -594,7 +611,8 @@ impl Store {
         item: &Item<'_>,
     ) -> Answered {
         let mut tx = backend.begin(tenant, true)?;
-        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item)?;
+        let reads = Reads::of(item.events);
+        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item, reads)?;
         if write {
             tx.commit()?;
         }
@@ -617,16 +635,14 @@ impl Store {
             // Every batch's read announced first (PostgreSQL sends them
             // ahead, so that a batch is decided while the server writes the
             // one before it).
-            for item in items {
-                let subjects_of: Vec<Vec<String>> =
-                    item.events.iter().map(unique_subjects).collect();
-                let (ids, named) = reads_of(item.events, &subjects_of);
-                tx.read_ahead(tenant, &ids, &named)?;
+            let reads: Vec<Reads<'_>> = items.iter().map(|i| Reads::of(i.events)).collect();
+            for r in &reads {
+                tx.read_ahead(tenant, &r.ids, &r.named)?;
             }
             let mut out = Vec::with_capacity(items.len());
             let mut write = false;
-            for item in items {
-                match append_in(&mut *tx, &self.policy, tenant, item) {
+            for (item, reads) in items.iter().zip(reads) {
+                match append_in(&mut *tx, &self.policy, tenant, item, reads) {
                     Ok((report, w)) => {
                         write |= w;
                         out.push(Ok(report));
