@@ -380,39 +380,12 @@ fn audit_detail(report: &takt_store::AppendReport) -> String {
     )
 }
 
-/// Runs blocking work (a store call): on a multi-threaded runtime in place
-/// on this worker (`block_in_place`; the worker's other tasks move to
-/// another thread), which saves handing the call to the blocking pool and
-/// the answer back, two thread wake-ups per request; on a single-threaded
-/// runtime (tests) on the blocking pool. A panic is an error either way,
-/// with its message.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
-    if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        tokio::task::block_in_place(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
-            .map_err(|p| {
-                let message = p
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                format!("it panicked: {message}")
-            })
-    } else {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// Appends (in place, see [`blocking`]); maps the store's answers to HTTP. An
+/// Appends through the store's writer thread (`Store::submit`; this task
+/// waits without holding a worker); maps the store's answers to HTTP. An
 /// accepted batch's audit row is written in the batch's own transaction
 /// (one commit, not two); a rejected one is audited by the middleware.
-/// Requests that wait for the store meanwhile are stored together, in one
-/// transaction, by whichever of them holds the store next
-/// (`Store::append_shared`, group commit); each is answered after that
-/// commit.
+/// Requests that wait for the writer meanwhile are stored together, in one
+/// transaction (group commit); each is answered after that commit.
 async fn append(
     state: &AppState,
     caller: &Caller,
@@ -435,25 +408,19 @@ async fn append(
         status: StatusCode::OK.as_u16(),
         detail: String::new(),
     };
-    let result = blocking(move || {
-        let audit = move |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
-            detail: audit_detail(report),
-            ..entry.clone()
-        };
-        store.append_shared(t, events, received_at, Box::new(audit))
-    })
-    .await
-    .map_err(|e| {
-        Problem::new(
-            ProblemCode::StorageUnavailable,
-            "",
-            format!("the store failed ({e}); resend the batch: a stored event answers `duplicate`"),
-        )
-    })?;
-    let (result, events) = result;
+    let audit = move |report: &takt_store::AppendReport| takt_store::auth::AuditEntry {
+        detail: audit_detail(report),
+        ..entry.clone()
+    };
+    // The log records are made here, on this request's worker, so that the
+    // store's writer thread does only the database's work.
+    let batch = takt_store::EncodedBatch::new(events);
+    let (result, batch) = store.submit(t, batch, received_at, Box::new(audit)).await;
     // The batch is freed off the answer's path (its many small
     // allocations cost about a tenth of the append).
-    tokio::task::spawn_blocking(move || drop(events));
+    if let Some(batch) = batch {
+        tokio::task::spawn_blocking(move || drop(batch));
+    }
     match result {
         Ok(report) => {
             let accepted = Accepted {

@@ -124,8 +124,8 @@ pub enum BackendError {
     /// An unusable database URL.
     #[error("database URL: {0}")]
     Url(String),
-    /// The caller storing a group of batches failed (panicked) before it
-    /// answered them (see [`crate::Store::append_shared`]).
+    /// The store's writer failed (panicked) while storing a group of
+    /// batches, which was rolled back (see [`crate::Store::submit`]).
     #[error("{0}")]
     Interrupted(String),
 }

@@ -12,8 +12,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use takt_core::Vin;
+use tokio::sync::oneshot;
 
 /// What happened to one item of an accepted batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,30 +93,129 @@ impl EncodedBatch {
 
 /// The event store over one backend.
 pub struct Store {
+    shared: Arc<Shared>,
+    /// The writer thread of [`Store::submit`], started by the first batch
+    /// submitted; stopped (after the batches already submitted) when the
+    /// store is dropped.
+    writer: OnceLock<Writer>,
+}
+
+/// What a store and its writer thread share.
+struct Shared {
     backend: Mutex<Box<dyn Backend>>,
     policy: TimePolicy,
-    /// Batches waiting for the backend in [`Store::append_shared`].
-    queue: Mutex<Vec<Arc<Mutex<Queued>>>>,
     /// Groups whose transaction failed, stored again one batch at a time.
-    regrouped: std::sync::atomic::AtomicU64,
+    regrouped: AtomicU64,
+    /// Batches submitted and not yet taken by the writer thread.
+    waiting: AtomicUsize,
+}
+
+/// The writer thread and its queue.
+struct Writer {
+    jobs: mpsc::Sender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The answer to an append.
 type Answered = Result<AppendReport, StoreError>;
 
-/// What [`Store::append_shared`] makes of a batch's report: its audit row.
+/// What [`Store::submit`] makes of a batch's report: its audit row.
 pub type AuditOf = Box<dyn Fn(&AppendReport) -> AuditEntry + Send>;
 
-/// A batch in [`Store::append_shared`]'s queue, then its answer (with the
-/// batch handed back).
-struct Queued {
-    batch: Option<(TenantId, Vec<Event>, Timestamp, AuditOf)>,
-    answer: Option<(Answered, Vec<Event>)>,
+/// A batch submitted to the writer thread ([`Store::submit`]) and where its
+/// answer goes.
+struct Job {
+    tenant: TenantId,
+    batch: EncodedBatch,
+    received_at: Timestamp,
+    audit: AuditOf,
+    answer: oneshot::Sender<(Answered, EncodedBatch)>,
 }
 
-/// A queued batch's slot, locked (a panic while it was held left it whole).
-fn lock(m: &Mutex<Queued>) -> std::sync::MutexGuard<'_, Queued> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The most batches the writer stores in one transaction; more waiting go
+/// in the next one.
+pub const MAX_WRITER_GROUP: usize = 64;
+
+/// A submitted batch's answer, to `.await` or to [`Pending::wait`] for: the
+/// store's answer and the batch handed back. When the writer failed while
+/// storing the batch's group (a panic: the group's transaction rolled
+/// back), the answer is [`BackendError::Interrupted`] and the batch is gone.
+pub struct Pending(oneshot::Receiver<(Answered, EncodedBatch)>);
+
+/// The answer of a batch whose group the writer did not finish.
+fn interrupted() -> StoreError {
+    BackendError::Interrupted(
+        "the store failed while storing this batch with others (they were rolled back together); resend it (a stored event answers `duplicate`)".into(),
+    )
+    .into()
+}
+
+impl Pending {
+    /// Blocks this thread until the batch is answered (not from inside an
+    /// async runtime: `.await` the [`Pending`] there).
+    pub fn wait(self) -> (Answered, Option<EncodedBatch>) {
+        match self.0.blocking_recv() {
+            Ok((answer, batch)) => (answer, Some(batch)),
+            Err(_) => (Err(interrupted()), None),
+        }
+    }
+}
+
+impl std::future::Future for Pending {
+    type Output = (Answered, Option<EncodedBatch>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|r| match r {
+            Ok((answer, batch)) => (answer, Some(batch)),
+            Err(_) => (Err(interrupted()), None),
+        })
+    }
+}
+
+/// The writer thread: takes the first batch waiting and every batch queued
+/// behind it (at most [`MAX_WRITER_GROUP`]), stores each run of one tenant's
+/// batches in one transaction ([`Store::append_group`]'s rules) and
+/// answers each; until the store is dropped and the queue is empty. A
+/// panic while storing a group answers that group's batches
+/// [`BackendError::Interrupted`] and the writer goes on.
+fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        group.extend(jobs.try_iter().take(MAX_WRITER_GROUP - 1));
+        shared.waiting.fetch_sub(group.len(), Ordering::Relaxed);
+        while !group.is_empty() {
+            let run = group
+                .iter()
+                .take_while(|j| j.tenant == group[0].tenant)
+                .count();
+            let run: Vec<Job> = group.drain(..run).collect();
+            let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let items: Vec<Item<'_>> = run
+                    .iter()
+                    .map(|j| Item {
+                        events: &j.batch.events,
+                        records: Some(&j.batch.records),
+                        received_at: j.received_at,
+                        audit: Some(&*j.audit),
+                    })
+                    .collect();
+                shared.store_group(&mut **shared.lock(), &run[0].tenant, &items)
+            }));
+            match stored {
+                Ok(answers) => {
+                    for (job, answer) in run.into_iter().zip(answers) {
+                        // A caller that went away no longer wants it.
+                        let _ = job.answer.send((answer, job.batch));
+                    }
+                }
+                // Each caller is told; its batch is gone with the group.
+                Err(_) => drop(run),
+            }
+        }
+    }
 }
 
 /// One batch of a group: its events, their log records when made ahead,
@@ -520,23 +621,27 @@ impl Store {
     /// A store over a backend, with [`DEFAULT_POLICY`].
     pub fn new(backend: Box<dyn Backend>) -> Store {
         Store {
-            backend: Mutex::new(backend),
-            policy: DEFAULT_POLICY,
-            queue: Mutex::new(Vec::new()),
-            regrouped: std::sync::atomic::AtomicU64::new(0),
+            shared: Arc::new(Shared {
+                backend: Mutex::new(backend),
+                policy: DEFAULT_POLICY,
+                regrouped: AtomicU64::new(0),
+                waiting: AtomicUsize::new(0),
+            }),
+            writer: OnceLock::new(),
         }
     }
 
-    /// The same store with another time policy.
+    /// The same store with another time policy (before any batch is
+    /// submitted).
     pub fn with_policy(mut self, policy: TimePolicy) -> Store {
-        self.policy = policy;
+        Arc::get_mut(&mut self.shared)
+            .expect("the policy is set before the writer starts")
+            .policy = policy;
         self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
-        // A panic mid-transaction rolled the transaction back; the
-        // connection is still usable.
-        self.backend.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.lock()
     }
 
     /// `sqlite` or `postgres`.
@@ -600,7 +705,15 @@ impl Store {
             received_at,
             audit,
         };
-        self.append_one(&mut **self.lock(), tenant, &item)
+        self.shared.append_one(&mut **self.lock(), tenant, &item)
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn Backend>> {
+        // A panic mid-transaction rolled the transaction back; the
+        // connection is still usable.
+        self.backend.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One batch in a transaction of its own.
@@ -658,15 +771,16 @@ impl Store {
             Ok(out)
         })();
         grouped.unwrap_or_else(|_| {
-            self.regrouped
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.regrouped.fetch_add(1, Ordering::Relaxed);
             items
                 .iter()
                 .map(|item| self.append_one(backend, tenant, item))
                 .collect()
         })
     }
+}
 
+impl Store {
     /// Appends several batches of one tenant, in order, in one transaction
     /// (group commit): one commit, so one wait for the disk, for all of
     /// them. Each batch is still all or nothing and is answered as
@@ -692,100 +806,65 @@ impl Store {
                 audit: None,
             })
             .collect();
-        self.store_group(&mut **self.lock(), tenant, &items)
+        self.shared.store_group(&mut **self.lock(), tenant, &items)
     }
 
-    /// [`Store::append_audited`] for callers on several threads (`takt
-    /// serve`'s requests), with group commit: the batch joins a queue; the
-    /// caller that next holds the database takes every batch waiting and
-    /// stores each run of one tenant's batches in one transaction
-    /// ([`Store::append_group`]'s rules; each accepted batch's audit row
-    /// in it), answering each batch's caller after the commit. A caller
-    /// alone stores its batch alone, as `append_audited` does. The batch
-    /// is handed back with its answer, except when the caller that took
-    /// it failed before answering (a panic while storing): then the
-    /// answer is [`BackendError::Interrupted`] and the batch is gone.
-    pub fn append_shared(
+    /// Hands a batch to the store's writer thread, for callers on many
+    /// threads or tasks (`takt serve`'s requests), with group commit: the
+    /// writer stores the batches waiting together, each run of one
+    /// tenant's batches in one transaction ([`Store::append_group`]'s
+    /// rules, each accepted batch's audit row in it), and answers each
+    /// after the commit. The batch's log records are made by the caller
+    /// ([`EncodedBatch::new`]), so that the writer does only the
+    /// database's work. A batch alone is stored alone, as
+    /// [`Store::append_audited`] stores it.
+    pub fn submit(
         &self,
         tenant: TenantId,
-        events: Vec<Event>,
+        batch: EncodedBatch,
         received_at: Timestamp,
         audit: AuditOf,
-    ) -> (Answered, Vec<Event>) {
-        let slot = Arc::new(Mutex::new(Queued {
-            batch: Some((tenant, events, received_at, audit)),
-            answer: None,
-        }));
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(slot.clone());
-        let mut guard = self.lock();
-        {
-            let mut own = lock(&slot);
-            // Stored by the caller that held the database before.
-            if let Some(answer) = own.answer.take() {
-                return answer;
+    ) -> Pending {
+        let writer = self.writer.get_or_init(|| {
+            let (jobs, queue) = mpsc::channel();
+            let shared = self.shared.clone();
+            let thread = std::thread::Builder::new()
+                .name("takt-store-writer".into())
+                .spawn(move || write_loop(&shared, &queue))
+                .expect("the store's writer thread starts");
+            Writer {
+                jobs,
+                thread: Some(thread),
             }
-            // Taken by a caller that failed before it answered: its
-            // transaction was rolled back as it unwound, unless the
-            // failure came after the commit.
-            if own.batch.is_none() {
-                let e = BackendError::Interrupted(
-                    "the request that was storing this batch with others failed before it answered; the batch may not be stored: resend it (a stored event answers `duplicate`)".into(),
-                );
-                return (Err(e.into()), Vec::new());
-            }
+        });
+        let (answer, pending) = oneshot::channel();
+        self.shared.waiting.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            tenant,
+            batch,
+            received_at,
+            audit,
+            answer,
+        };
+        if writer.jobs.send(job).is_err() {
+            // The writer thread is gone (it cannot be while the store
+            // lives): the dropped job's answer says so.
+            self.shared.waiting.fetch_sub(1, Ordering::Relaxed);
         }
-        let waiting = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
-        let batches: Vec<_> = waiting
-            .iter()
-            .map(|s| {
-                lock(s)
-                    .batch
-                    .take()
-                    .expect("each batch is taken from the queue once")
-            })
-            .collect();
-        let mut answers: Vec<Answered> = Vec::with_capacity(batches.len());
-        let mut start = 0;
-        while start < batches.len() {
-            let tenant = &batches[start].0;
-            let end = start
-                + batches[start..]
-                    .iter()
-                    .take_while(|b| &b.0 == tenant)
-                    .count();
-            let items: Vec<Item<'_>> = batches[start..end]
-                .iter()
-                .map(|(_, events, at, audit)| Item {
-                    events,
-                    records: None,
-                    received_at: *at,
-                    audit: Some(&**audit),
-                })
-                .collect();
-            answers.extend(self.store_group(&mut **guard, tenant, &items));
-            start = end;
-        }
-        for ((s, (_, events, _, _)), answer) in waiting.iter().zip(batches).zip(answers) {
-            lock(s).answer = Some((answer, events));
-        }
-        drop(guard);
-        lock(&slot).answer.take().expect("answered")
+        Pending(pending)
     }
 
-    /// Groups of batches ([`Store::append_group`], [`Store::append_shared`])
+    /// Groups of batches ([`Store::append_group`], [`Store::submit`])
     /// whose transaction failed (a database error, not a rejected batch)
     /// and whose batches were then stored one at a time.
     pub fn groups_stored_again(&self) -> u64 {
-        self.regrouped.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared.regrouped.load(Ordering::Relaxed)
     }
 
-    /// Batches in [`Store::append_shared`]'s queue, waiting for the caller
-    /// that holds the database (the depth of group commit's queue).
+    /// Batches submitted ([`Store::submit`]) and not yet taken by the
+    /// writer thread (the depth of group commit's queue).
     pub fn waiting(&self) -> usize {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.shared.waiting.load(Ordering::Relaxed)
     }
 
     /// A vehicle's stored state and its history (every event, retracted
@@ -940,5 +1019,18 @@ impl Store {
     /// The schema version after migrations.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.lock().schema_version()?)
+    }
+}
+
+impl Drop for Store {
+    /// Stops the writer thread after the batches already submitted.
+    fn drop(&mut self) {
+        if let Some(mut writer) = self.writer.take() {
+            let thread = writer.thread.take();
+            drop(writer);
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+        }
     }
 }

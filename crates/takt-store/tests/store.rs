@@ -16,8 +16,8 @@ use takt_store::semantics::{
     DEFAULT_POLICY, apply_subject, derive_subject, derive_vehicle, order_key,
 };
 use takt_store::{
-    Answer, Code, Event, Flag, Rejected, ResourceEvent, Store, StoreError, TenantId, epcis,
-    takt_format,
+    Answer, Code, EncodedBatch, Event, Flag, Rejected, ResourceEvent, Store, StoreError, TenantId,
+    epcis, takt_format,
 };
 
 /// The schema version after every migration of this build.
@@ -458,99 +458,74 @@ fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store
     assert_eq!(alone.count(&t).unwrap(), grouped.count(&t).unwrap());
 }
 
-/// A caller of `append_shared` that panics while storing a group (here in
-/// an audit closure, as a bug might) takes down its own call only: the
-/// caller whose batch it had taken gets an error that says to resend, not
-/// a panic; neither batch is stored (the transaction rolled back); and
-/// the store takes the next batch as usual.
+/// A panic in the store's writer while it stores a group (here in an
+/// audit closure, as a bug might) answers that group's batches with an
+/// error that says to resend, stores none of them (the transaction rolled
+/// back), and the writer takes the next batch as usual.
 #[test]
-fn a_caller_that_panics_while_storing_a_group_leaves_the_others_an_error() {
+fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
     let dir = temp_dir("panic");
     let store = Store::open(dir.join("p.db").to_str().unwrap()).unwrap();
     let t = tenant("toyota");
     let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
     let (go_tx, go) = std::sync::mpsc::channel::<()>();
     let go = std::sync::Mutex::new(go);
-    let outcomes: Vec<std::thread::Result<Result<takt_store::AppendReport, StoreError>>> =
-        std::thread::scope(|scope| {
-            // Holds the database (in its own audit) until the other two wait.
-            let first = scope.spawn(|| {
-                let audit = move |r: &takt_store::AppendReport| {
-                    inside_tx.send(()).unwrap();
-                    go.lock().unwrap().recv().unwrap();
-                    audit_entry(r)
-                };
-                store
-                    .append_shared(
-                        t.clone(),
-                        events(&journey(VIN_A, "p-0")),
-                        now(),
-                        Box::new(audit),
-                    )
-                    .0
-            });
-            inside.recv().unwrap();
-            let waiting: Vec<_> = [("p-1", true), ("p-2", false)]
-                .into_iter()
-                .map(|(prefix, panics)| {
-                    let store = &store;
-                    let t = t.clone();
-                    scope.spawn(move || {
-                        let audit = move |r: &takt_store::AppendReport| {
-                            assert!(!panics, "an audit that fails");
-                            audit_entry(r)
-                        };
-                        let batch = events(&journey(VIN_B, prefix));
-                        store.append_shared(t, batch, now(), Box::new(audit)).0
-                    })
-                })
-                .collect();
-            // Both batches join the queue before the first caller lets go.
-            let since = std::time::Instant::now();
-            while store.waiting() < 2 {
-                assert!(
-                    since.elapsed() < std::time::Duration::from_secs(60),
-                    "the two batches never joined the queue"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            go_tx.send(()).unwrap();
-            let mut out = vec![Ok(first.join().unwrap())];
-            out.extend(waiting.into_iter().map(|h| h.join()));
-            out
-        });
-    assert_eq!(
-        outcomes[0]
-            .as_ref()
-            .unwrap()
-            .as_ref()
-            .unwrap()
-            .count(Answer::Stored),
-        5
-    );
-    // One of the two stored the group and panicked; the other was told.
-    let panicked = outcomes[1..].iter().filter(|o| o.is_err()).count();
-    assert_eq!(panicked, 1, "{outcomes:?}");
-    let told = outcomes[1..]
-        .iter()
-        .find_map(|o| o.as_ref().ok())
-        .expect("one caller answered");
-    let message = told.as_ref().expect_err("not stored").to_string();
-    assert!(message.contains("resend"), "{message}");
-    // Neither waiting batch is stored; the store goes on.
-    assert_eq!(store.count(&t).unwrap(), 5);
-    let after = store.append_shared(
+    // Holds the writer (in its own audit) until the other two wait.
+    let first = store.submit(
         t.clone(),
-        events(&journey(VIN_B, "p-3")),
+        EncodedBatch::new(events(&journey(VIN_A, "p-0"))),
         now(),
-        Box::new(|r: &takt_store::AppendReport| audit_entry(r)),
+        Box::new(move |r: &takt_store::AppendReport| {
+            inside_tx.send(()).unwrap();
+            go.lock().unwrap().recv().unwrap();
+            audit_entry(r)
+        }),
     );
-    assert_eq!(after.0.unwrap().count(Answer::Stored), 5);
+    inside.recv().unwrap();
+    let waiting: Vec<_> = [("p-1", true), ("p-2", false)]
+        .into_iter()
+        .map(|(prefix, panics)| {
+            store.submit(
+                t.clone(),
+                EncodedBatch::new(events(&journey(VIN_B, prefix))),
+                now(),
+                Box::new(move |r: &takt_store::AppendReport| {
+                    assert!(!panics, "an audit that fails");
+                    audit_entry(r)
+                }),
+            )
+        })
+        .collect();
+    // Both wait behind the first, so the writer takes them together.
+    assert_eq!(store.waiting(), 2);
+    go_tx.send(()).unwrap();
+    let (answer, back) = first.wait();
+    assert_eq!(answer.unwrap().count(Answer::Stored), 5);
+    assert!(back.is_some(), "the batch is handed back");
+    for pending in waiting {
+        let (answer, back) = pending.wait();
+        let message = answer.expect_err("not stored").to_string();
+        assert!(message.contains("resend"), "{message}");
+        assert!(back.is_none());
+    }
+    assert_eq!(store.waiting(), 0);
+    // Neither batch of the failed group is stored; the writer goes on.
+    assert_eq!(store.count(&t).unwrap(), 5);
+    let (after, _) = store
+        .submit(
+            t.clone(),
+            EncodedBatch::new(events(&journey(VIN_B, "p-3"))),
+            now(),
+            Box::new(|r: &takt_store::AppendReport| audit_entry(r)),
+        )
+        .wait();
+    assert_eq!(after.unwrap().count(Answer::Stored), 5);
     assert!(store.verify(&t).unwrap().mismatched.is_empty());
+    drop(store);
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// `append_shared` from many threads at once (as `takt serve`'s requests
+/// `submit` from many threads at once (as `takt serve`'s requests
 /// call it; batches waiting meanwhile are stored in one transaction):
 /// every caller gets its own batch's answer, a rejected batch stores
 /// nothing and no other batch is lost with it, and every accepted batch
@@ -593,13 +568,19 @@ fn callers_on_many_threads_are_each_answered_for_their_own_batch(store: &Store) 
                             audit_entry(r)
                         };
                         let batch = events(&lines);
-                        let (answer, back) = store.append_shared(
-                            tenant("toyota"),
-                            batch.clone(),
-                            now(),
-                            Box::new(audit),
+                        let (answer, back) = store
+                            .submit(
+                                tenant("toyota"),
+                                EncodedBatch::new(batch.clone()),
+                                now(),
+                                Box::new(audit),
+                            )
+                            .wait();
+                        assert_eq!(
+                            back.expect("handed back").events(),
+                            batch.as_slice(),
+                            "the batch is handed back"
                         );
-                        assert_eq!(back, batch, "the batch is handed back");
                         (i, answer)
                     })
                 })
