@@ -128,7 +128,7 @@ pub struct NewRow<'a> {
     pub record: std::borrow::Cow<'a, str>,
     pub received_at: jiff::Timestamp,
     pub flags: Vec<crate::model::Flag>,
-    pub subjects: Vec<String>,
+    pub subjects: &'a [String],
 }
 
 impl NewRow<'_> {

@@ -77,13 +77,20 @@ pub struct Verification {
 pub struct EncodedBatch {
     events: Vec<Event>,
     records: Vec<String>,
+    reads: Reads,
 }
 
 impl EncodedBatch {
-    /// Makes every event's log record.
+    /// Makes every event's log record, and works out what the batch will
+    /// read (its distinct ids and subjects).
     pub fn new(events: Vec<Event>) -> EncodedBatch {
         let records = events.iter().map(backend::record).collect();
-        EncodedBatch { events, records }
+        let reads = Reads::of(&events);
+        EncodedBatch {
+            events,
+            records,
+            reads,
+        }
     }
 
     pub fn events(&self) -> &[Event] {
@@ -195,12 +202,7 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let items: Vec<Item<'_>> = run
                     .iter()
-                    .map(|j| Item {
-                        events: &j.batch.events,
-                        records: Some(&j.batch.records),
-                        received_at: j.received_at,
-                        audit: Some(&*j.audit),
-                    })
+                    .map(|j| Item::encoded(&j.batch, j.received_at, Some(&*j.audit)))
                     .collect();
                 shared.store_group(&mut **shared.lock(), &run[0].tenant, &items)
             }));
@@ -223,8 +225,48 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
 struct Item<'a> {
     events: &'a [Event],
     records: Option<&'a [String]>,
+    /// What it reads, when worked out ahead ([`EncodedBatch`]).
+    reads: Option<&'a Reads>,
     received_at: Timestamp,
     audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
+}
+
+impl<'a> Item<'a> {
+    fn plain(
+        events: &'a [Event],
+        received_at: Timestamp,
+        audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
+    ) -> Item<'a> {
+        Item {
+            events,
+            records: None,
+            reads: None,
+            received_at,
+            audit,
+        }
+    }
+
+    fn encoded(
+        batch: &'a EncodedBatch,
+        received_at: Timestamp,
+        audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
+    ) -> Item<'a> {
+        Item {
+            events: &batch.events,
+            records: Some(&batch.records),
+            reads: Some(&batch.reads),
+            received_at,
+            audit,
+        }
+    }
+
+    /// What the batch reads: worked out ahead, or now.
+    fn reads(&self) -> Cow<'a, Reads> {
+        match self.reads {
+            Some(r) => Cow::Borrowed(r),
+            None => Cow::Owned(Reads::of(self.events)),
+        }
+    }
 }
 
 /// How a touched subject's new state is made.
@@ -380,35 +422,38 @@ fn unknown_subject(s: &str) -> BackendError {
 }
 
 /// What a batch reads ([`Tx::rows_and_states`]), worked out once per
-/// batch: each event's distinct subjects, and the batch's distinct event
-/// ids and subjects, each sorted.
-struct Reads<'e> {
+/// batch (by the caller, for an [`EncodedBatch`]): each event's distinct
+/// subjects, the batch's distinct subjects sorted, and for its distinct
+/// event ids, sorted, the index of an event with each.
+#[derive(Debug, Clone, PartialEq)]
+struct Reads {
     subjects_of: Vec<Vec<String>>,
-    ids: Vec<&'e str>,
+    ids: Vec<usize>,
     named: Vec<String>,
 }
 
-impl<'e> Reads<'e> {
-    fn of(batch: &'e [Event]) -> Reads<'e> {
+impl Reads {
+    fn of(batch: &[Event]) -> Reads {
         let subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
-        let ids = batch
-            .iter()
-            .map(|e| e.event_id.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let named = subjects_of
-            .iter()
-            .flatten()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let mut ids: Vec<usize> = (0..batch.len()).collect();
+        ids.sort_by(|&a, &b| batch[a].event_id.cmp(&batch[b].event_id));
+        ids.dedup_by(|a, b| batch[*a].event_id == batch[*b].event_id);
+        let mut named: Vec<String> = subjects_of.iter().flatten().cloned().collect();
+        named.sort_unstable();
+        named.dedup();
         Reads {
             subjects_of,
             ids,
             named,
         }
+    }
+
+    /// The batch's distinct event ids, sorted.
+    fn ids<'e>(&self, batch: &'e [Event]) -> Vec<&'e str> {
+        self.ids
+            .iter()
+            .map(|&i| batch[i].event_id.as_str())
+            .collect()
     }
 }
 
@@ -421,13 +466,14 @@ fn append_in<'e>(
     policy: &TimePolicy,
     tenant: &TenantId,
     item: &Item<'e>,
-    reads: Reads<'e>,
+    reads: &Reads,
 ) -> Result<(AppendReport, bool), StoreError> {
     let &Item {
         events: batch,
         records,
         received_at,
         audit,
+        ..
     } = item;
     let mut bad = Vec::new();
     let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
@@ -454,12 +500,8 @@ fn append_in<'e>(
     // are read too and left unused), and the batch's new events as they
     // are accepted (for duplicates within the batch): borrowed, never
     // copied.
-    let Reads {
-        mut subjects_of,
-        ids,
-        named,
-    } = reads;
-    let (under_ids, states) = tx.rows_and_states(tenant, &ids, &named)?;
+    let ids = reads.ids(batch);
+    let (under_ids, states) = tx.rows_and_states(tenant, &ids, &reads.named)?;
     let mut stored_states: BTreeMap<String, StoredState> =
         states.into_iter().map(|s| (s.subject.clone(), s)).collect();
     let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
@@ -503,7 +545,7 @@ fn append_in<'e>(
                     },
                     received_at,
                     flags: std::mem::take(&mut flags[i]),
-                    subjects: std::mem::take(&mut subjects_of[i]),
+                    subjects: &reads.subjects_of[i],
                 });
             }
         }
@@ -528,7 +570,7 @@ fn append_in<'e>(
         .collect();
     let mut touched: Touched<'_> = BTreeMap::new();
     for row in &new_rows {
-        for s in &row.subjects {
+        for s in row.subjects {
             touched.entry(s.as_str()).or_default().push(row.event);
         }
     }
@@ -555,7 +597,7 @@ fn append_in<'e>(
             {
                 f.push(Flag::OutOfOrder);
             }
-            for s in &row.subjects {
+            for s in row.subjects {
                 let l = latest.get_mut(s.as_str()).expect("planned");
                 *l = (*l).max(Some(row.event.at));
             }
@@ -658,7 +700,7 @@ impl Store {
         batch: &[Event],
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(tenant, batch, None, received_at, None)
+        self.append_one(tenant, &Item::plain(batch, received_at, None))
     }
 
     /// [`Store::append`] of a batch whose log records were made ahead.
@@ -668,13 +710,7 @@ impl Store {
         batch: &EncodedBatch,
         received_at: Timestamp,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(
-            tenant,
-            &batch.events,
-            Some(&batch.records),
-            received_at,
-            None,
-        )
+        self.append_one(tenant, &Item::encoded(batch, received_at, None))
     }
 
     /// [`Store::append`], and when the batch is accepted, the audit-log
@@ -688,24 +724,11 @@ impl Store {
         received_at: Timestamp,
         audit: &dyn Fn(&AppendReport) -> AuditEntry,
     ) -> Result<AppendReport, StoreError> {
-        self.append_inner(tenant, batch, None, received_at, Some(audit))
+        self.append_one(tenant, &Item::plain(batch, received_at, Some(audit)))
     }
 
-    fn append_inner(
-        &self,
-        tenant: &TenantId,
-        batch: &[Event],
-        records: Option<&[String]>,
-        received_at: Timestamp,
-        audit: Option<&dyn Fn(&AppendReport) -> AuditEntry>,
-    ) -> Answered {
-        let item = Item {
-            events: batch,
-            records,
-            received_at,
-            audit,
-        };
-        self.shared.append_one(&mut **self.lock(), tenant, &item)
+    fn append_one(&self, tenant: &TenantId, item: &Item<'_>) -> Answered {
+        self.shared.append_one(&mut **self.lock(), tenant, item)
     }
 }
 
@@ -724,8 +747,8 @@ impl Shared {
         item: &Item<'_>,
     ) -> Answered {
         let mut tx = backend.begin(tenant, true)?;
-        let reads = Reads::of(item.events);
-        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item, reads)?;
+        let reads = item.reads();
+        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item, &reads)?;
         if write {
             tx.commit()?;
         }
@@ -748,13 +771,13 @@ impl Shared {
             // Every batch's read announced first (PostgreSQL sends them
             // ahead, so that a batch is decided while the server writes the
             // one before it).
-            let reads: Vec<Reads<'_>> = items.iter().map(|i| Reads::of(i.events)).collect();
-            for r in &reads {
-                tx.read_ahead(tenant, &r.ids, &r.named)?;
+            let reads: Vec<Cow<'_, Reads>> = items.iter().map(Item::reads).collect();
+            for (item, r) in items.iter().zip(&reads) {
+                tx.read_ahead(tenant, &r.ids(item.events), &r.named)?;
             }
             let mut out = Vec::with_capacity(items.len());
             let mut write = false;
-            for (item, reads) in items.iter().zip(reads) {
+            for (item, reads) in items.iter().zip(&reads) {
                 match append_in(&mut *tx, &self.policy, tenant, item, reads) {
                     Ok((report, w)) => {
                         write |= w;
@@ -799,12 +822,7 @@ impl Store {
     ) -> Vec<Answered> {
         let items: Vec<Item<'_>> = batches
             .iter()
-            .map(|(b, at)| Item {
-                events: &b.events,
-                records: Some(&b.records),
-                received_at: *at,
-                audit: None,
-            })
+            .map(|(b, at)| Item::encoded(b, *at, None))
             .collect();
         self.shared.store_group(&mut **self.lock(), tenant, &items)
     }

@@ -241,7 +241,7 @@ fn a_write_the_database_refuses_stores_nothing(store: &Store, url: &str) {
             record: Cow::Owned(record(e)),
             received_at: now(),
             flags: Vec::new(),
-            subjects: Vec::new(),
+            subjects: &[],
         }
     }
     let mut backend = takt_store::backend::open(url).unwrap();
