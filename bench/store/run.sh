@@ -5,11 +5,12 @@
 # INSERTs of the same log rows with the same durability, one transaction per
 # batch: one INSERT per row, and one multi-row INSERT per batch; the limit is
 # the faster), for SQLite and PostgreSQL, with the CPU time of each path
-# (PostgreSQL: the client's plus the server's). Two more rows: HTTP with 4
-# clients at once (the server stores the batches waiting together, group
-# commit, as `takt ingest` does with the documents it has read ahead), and
-# raw INSERTs of 4 batches per transaction, the reference for group commit
-# (not part of the raw limit). Loopback only; bounded by the event count.
+# (PostgreSQL: the client's plus the server's). More rows: HTTP with 4 and
+# with 16 clients at once (the server's writer thread stores the batches
+# waiting together, group commit, as `takt ingest` does with the documents
+# it has read ahead), and raw INSERTs of 4 batches per transaction, the
+# reference for group commit (not part of the raw limit). Loopback only;
+# bounded by the event count.
 #   bench/store/run.sh [EVENTS] [BATCH] [ROUNDS]   (defaults 20000, 100 and 3)
 # Each round runs every path once, on fresh databases; the figures are the
 # medians over the rounds (the ratio: the median of each round's ratio).

@@ -3,15 +3,16 @@
 //!
 //! ```text
 //! store_bench ingest --takt BIN --db URL --events N --batch B [--rounds R] [--pg-pid PID]
-//!                    [--http-clients C] [--raw-group G]
+//!                    [--http-clients C[,C...]] [--raw-group G]
 //!     sustained ingest over HTTP (`takt serve`), via `takt ingest`, and the
 //!     raw limit: plain batched INSERTs of the same log rows (one INSERT per
 //!     row, and one per batch), with the same durability settings, each on a
 //!     fresh database; one markdown row each, with the CPU time of the path
 //!     (PID: the PostgreSQL postmaster, whose CPU time then counts too);
 //!     with R rounds of all paths, the medians over the rounds. Two more
-//!     rows: HTTP with C clients at once (`--http-clients C`, default 4;
-//!     the server stores the batches waiting together, group commit), and
+//!     rows: HTTP with C clients at once (`--http-clients C[,C...]`, a row
+//!     for each, default 4 and 16; the server stores the batches waiting
+//!     together, group commit), and
 //!     (not part of the raw limit) raw INSERTs of G batches per
 //!     transaction (`--raw-group G`, default 4, the most `takt ingest`
 //!     stores in one transaction), the reference for group commit. Each
@@ -494,25 +495,30 @@ fn ingest(args: &[String]) {
     // which is measured one transaction per batch.
     let group: usize = arg(args, "--raw-group").map_or(4, |g| g.parse().expect("--raw-group G"));
     let grouped = format!("raw INSERTs, {group} batches per transaction");
-    // Several HTTP clients at once (`--http-clients C`, default 4).
-    let clients: usize =
-        arg(args, "--http-clients").map_or(4, |c| c.parse().expect("--http-clients C"));
-    let http_clients = format!("HTTP (takt serve), {clients} clients");
-    let paths = [
+    // Several HTTP clients at once (`--http-clients C[,C...]`, default 4
+    // and 16): a row for each count.
+    let clients: Vec<usize> = arg(args, "--http-clients")
+        .unwrap_or_else(|| "4,16".into())
+        .split(',')
+        .map(|c| c.parse().expect("--http-clients C[,C...]"))
+        .collect();
+    let mut paths: Vec<String> = [
         "raw INSERTs, one per row",
         "raw INSERTs, one per batch",
         "HTTP (takt serve)",
         "takt ingest",
-        http_clients.as_str(),
-        grouped.as_str(),
-    ];
+    ]
+    .map(String::from)
+    .to_vec();
+    paths.extend(clients.iter().map(|c| format!("HTTP (takt serve), {c} clients")));
+    paths.push(grouped);
     // Every round runs every path on fresh databases, one after the other,
     // so that each round's ratios compare paths measured under the same
     // load; the figures reported are medians over the rounds.
     let mut runs: Vec<Vec<Figures>> = paths.iter().map(|_| Vec::new()).collect();
     let mut ratios: Vec<Vec<f64>> = paths.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
-        let round = [
+        let mut round = vec![
             measured(pg, || {
                 bench_raw(&fresh_db(&db, "bench_raw"), &batches, n, false, 1)
             }),
@@ -525,13 +531,16 @@ fn ingest(args: &[String]) {
             measured(pg, || {
                 bench_cli(&takt, &fresh_db(&db, "bench_cli"), &batches, n, &dir)
             }),
-            measured(pg, || {
-                bench_http_clients(&takt, &fresh_db(&db, "bench_http_c"), &batches, n, clients)
-            }),
-            measured(pg, || {
-                bench_raw(&fresh_db(&db, "bench_raw_group"), &batches, n, true, group)
-            }),
         ];
+        for &c in &clients {
+            round.push(measured(pg, || {
+                let name = format!("bench_http_c{c}");
+                bench_http_clients(&takt, &fresh_db(&db, &name), &batches, n, c)
+            }));
+        }
+        round.push(measured(pg, || {
+            bench_raw(&fresh_db(&db, "bench_raw_group"), &batches, n, true, group)
+        }));
         // The raw limit is the faster of the two raw paths.
         let limit = round[0].events_per_s.max(round[1].events_per_s);
         for (i, f) in round.into_iter().enumerate() {
