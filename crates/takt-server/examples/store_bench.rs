@@ -510,7 +510,11 @@ fn ingest(args: &[String]) {
     ]
     .map(String::from)
     .to_vec();
-    paths.extend(clients.iter().map(|c| format!("HTTP (takt serve), {c} clients")));
+    paths.extend(
+        clients
+            .iter()
+            .map(|c| format!("HTTP (takt serve), {c} clients")),
+    );
     paths.push(grouped);
     // Every round runs every path on fresh databases, one after the other,
     // so that each round's ratios compare paths measured under the same

@@ -392,6 +392,7 @@ async fn append(
     path: &str,
     events: Vec<Event>,
     locate: impl Fn(&BadItem) -> String,
+    announced: takt_store::Announced,
 ) -> Result<Response, Problem> {
     let store = state.store.clone();
     let received_at = (state.clock)();
@@ -415,7 +416,9 @@ async fn append(
     // The log records are made here, on this request's worker, so that the
     // store's writer thread does only the database's work.
     let batch = takt_store::EncodedBatch::new(events);
-    let (result, batch) = store.submit(t, batch, received_at, Box::new(audit)).await;
+    let (result, batch) = store
+        .submit(t, batch, received_at, Box::new(audit), Some(announced))
+        .await;
     // The batch is freed off the answer's path (its many small
     // allocations cost about a tenth of the append).
     if let Some(batch) = batch {
@@ -470,6 +473,8 @@ pub async fn post_events(
     body: Body,
 ) -> Result<Response, Problem> {
     caller.require(Role::Planner)?;
+    // The store's writer waits for announced batches before it commits.
+    let announced = state.store.announce();
     let tenant = caller.tenant.clone();
     let text = read_body(state.limits, &headers, body).await?;
     // Pointers of takt items are relative to the item; in the body the item
@@ -517,7 +522,7 @@ pub async fn post_events(
         return Err(Problem::rejected(Rejected(mismatched), locate));
     }
     let events = items.into_iter().map(|i| i.event).collect();
-    append(&state, &caller, "/v1/events", events, locate).await
+    append(&state, &caller, "/v1/events", events, locate, announced).await
 }
 
 /// Capture one GS1 EPCIS 2.0 capture document (or one event with its own
@@ -533,6 +538,7 @@ pub async fn post_capture(
     body: Body,
 ) -> Result<Response, Problem> {
     caller.require(Role::Planner)?;
+    let announced = state.store.announce();
     let text = read_body(state.limits, &headers, body).await?;
     // The validator's pointers are absolute in the document; the store's
     // (time policy, conflicts) are relative to the event.
@@ -556,7 +562,7 @@ pub async fn post_capture(
         };
         format!("{event}{field}")
     };
-    append(&state, &caller, "/epcis/capture", events, locate).await
+    append(&state, &caller, "/epcis/capture", events, locate, announced).await
 }
 
 /// A vehicle's state and history from the event store. Another tenant's

@@ -26,5 +26,7 @@ pub mod tenant;
 
 pub use error::{BackendError, BadItem, Code, Rejected, StoreError};
 pub use model::{Body, Event, Flag, ResourceEvent};
-pub use store::{Answer, AppendReport, AuditOf, EncodedBatch, Store, VehicleView};
+pub use store::{
+    Announced, Answer, AppendReport, AuditOf, EncodedBatch, Pending, Store, VehicleView,
+};
 pub use tenant::TenantId;

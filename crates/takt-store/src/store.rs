@@ -115,6 +115,13 @@ struct Shared {
     regrouped: AtomicU64,
     /// Batches submitted and not yet taken by the writer thread.
     waiting: AtomicUsize,
+    /// Batches announced ([`Store::announce`]) and not yet submitted.
+    incoming: AtomicUsize,
+    /// How long the writer waits, at most, in one transaction for
+    /// announced batches ([`GATHER`] unless set).
+    gather: std::time::Duration,
+    /// Transactions the writer ran, and the batches in them.
+    written: (AtomicU64, AtomicU64),
 }
 
 /// The writer thread and its queue.
@@ -142,6 +149,16 @@ struct Job {
 /// The most batches the writer stores in one transaction; more waiting go
 /// in the next one.
 pub const MAX_WRITER_GROUP: usize = 64;
+
+/// A batch announced to the writer ([`Store::announce`]); withdrawn when
+/// dropped.
+pub struct Announced(Arc<Shared>);
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        self.0.incoming.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// A submitted batch's answer, to `.await` or to [`Pending::wait`] for: the
 /// store's answer and the batch handed back. When the writer failed while
@@ -182,41 +199,110 @@ impl std::future::Future for Pending {
     }
 }
 
-/// The writer thread: takes the first batch waiting and every batch queued
-/// behind it (at most [`MAX_WRITER_GROUP`]), stores each run of one tenant's
-/// batches in one transaction ([`Store::append_group`]'s rules) and
-/// answers each; until the store is dropped and the queue is empty. A
-/// panic while storing a group answers that group's batches
+/// How long, at most, the writer waits in one transaction for announced
+/// batches ([`Store::announce`]) to be submitted before it commits (the
+/// default of [`Store::with_gather`]).
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// The writer thread: takes the first batch waiting and stores it with
+/// every batch of the same tenant queued behind it, or submitted while it
+/// stores them, in one transaction ([`Store::append_group`]'s rules); at
+/// most [`MAX_WRITER_GROUP`] batches. Before it commits, while batches are
+/// announced ([`Store::announce`]: requests still being read or parsed),
+/// it waits for them, up to [`GATHER`] in all, so that they share the
+/// commit (the wait for the disk) instead of each waiting for one of their
+/// own. Then it answers each; until the store is dropped and the queue is
+/// empty. A panic while storing a group answers that group's batches
 /// [`BackendError::Interrupted`] and the writer goes on.
 fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+    let take = |job: Job| {
+        shared.waiting.fetch_sub(1, Ordering::Relaxed);
+        job
+    };
+    // A batch of another tenant, taken while a group was open.
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match jobs.recv() {
+                Ok(job) => take(job),
+                Err(_) => return,
+            },
+        };
+        let tenant = first.tenant.clone();
         let mut group = vec![first];
-        group.extend(jobs.try_iter().take(MAX_WRITER_GROUP - 1));
-        shared.waiting.fetch_sub(group.len(), Ordering::Relaxed);
-        while !group.is_empty() {
-            let run = group
-                .iter()
-                .take_while(|j| j.tenant == group[0].tenant)
-                .count();
-            let run: Vec<Job> = group.drain(..run).collect();
-            let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let items: Vec<Item<'_>> = run
-                    .iter()
-                    .map(|j| Item::encoded(&j.batch, j.received_at, Some(&*j.audit)))
-                    .collect();
-                shared.store_group(&mut **shared.lock(), &run[0].tenant, &items)
-            }));
-            match stored {
-                Ok(answers) => {
-                    for (job, answer) in run.into_iter().zip(answers) {
-                        // A caller that went away no longer wants it.
-                        let _ = job.answer.send((answer, job.batch));
+        let deadline = std::time::Instant::now() + shared.gather;
+        let stored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // The next batch of this group: one queued, else one announced
+            // while there is time; none when another tenant's comes first.
+            let mut pulled = 1;
+            let more = || -> Option<Job> {
+                if pulled >= MAX_WRITER_GROUP {
+                    return None;
+                }
+                loop {
+                    let job = match jobs.try_recv() {
+                        Ok(job) => Some(take(job)),
+                        Err(mpsc::TryRecvError::Disconnected) => return None,
+                        Err(mpsc::TryRecvError::Empty) => {
+                            let now = std::time::Instant::now();
+                            if shared.incoming.load(Ordering::Relaxed) == 0 || now >= deadline {
+                                return None;
+                            }
+                            // A slice, so that a withdrawn announcement
+                            // holds the writer little.
+                            let slice = (deadline - now).min(std::time::Duration::from_micros(50));
+                            match jobs.recv_timeout(slice) {
+                                Ok(job) => Some(take(job)),
+                                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+                            }
+                        }
+                    };
+                    if let Some(job) = job {
+                        if job.tenant == tenant {
+                            pulled += 1;
+                            return Some(job);
+                        }
+                        next = Some(job);
+                        return None;
                     }
                 }
-                // Each caller is told; its batch is gone with the group.
-                Err(_) => drop(run),
+            };
+            shared.store_group(&mut **shared.lock(), &tenant, &mut group, more)
+        }));
+        shared.written.0.fetch_add(1, Ordering::Relaxed);
+        shared
+            .written
+            .1
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        match stored {
+            Ok(answers) => {
+                for (job, answer) in group.into_iter().zip(answers) {
+                    // A caller that went away no longer wants it.
+                    let _ = job.answer.send((answer, job.batch));
+                }
             }
+            // Each caller is told; its batch is gone with the group.
+            Err(_) => drop(group),
         }
+    }
+}
+
+/// A batch that a group stores: gives its [`Item`].
+trait Batch {
+    fn item(&self) -> Item<'_>;
+}
+
+impl Batch for Job {
+    fn item(&self) -> Item<'_> {
+        Item::encoded(&self.batch, self.received_at, Some(&*self.audit))
+    }
+}
+
+impl Batch for (&EncodedBatch, Timestamp) {
+    fn item(&self) -> Item<'_> {
+        Item::encoded(self.0, self.1, None)
     }
 }
 
@@ -668,6 +754,9 @@ impl Store {
                 policy: DEFAULT_POLICY,
                 regrouped: AtomicU64::new(0),
                 waiting: AtomicUsize::new(0),
+                incoming: AtomicUsize::new(0),
+                gather: GATHER,
+                written: (AtomicU64::new(0), AtomicU64::new(0)),
             }),
             writer: OnceLock::new(),
         }
@@ -679,6 +768,15 @@ impl Store {
         Arc::get_mut(&mut self.shared)
             .expect("the policy is set before the writer starts")
             .policy = policy;
+        self
+    }
+
+    /// The same store whose writer waits at most `gather` in a
+    /// transaction for announced batches (before any batch is submitted).
+    pub fn with_gather(mut self, gather: std::time::Duration) -> Store {
+        Arc::get_mut(&mut self.shared)
+            .expect("the wait is set before the writer starts")
+            .gather = gather;
         self
     }
 
@@ -756,36 +854,45 @@ impl Shared {
     }
 
     /// Several batches of one tenant in one transaction (see
-    /// [`Store::append_group`]); a lone batch in a transaction of its own.
-    fn store_group(
+    /// [`Store::append_group`]), and each that `more` gives before the
+    /// commit (added to `batches`); the answers in the order of `batches`.
+    fn store_group<B: Batch>(
         &self,
         backend: &mut dyn Backend,
         tenant: &TenantId,
-        items: &[Item<'_>],
+        batches: &mut Vec<B>,
+        mut more: impl FnMut() -> Option<B>,
     ) -> Vec<Answered> {
-        if let [item] = items {
-            return vec![self.append_one(backend, tenant, item)];
-        }
         let grouped = (|| -> Result<Vec<Answered>, StoreError> {
             let mut tx = backend.begin(tenant, true)?;
-            // Every batch's read announced first (PostgreSQL sends them
-            // ahead, so that a batch is decided while the server writes the
-            // one before it).
-            let reads: Vec<Cow<'_, Reads>> = items.iter().map(Item::reads).collect();
-            for (item, r) in items.iter().zip(&reads) {
-                tx.read_ahead(tenant, &r.ids(item.events), &r.named)?;
-            }
-            let mut out = Vec::with_capacity(items.len());
+            let mut out = Vec::with_capacity(batches.len());
             let mut write = false;
-            for (item, reads) in items.iter().zip(&reads) {
-                match append_in(&mut *tx, &self.policy, tenant, item, reads) {
-                    Ok((report, w)) => {
-                        write |= w;
-                        out.push(Ok(report));
+            let mut announced = 0;
+            loop {
+                // Every batch's read announced first (PostgreSQL sends them
+                // ahead, so that a batch is decided while the server writes
+                // the one before it).
+                for b in &batches[announced..] {
+                    let item = b.item();
+                    let r = item.reads();
+                    tx.read_ahead(tenant, &r.ids(item.events), &r.named)?;
+                }
+                announced = batches.len();
+                while out.len() < batches.len() {
+                    let item = batches[out.len()].item();
+                    match append_in(&mut *tx, &self.policy, tenant, &item, &item.reads()) {
+                        Ok((report, w)) => {
+                            write |= w;
+                            out.push(Ok(report));
+                        }
+                        // Decided before the batch wrote anything.
+                        Err(StoreError::Rejected(r)) => out.push(Err(StoreError::Rejected(r))),
+                        Err(e) => return Err(e),
                     }
-                    // Decided before the batch wrote anything.
-                    Err(StoreError::Rejected(r)) => out.push(Err(StoreError::Rejected(r))),
-                    Err(e) => return Err(e),
+                }
+                match more() {
+                    Some(b) => batches.push(b),
+                    None => break,
                 }
             }
             if write {
@@ -793,13 +900,18 @@ impl Shared {
             }
             Ok(out)
         })();
-        grouped.unwrap_or_else(|_| {
-            self.regrouped.fetch_add(1, Ordering::Relaxed);
-            items
-                .iter()
-                .map(|item| self.append_one(backend, tenant, item))
-                .collect()
-        })
+        match grouped {
+            Ok(out) => out,
+            // A lone batch's failure is its answer.
+            Err(e) if batches.len() == 1 => vec![Err(e)],
+            Err(_) => {
+                self.regrouped.fetch_add(1, Ordering::Relaxed);
+                batches
+                    .iter()
+                    .map(|b| self.append_one(backend, tenant, &b.item()))
+                    .collect()
+            }
+        }
     }
 }
 
@@ -820,11 +932,9 @@ impl Store {
         tenant: &TenantId,
         batches: &[(&EncodedBatch, Timestamp)],
     ) -> Vec<Answered> {
-        let items: Vec<Item<'_>> = batches
-            .iter()
-            .map(|(b, at)| Item::encoded(b, *at, None))
-            .collect();
-        self.shared.store_group(&mut **self.lock(), tenant, &items)
+        let mut batches = batches.to_vec();
+        self.shared
+            .store_group(&mut **self.lock(), tenant, &mut batches, || None)
     }
 
     /// Hands a batch to the store's writer thread, for callers on many
@@ -836,12 +946,16 @@ impl Store {
     /// ([`EncodedBatch::new`]), so that the writer does only the
     /// database's work. A batch alone is stored alone, as
     /// [`Store::append_audited`] stores it.
+    ///
+    /// `announced`: the batch's announcement, when it was announced
+    /// ([`Store::announce`]) while its request was read and parsed.
     pub fn submit(
         &self,
         tenant: TenantId,
         batch: EncodedBatch,
         received_at: Timestamp,
         audit: AuditOf,
+        announced: Option<Announced>,
     ) -> Pending {
         let writer = self.writer.get_or_init(|| {
             let (jobs, queue) = mpsc::channel();
@@ -857,6 +971,9 @@ impl Store {
         });
         let (answer, pending) = oneshot::channel();
         self.shared.waiting.fetch_add(1, Ordering::Relaxed);
+        // Withdrawn first: the writer waits for announced batches, and this
+        // one is about to be queued.
+        drop(announced);
         let job = Job {
             tenant,
             batch,
@@ -872,11 +989,30 @@ impl Store {
         Pending(pending)
     }
 
+    /// Announces a batch that will be submitted soon ([`Store::submit`]):
+    /// a request whose body is being read and parsed. While batches are
+    /// announced, the writer waits for them (up to [`GATHER`]) before it
+    /// commits, so that they share the commit. Dropping the announcement
+    /// (the request failed, or its batch was submitted) withdraws it.
+    pub fn announce(&self) -> Announced {
+        self.shared.incoming.fetch_add(1, Ordering::Relaxed);
+        Announced(self.shared.clone())
+    }
+
     /// Groups of batches ([`Store::append_group`], [`Store::submit`])
     /// whose transaction failed (a database error, not a rejected batch)
     /// and whose batches were then stored one at a time.
     pub fn groups_stored_again(&self) -> u64 {
         self.shared.regrouped.load(Ordering::Relaxed)
+    }
+
+    /// The writer's transactions so far and the batches in them
+    /// ([`Store::submit`]; their ratio is the mean group size).
+    pub fn written(&self) -> (u64, u64) {
+        (
+            self.shared.written.0.load(Ordering::Relaxed),
+            self.shared.written.1.load(Ordering::Relaxed),
+        )
     }
 
     /// Batches submitted ([`Store::submit`]) and not yet taken by the

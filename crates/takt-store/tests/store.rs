@@ -461,7 +461,10 @@ fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store
 /// A panic in the store's writer while it stores a group (here in an
 /// audit closure, as a bug might) answers that group's batches with an
 /// error that says to resend, stores none of them (the transaction rolled
-/// back), and the writer takes the next batch as usual.
+/// back), and the writer takes the next batch as usual. Of the two
+/// batches queued while the first is being stored, the first joins its
+/// transaction and fails with it (its audit panics); the second, not yet
+/// taken when it did, is stored in the next transaction.
 #[test]
 fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
     let dir = temp_dir("panic");
@@ -480,6 +483,7 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
             go.lock().unwrap().recv().unwrap();
             audit_entry(r)
         }),
+        None,
     );
     inside.recv().unwrap();
     let waiting: Vec<_> = [("p-1", true), ("p-2", false)]
@@ -493,22 +497,27 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
                     assert!(!panics, "an audit that fails");
                     audit_entry(r)
                 }),
+                None,
             )
         })
         .collect();
-    // Both wait behind the first, so the writer takes them together.
+    // Both wait behind the first, so the writer takes them into its
+    // transaction, one after the other.
     assert_eq!(store.waiting(), 2);
     go_tx.send(()).unwrap();
-    let (answer, back) = first.wait();
-    assert_eq!(answer.unwrap().count(Answer::Stored), 5);
-    assert!(back.is_some(), "the batch is handed back");
-    for pending in waiting {
+    let mut waiting = waiting.into_iter();
+    let failed = [first, waiting.next().unwrap()];
+    for pending in failed {
         let (answer, back) = pending.wait();
         let message = answer.expect_err("not stored").to_string();
         assert!(message.contains("resend"), "{message}");
         assert!(back.is_none());
     }
+    let (answer, back) = waiting.next().unwrap().wait();
+    assert_eq!(answer.unwrap().count(Answer::Stored), 5);
+    assert!(back.is_some(), "the batch is handed back");
     assert_eq!(store.waiting(), 0);
+    assert_eq!(store.written(), (2, 3));
     // Neither batch of the failed group is stored; the writer goes on.
     assert_eq!(store.count(&t).unwrap(), 5);
     let (after, _) = store
@@ -517,9 +526,70 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
             EncodedBatch::new(events(&journey(VIN_B, "p-3"))),
             now(),
             Box::new(|r: &takt_store::AppendReport| audit_entry(r)),
+            None,
         )
         .wait();
     assert_eq!(after.unwrap().count(Answer::Stored), 5);
+    assert!(store.verify(&t).unwrap().mismatched.is_empty());
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The writer waits for announced batches before it commits: a batch
+/// submitted while another of the same tenant is announced is stored with
+/// it in one transaction; a batch of another tenant goes in a transaction
+/// of its own; a withdrawn announcement ends the wait (here well before
+/// the 30 s allowed).
+#[test]
+fn the_writer_waits_for_announced_batches_before_it_commits() {
+    let dir = temp_dir("gather");
+    let store = Store::open(dir.join("g.db").to_str().unwrap())
+        .unwrap()
+        .with_gather(std::time::Duration::from_secs(30));
+    let t = tenant("toyota");
+    let audit =
+        || -> takt_store::AuditOf { Box::new(|r: &takt_store::AppendReport| audit_entry(r)) };
+    let batch = |vin: &str, prefix: &str| EncodedBatch::new(events(&journey(vin, prefix)));
+    // Same tenant: one transaction for both.
+    let announced = store.announce();
+    let first = store.submit(t.clone(), batch(VIN_A, "g-0"), now(), audit(), None);
+    let second = store.submit(
+        t.clone(),
+        batch(VIN_B, "g-1"),
+        now(),
+        audit(),
+        Some(announced),
+    );
+    for pending in [first, second] {
+        assert_eq!(pending.wait().0.unwrap().count(Answer::Stored), 5);
+    }
+    assert_eq!(store.written(), (1, 2));
+    // Another tenant's batch, submitted while the group waits: a
+    // transaction of its own, after the group's.
+    let other = tenant("mazda");
+    let announced = store.announce();
+    let first = store.submit(t.clone(), batch(VIN_A, "g-2"), now(), audit(), None);
+    let theirs = store.submit(
+        other.clone(),
+        batch(VIN_A, "g-3"),
+        now(),
+        audit(),
+        Some(announced),
+    );
+    assert_eq!(first.wait().0.unwrap().count(Answer::Stored), 5);
+    assert_eq!(theirs.wait().0.unwrap().count(Answer::Stored), 5);
+    assert_eq!(store.written(), (3, 4));
+    // A withdrawn announcement: the writer commits without waiting out
+    // the 30 s.
+    let since = std::time::Instant::now();
+    let announced = store.announce();
+    let alone = store.submit(t.clone(), batch(VIN_B, "g-4"), now(), audit(), None);
+    drop(announced);
+    assert_eq!(alone.wait().0.unwrap().count(Answer::Stored), 5);
+    assert!(since.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(store.written(), (4, 5));
+    assert_eq!(store.count(&t).unwrap(), 20);
+    assert_eq!(store.count(&other).unwrap(), 5);
     assert!(store.verify(&t).unwrap().mismatched.is_empty());
     drop(store);
     let _ = std::fs::remove_dir_all(dir);
@@ -574,6 +644,7 @@ fn callers_on_many_threads_are_each_answered_for_their_own_batch(store: &Store) 
                                 EncodedBatch::new(batch.clone()),
                                 now(),
                                 Box::new(audit),
+                                None,
                             )
                             .wait();
                         assert_eq!(
