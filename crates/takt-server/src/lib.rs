@@ -473,10 +473,12 @@ pub async fn post_events(
     body: Body,
 ) -> Result<Response, Problem> {
     caller.require(Role::Planner)?;
-    // The store's writer waits for announced batches before it commits.
-    let announced = state.store.announce();
     let tenant = caller.tenant.clone();
     let text = read_body(state.limits, &headers, body).await?;
+    // The store's writer waits for announced batches before it commits:
+    // announced once the body is in (a slow upload holds no one up), for
+    // the parse and the records.
+    let announced = state.store.announce();
     // Pointers of takt items are relative to the item; in the body the item
     // is `/INDEX` (the array element, or the line among non-empty lines).
     let locate = |b: &BadItem| {
@@ -538,8 +540,8 @@ pub async fn post_capture(
     body: Body,
 ) -> Result<Response, Problem> {
     caller.require(Role::Planner)?;
-    let announced = state.store.announce();
     let text = read_body(state.limits, &headers, body).await?;
+    let announced = state.store.announce();
     // The validator's pointers are absolute in the document; the store's
     // (time policy, conflicts) are relative to the event.
     let parsed =
