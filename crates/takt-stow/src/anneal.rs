@@ -1189,9 +1189,10 @@ impl<'a> Annealer<'a> {
     }
 
     fn step(&mut self, rng: &mut ChaCha8Rng, temp: f64) {
-        let proposal = match rng.random_range(0..8) {
-            0 => self.propose_blocker(rng),
-            _ => self.propose(rng),
+        let proposal = if rng.random_range(0..8) == 0 {
+            self.propose_blocker(rng)
+        } else {
+            self.propose(rng)
         };
         if let Some((v, w, a, b)) = proposal {
             self.try_swap(rng, temp, v, w, a, b);
