@@ -1302,7 +1302,8 @@ impl<'a> Annealer<'a> {
     }
 
     /// Swaps `v` and `w` over intervals `a..=b` if the cost rises by less
-    /// than `threshold` (or not at all); returns whether it did.
+    /// than `threshold` (or not at all); a negative `threshold` asks for a
+    /// strict fall instead. Returns whether it swapped.
     fn swap_within(&mut self, threshold: f64, v: usize, w: usize, a: usize, b: usize) -> bool {
         let last_port = (b + 1).min(self.inst.n_ports - 1);
         // Cheap filter first: twice a lower bound of the new cost of the
