@@ -20,7 +20,9 @@
 //! is written to the audit log. In front of everything, at most
 //! `max_in_flight` requests run at once; more answer 503 `overloaded` at
 //! once rather than queue without bound. A batch is answered only after it
-//! is committed durably; store calls run on tokio's blocking pool. Errors
+//! is committed durably: captured batches go to the store's writer thread
+//! (`Store::submit`, group commit), other store calls run on tokio's
+//! blocking pool. Errors
 //! are `application/problem+json` ([`problem`]). See `docs/api.md`.
 
 pub mod admin;
