@@ -38,6 +38,19 @@ def gate_distances(inst):
     return dist
 
 
+def fits(stays, k):
+    """How many of the stays (sorted by end) k slots can hold (greedy interval scheduling)."""
+    free = [0] * k  # sorted times at which each of k slots is free
+    count = 0
+    for o, e in stays:
+        i = bisect.bisect_right(free, o) - 1
+        if i >= 0:
+            free.pop(i)
+            bisect.insort(free, e)
+            count += 1
+    return count
+
+
 def main():
     for path in sys.argv[1:]:
         d = json.load(open(path))
@@ -45,18 +58,7 @@ def main():
         depth = sorted(dist[v] for v in range(1, d["N"]) if v in dist)
         stays = sorted(((o, e) for (o, e), n in d["K"] for _ in range(n)), key=lambda s: (s[1], s[0]))
 
-        def fits(k):
-            free = [0] * k  # sorted times at which each of k slots is free
-            count = 0
-            for o, e in stays:
-                i = bisect.bisect_right(free, o) - 1
-                if i >= 0:
-                    free.pop(i)
-                    bisect.insort(free, e)
-                    count += 1
-            return count
-
-        f = [fits(k) for k in range(len(depth) + 1)]
+        f = [fits(stays, k) for k in range(len(depth) + 1)]
         slot_sum = sum(depth[k - 1] * (f[k] - f[k - 1]) for k in range(1, len(depth) + 1))
         bound = 2 * (len(stays) * d["F"] + slot_sum)
         print(f"{path}: LB {d['LB']}, bound {bound}, bound - LB {bound - d['LB']}")

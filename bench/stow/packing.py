@@ -24,14 +24,13 @@ vehicle):
 
 Usage: bench/stow/packing.py INSTANCE [SOLUTION...]
 """
-import bisect
 import json
 import os
 import sys
 from collections import Counter, defaultdict, deque
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bound import gate_distances  # noqa: E402
+from bound import fits, gate_distances  # noqa: E402
 
 inst = json.load(open(sys.argv[1]))
 N, P, K = inst["N"], inst["P"], inst["K"]
@@ -44,19 +43,7 @@ slots = sorted((v for v in range(1, N) if v in dist), key=lambda v: (dist[v], v)
 stays = sorted(((o, e) for (o, e), n in K for _ in range(n)), key=lambda s: (s[1], s[0]))
 
 
-def fits(k):
-    free = [0] * k
-    count = 0
-    for o, e in stays:
-        i = bisect.bisect_right(free, o) - 1
-        if i >= 0:
-            free.pop(i)
-            bisect.insort(free, e)
-            count += 1
-    return count
-
-
-f = [fits(k) for k in range(len(slots) + 1)]
+f = [fits(stays, k) for k in range(len(slots) + 1)]
 bound_depth = sum(2 * dist[slots[k - 1]] * (f[k] - f[k - 1]) for k in range(1, len(slots) + 1))
 
 
