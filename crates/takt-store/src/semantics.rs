@@ -149,45 +149,50 @@ fn effective<'a>(
 /// A hold in force on a vehicle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldState {
-    pub since: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
+    // Fields in key order: see `VehicleState`.
     /// `hold` or `cert_hold`.
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    pub since: Timestamp,
 }
 
-/// A vehicle's state, derived from its effective events.
+/// A vehicle's state, derived from its effective events. Its fields (and
+/// `HoldState`'s) are declared in key order, so that it serializes
+/// straight to the canonical JSON that is stored (sorted keys, as a
+/// `serde_json::Value` would write it) without building a `Value` first;
+/// `vehicle_state_serializes_straight_to_canonical_json` checks it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VehicleState {
-    pub vin: Vin,
+    /// Certification checklist items done.
+    pub checklist_done: BTreeSet<String>,
+    /// Holds in force, by reason.
+    pub holds: BTreeMap<String, HoldState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<String>,
-    /// The stage of the latest journey milestone, by event time.
+    pub last_event_at: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<Stage>,
+    pub location: Option<String>,
     /// The latest journey milestone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub milestone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage_since: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub voyage: Option<String>,
-    /// Holds in force, by reason.
-    pub holds: BTreeMap<String, HoldState>,
-    /// Certification checklist items done.
-    pub checklist_done: BTreeSet<String>,
-    /// Times the vehicle was rolled to a later voyage.
-    pub n_rolls: u32,
+    pub model: Option<String>,
     /// Effective (not retracted) events.
     pub n_events: usize,
     /// Retracted events.
     pub n_retracted: usize,
+    /// Times the vehicle was rolled to a later voyage.
+    pub n_rolls: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_event_at: Option<Timestamp>,
+    pub resource: Option<String>,
+    /// The stage of the latest journey milestone, by event time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<Stage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage_since: Option<Timestamp>,
+    pub vin: Vin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voyage: Option<String>,
 }
 
 /// One line of a vehicle's history: every stored event, retracted ones
@@ -468,7 +473,7 @@ fn stored<T: Serialize>(state: &T) -> String {
 /// and its tail; `None` for a subject key takt does not know.
 pub fn derive_subject(key: &str, rows: &[LogRow]) -> Option<Derived> {
     let state = match subject(key)? {
-        Subject::Vehicle(vin) => stored(&derive_vehicle(vin, rows).0),
+        Subject::Vehicle(vin) => derive_vehicle(vin, rows).0.stored(),
         Subject::Resource(k) => stored(&derive_resource(k, rows)),
     };
     let mine: Vec<&LogRow> = rows
@@ -488,11 +493,21 @@ pub fn derive_subject(key: &str, rows: &[LogRow]) -> Option<Derived> {
 /// A state that effective events are applied to one at a time, in event order.
 trait Apply: Serialize + serde::de::DeserializeOwned {
     fn apply(&mut self, e: &Event);
+
+    /// The state as stored (canonical JSON).
+    fn stored(&self) -> String {
+        stored(self)
+    }
 }
 
 impl Apply for VehicleState {
     fn apply(&mut self, e: &Event) {
         VehicleState::apply(self, e);
+    }
+
+    /// Straight to JSON: its fields are declared in key order.
+    fn stored(&self) -> String {
+        serde_json::to_string(self).expect("a state serializes")
     }
 }
 
@@ -514,7 +529,7 @@ fn applied<T: Apply>(
         None => empty(),
     };
     events.iter().for_each(|e| s.apply(e));
-    Some(stored(&s))
+    Some(s.stored())
 }
 
 /// Applies new effective events to a subject's stored state: the events
@@ -615,4 +630,47 @@ pub fn latest_at<'a>(rows: impl IntoIterator<Item = &'a LogRow>) -> Option<Times
         .filter(|r| !r.is_retraction())
         .map(|r| r.event.at)
         .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field set (each optional one `Some`, holds with and without a
+    /// location): serialized straight, a vehicle's state is exactly the
+    /// canonical JSON (sorted keys) stored before, so stored states and
+    /// states derived again compare equal as text. A field added out of
+    /// key order fails here.
+    #[test]
+    fn vehicle_state_serializes_straight_to_canonical_json() {
+        let at: Timestamp = "2026-03-02T12:00:00Z".parse().unwrap();
+        let hold = |location: Option<&str>| HoldState {
+            kind: "hold".into(),
+            location: location.map(String::from),
+            since: at,
+        };
+        let state = VehicleState {
+            checklist_done: ["emissions", "lighting"].map(String::from).into(),
+            holds: [
+                ("damage".to_string(), hold(Some("USLGB"))),
+                ("customs".to_string(), hold(None)),
+            ]
+            .into(),
+            last_event_at: Some(at),
+            location: Some("USLGB".into()),
+            milestone: Some("port_arrival".into()),
+            model: Some("camry".into()),
+            n_events: 7,
+            n_retracted: 1,
+            n_rolls: 2,
+            resource: Some("USLGB/processing".into()),
+            stage: Some(Stage::PortArrival),
+            stage_since: Some(at),
+            vin: Vin::parse("4T1DAACK4TU100001").unwrap(),
+            voyage: Some("V001".into()),
+        };
+        assert_eq!(state.stored(), stored(&state));
+        let empty = VehicleState::empty(Vin::parse("4T1DAACK4TU100001").unwrap());
+        assert_eq!(empty.stored(), stored(&empty));
+    }
 }
