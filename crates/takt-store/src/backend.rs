@@ -192,7 +192,7 @@ pub trait Tx {
     fn rows_and_states(
         &mut self,
         tenant: &TenantId,
-        ids: &[&str],
+        ids: &[String],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError>;
     /// Announces a [`Tx::rows_and_states`] that a later batch of this
@@ -205,7 +205,7 @@ pub trait Tx {
     fn read_ahead(
         &mut self,
         _tenant: &TenantId,
-        _ids: &[&str],
+        _ids: &[String],
         _subjects: &[String],
     ) -> Result<(), BackendError> {
         Ok(())

@@ -340,10 +340,10 @@ fn keys_param(subjects: &[String]) -> Param {
     )
 }
 
-fn rows_and_states_params(tenant: &TenantId, ids: &[&str], subjects: &[String]) -> Vec<Param> {
+fn rows_and_states_params(tenant: &TenantId, ids: &[String], subjects: &[String]) -> Vec<Param> {
     vec![
         Box::new(tenant.as_str().to_string()),
-        Box::new(ids.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        Box::new(ids.to_vec()),
         keys_param(subjects),
     ]
 }
@@ -426,7 +426,7 @@ impl Tx for PgTx<'_> {
     fn read_ahead(
         &mut self,
         tenant: &TenantId,
-        ids: &[&str],
+        ids: &[String],
         subjects: &[String],
     ) -> Result<(), BackendError> {
         debug_assert!(
@@ -439,7 +439,7 @@ impl Tx for PgTx<'_> {
             rows_and_states_params(tenant, ids, subjects),
         );
         self.ahead.push_back(Ahead {
-            ids: ids.iter().map(|s| s.to_string()).collect(),
+            ids: ids.to_vec(),
             subjects: subjects.to_vec(),
             answer,
             rows: Vec::new(),
@@ -451,14 +451,12 @@ impl Tx for PgTx<'_> {
     fn rows_and_states(
         &mut self,
         tenant: &TenantId,
-        ids: &[&str],
+        ids: &[String],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
         while let Some(ahead) = self.ahead.pop_front() {
             let answer = self.wait(ahead.answer)?;
-            if ahead.ids.iter().map(String::as_str).eq(ids.iter().copied())
-                && ahead.subjects == subjects
-            {
+            if ahead.ids == ids && ahead.subjects == subjects {
                 let (mut rows, mut states) = split_rows_and_states(answer)?;
                 // Written after the read went out: later in storage order,
                 // and the latest state of each subject.

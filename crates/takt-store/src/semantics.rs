@@ -474,7 +474,7 @@ fn stored<T: Serialize>(state: &T) -> String {
 pub fn derive_subject(key: &str, rows: &[LogRow]) -> Option<Derived> {
     let state = match subject(key)? {
         Subject::Vehicle(vin) => derive_vehicle(vin, rows).0.stored(),
-        Subject::Resource(k) => stored(&derive_resource(k, rows)),
+        Subject::Resource(k) => derive_resource(k, rows).stored(),
     };
     let mine: Vec<&LogRow> = rows
         .iter()

@@ -246,7 +246,7 @@ impl Tx for SqliteTx<'_> {
     fn rows_and_states(
         &mut self,
         tenant: &TenantId,
-        ids: &[&str],
+        ids: &[String],
         subjects: &[String],
     ) -> Result<(Vec<LogRow>, Vec<StoredState>), BackendError> {
         let raw = select_in(&self.tx, tenant, ids, &ROWS_BY_ID, |r| raw_row(r, 0))?;

@@ -306,13 +306,12 @@ impl Batch for (&EncodedBatch, Timestamp) {
     }
 }
 
-/// One batch of a group: its events, their log records when made ahead,
-/// its receipt time and what makes its audit row.
+/// One batch of a group: its events (with their log records and reads
+/// when made ahead, [`EncodedBatch`]), its receipt time and what makes
+/// its audit row.
 struct Item<'a> {
     events: &'a [Event],
-    records: Option<&'a [String]>,
-    /// What it reads, when worked out ahead ([`EncodedBatch`]).
-    reads: Option<&'a Reads>,
+    encoded: Option<&'a EncodedBatch>,
     received_at: Timestamp,
     audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
 }
@@ -325,8 +324,7 @@ impl<'a> Item<'a> {
     ) -> Item<'a> {
         Item {
             events,
-            records: None,
-            reads: None,
+            encoded: None,
             received_at,
             audit,
         }
@@ -339,8 +337,7 @@ impl<'a> Item<'a> {
     ) -> Item<'a> {
         Item {
             events: &batch.events,
-            records: Some(&batch.records),
-            reads: Some(&batch.reads),
+            encoded: Some(batch),
             received_at,
             audit,
         }
@@ -348,8 +345,8 @@ impl<'a> Item<'a> {
 
     /// What the batch reads: worked out ahead, or now.
     fn reads(&self) -> Cow<'a, Reads> {
-        match self.reads {
-            Some(r) => Cow::Borrowed(r),
+        match self.encoded {
+            Some(b) => Cow::Borrowed(&b.reads),
             None => Cow::Owned(Reads::of(self.events)),
         }
     }
@@ -509,21 +506,20 @@ fn unknown_subject(s: &str) -> BackendError {
 
 /// What a batch reads ([`Tx::rows_and_states`]), worked out once per
 /// batch (by the caller, for an [`EncodedBatch`]): each event's distinct
-/// subjects, the batch's distinct subjects sorted, and for its distinct
-/// event ids, sorted, the index of an event with each.
+/// subjects, and the batch's distinct event ids and subjects, each sorted.
 #[derive(Debug, Clone, PartialEq)]
 struct Reads {
     subjects_of: Vec<Vec<String>>,
-    ids: Vec<usize>,
+    ids: Vec<String>,
     named: Vec<String>,
 }
 
 impl Reads {
     fn of(batch: &[Event]) -> Reads {
         let subjects_of: Vec<Vec<String>> = batch.iter().map(unique_subjects).collect();
-        let mut ids: Vec<usize> = (0..batch.len()).collect();
-        ids.sort_by(|&a, &b| batch[a].event_id.cmp(&batch[b].event_id));
-        ids.dedup_by(|a, b| batch[*a].event_id == batch[*b].event_id);
+        let mut ids: Vec<String> = batch.iter().map(|e| e.event_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut named: Vec<String> = subjects_of.iter().flatten().cloned().collect();
         named.sort_unstable();
         named.dedup();
@@ -533,34 +529,25 @@ impl Reads {
             named,
         }
     }
-
-    /// The batch's distinct event ids, sorted.
-    fn ids<'e>(&self, batch: &'e [Event]) -> Vec<&'e str> {
-        self.ids
-            .iter()
-            .map(|&i| batch[i].event_id.as_str())
-            .collect()
-    }
 }
 
 /// One batch's append inside a write transaction that the caller begins
 /// and commits: the report, and whether anything was written (a batch of
 /// duplicates only, without an audit row, writes nothing). A rejected
 /// batch (`StoreError::Rejected`) is rejected before it writes anything.
-fn append_in<'e>(
+fn append_in(
     tx: &mut dyn Tx,
     policy: &TimePolicy,
     tenant: &TenantId,
-    item: &Item<'e>,
-    reads: &Reads,
+    item: &Item<'_>,
 ) -> Result<(AppendReport, bool), StoreError> {
     let &Item {
         events: batch,
-        records,
+        encoded,
         received_at,
         audit,
-        ..
     } = item;
+    let reads = item.reads();
     let mut bad = Vec::new();
     let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
     for (i, e) in batch.iter().enumerate() {
@@ -586,11 +573,10 @@ fn append_in<'e>(
     // are read too and left unused), and the batch's new events as they
     // are accepted (for duplicates within the batch): borrowed, never
     // copied.
-    let ids = reads.ids(batch);
-    let (under_ids, states) = tx.rows_and_states(tenant, &ids, &reads.named)?;
+    let (under_ids, states) = tx.rows_and_states(tenant, &reads.ids, &reads.named)?;
     let mut stored_states: BTreeMap<String, StoredState> =
         states.into_iter().map(|s| (s.subject.clone(), s)).collect();
-    let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(ids.len());
+    let mut by_id: HashMap<&str, Vec<&Event>> = HashMap::with_capacity(reads.ids.len());
     for row in &under_ids {
         by_id
             .entry(row.event.event_id.as_str())
@@ -625,8 +611,8 @@ fn append_in<'e>(
                 report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
                 new_rows.push(NewRow {
                     event: e,
-                    record: match records {
-                        Some(r) => Cow::Borrowed(r[i].as_str()),
+                    record: match encoded {
+                        Some(b) => Cow::Borrowed(b.records[i].as_str()),
                         None => Cow::Owned(backend::record(e)),
                     },
                     received_at,
@@ -845,8 +831,7 @@ impl Shared {
         item: &Item<'_>,
     ) -> Answered {
         let mut tx = backend.begin(tenant, true)?;
-        let reads = item.reads();
-        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item, &reads)?;
+        let (report, write) = append_in(&mut *tx, &self.policy, tenant, item)?;
         if write {
             tx.commit()?;
         }
@@ -875,12 +860,12 @@ impl Shared {
                 for b in &batches[announced..] {
                     let item = b.item();
                     let r = item.reads();
-                    tx.read_ahead(tenant, &r.ids(item.events), &r.named)?;
+                    tx.read_ahead(tenant, &r.ids, &r.named)?;
                 }
                 announced = batches.len();
                 while out.len() < batches.len() {
                     let item = batches[out.len()].item();
-                    match append_in(&mut *tx, &self.policy, tenant, &item, &item.reads()) {
+                    match append_in(&mut *tx, &self.policy, tenant, &item) {
                         Ok((report, w)) => {
                             write |= w;
                             out.push(Ok(report));

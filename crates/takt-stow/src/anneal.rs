@@ -1396,7 +1396,7 @@ impl<'a> Annealer<'a> {
         self.restore_best();
         let n = self.inst.n_nodes;
         let mut made = 0;
-        loop {
+        'passes: loop {
             let before = made;
             for t in 1..n {
                 let depth = self.inst.gate_distance[t];
@@ -1414,7 +1414,7 @@ impl<'a> Annealer<'a> {
                         let s = self.by_depth[k] as usize;
                         let fill = (a..=b).all(|j| self.occ.get(j, s) == EMPTY);
                         if progress() >= 1.0 {
-                            return made;
+                            break 'passes;
                         }
                         let done = if fill {
                             self.swap_within(0.0, t, s, a, b)
@@ -1431,13 +1431,16 @@ impl<'a> Annealer<'a> {
                 }
             }
             if made == before {
-                if self.cost <= self.best_cost {
-                    self.best_cost = self.cost;
-                    self.best.clone_from(&self.occ);
-                }
-                return made;
+                break;
             }
         }
+        // Out of time or out of changes: what was made is kept (each
+        // change left the cost where it was or lowered it).
+        if self.cost <= self.best_cost {
+            self.best_cost = self.cost;
+            self.best.clone_from(&self.occ);
+        }
+        made
     }
 }
 
