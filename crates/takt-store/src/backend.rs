@@ -43,6 +43,11 @@
 //! backends map subjects to keys and back; the rest of the store sees
 //! subjects only.
 //!
+//! Migration 8 drops, on PostgreSQL, the primary key of `event_log.seq`:
+//! no read looks a row up by it (rows found through the unique index are
+//! ordered by it), and every appended row paid for an entry in its
+//! B-tree. SQLite's `seq` is the rowid; there the migration does nothing.
+//!
 //! Migration 2 adds `event_log.record_version` (rows written before it are
 //! version 1) and an index on (tenant, event time). Version 2 records keep
 //! every field of a takt milestone in the vehicle facts (`reported_stage`,
@@ -399,6 +404,12 @@ pub const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "vehicle subjects keyed serial first",
         STATE_KEYS_7,
         STATE_KEYS_7,
+    ),
+    (
+        8,
+        "PostgreSQL: no index on the log's sequence",
+        "",
+        "ALTER TABLE event_log DROP CONSTRAINT event_log_pkey;",
     ),
 ];
 

@@ -1553,11 +1553,12 @@ fn vehicle_states_are_keyed_serial_first_and_migrated_keys_answer_the_same() {
         [&format!("vin:{VIN_A}"), &format!("vin:{VIN_B}")]
     );
     assert!(before.1.is_some() && before.2.is_some());
-    // Back to the keys of schema version 6, then migration 7 again.
+    // Back to the keys of schema version 6, then migration 7 (and those
+    // after it) again.
     conn.execute_batch(
         "UPDATE subject_state SET subject = 'vin:' || substr(subject, 14, 9) || substr(subject, 5, 8)
              WHERE subject LIKE 'vin:%';
-         DELETE FROM schema_migrations WHERE version = 7;",
+         DELETE FROM schema_migrations WHERE version >= 7;",
     )
     .unwrap();
     assert_eq!(
@@ -1747,6 +1748,25 @@ fn postgres_backend_suite() {
     let mut c = postgres::Client::connect(&server.url("reopen"), postgres::NoTls).unwrap();
     assert!(c.execute("UPDATE event_log SET flags = '[]'", &[]).is_err());
     assert!(c.execute("DELETE FROM event_log", &[]).is_err());
+    // Migration 8: the log's one index is its unique key (no primary key
+    // on `seq`, which its sequence still fills in append order).
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'event_log' ORDER BY indexname",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(indexes, ["event_log_tenant_event_id_kind_key"]);
+    let seqs: Vec<i64> = c
+        .query("SELECT seq FROM event_log ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!seqs.is_empty() && seqs.windows(2).all(|w| w[0] < w[1]));
     // A database written by version 4 migrates.
     server.create_db("v4");
     let mut c = postgres::Client::connect(&server.url("v4"), postgres::NoTls).unwrap();
