@@ -509,7 +509,7 @@ fn upgrade_v1(event: &mut crate::model::Event) {
     let crate::model::Body::Vehicle(facts) = &mut event.body else {
         return;
     };
-    if let Ok(m) = serde_json::from_value::<takt_core::event::Milestone>(event.content.clone())
+    if let Ok(m) = serde_json::from_str::<takt_core::event::Milestone>(event.content.as_str())
         && m.event_id == event.event_id
     {
         facts.reported_stage = Some(m.stage);

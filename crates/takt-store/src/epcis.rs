@@ -1283,7 +1283,7 @@ fn to_takt(e: &Map<String, Value>, p: &str, ns: &Namespaces, v: &mut Validator) 
         event_id,
         at,
         body,
-        content,
+        content: crate::model::Content::of(&content),
         error_declaration: decl,
     })
 }

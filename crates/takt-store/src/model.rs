@@ -21,7 +21,7 @@ pub struct Event {
     /// The event as submitted, canonical JSON (object keys sorted), without
     /// its error declaration. Two submissions with the same id are the same
     /// event exactly when their contents are equal.
-    pub content: serde_json::Value,
+    pub content: Content,
     /// Present when this submission retracts the event with the same id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_declaration: Option<ErrorDeclaration>,
@@ -192,6 +192,46 @@ pub fn subjects(event: &Event) -> Vec<String> {
         Body::Vehicle(v) => v.vins.iter().map(|vin| format!("vin:{vin}")).collect(),
         Body::Resource(r) => vec![format!("res:{}", r.key())],
         Body::Other => Vec::new(),
+    }
+}
+
+/// An event's content as canonical JSON text (compact, object keys
+/// sorted, as [`canonical`] writes a `Value`), kept as text: it is written
+/// into the log record as it is and read back without building a `Value`,
+/// which only a conflict's differing fields need ([`Content::value`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Content(Box<serde_json::value::RawValue>);
+
+impl Content {
+    /// The canonical text of a JSON value.
+    pub fn of(value: &serde_json::Value) -> Content {
+        Content::canonical_of(value)
+    }
+
+    /// The text `value` serializes to, which the caller makes canonical
+    /// (compact, every object's keys in sorted order, as a `Value` writes
+    /// them): a struct whose fields are declared in key order.
+    pub(crate) fn canonical_of<T: Serialize + ?Sized>(value: &T) -> Content {
+        Content(serde_json::value::to_raw_value(value).expect("content serializes"))
+    }
+
+    /// The canonical JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The content as a JSON value.
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::from_str(self.0.get()).expect("content is JSON")
+    }
+}
+
+impl PartialEq for Content {
+    /// Equal texts, or (for text written otherwise, e.g. by an older
+    /// build) equal values.
+    fn eq(&self, other: &Content) -> bool {
+        self.as_str() == other.as_str() || self.value() == other.value()
     }
 }
 

@@ -84,7 +84,12 @@ pub fn classify(stored: &[&Event], incoming: &Event) -> Outcome {
     let mut conflicts = BTreeSet::new();
     for s in stored {
         let same_kind = s.error_declaration.is_some() == incoming.error_declaration.is_some();
-        conflicts.extend(differing_fields(&s.content, &incoming.content));
+        if s.content.as_str() != incoming.content.as_str() {
+            conflicts.extend(differing_fields(
+                &s.content.value(),
+                &incoming.content.value(),
+            ));
+        }
         if same_kind {
             if s.error_declaration != incoming.error_declaration {
                 conflicts.insert("/errorDeclaration".to_string());

@@ -10,7 +10,7 @@
 //! "gang_shortage" | "rail_delay", ...}}`.
 
 use crate::error::{BadItem, Code, Rejected};
-use crate::model::{Body, ErrorDeclaration, Event, ResourceEvent, VehicleFacts};
+use crate::model::{Body, Content, ErrorDeclaration, Event, ResourceEvent, VehicleFacts};
 use serde_json::{Map, Value};
 use takt_core::Vin;
 use takt_core::event::{EXTRA_MILESTONES, MILESTONES, Milestone};
@@ -351,7 +351,7 @@ struct TaktDeclaration {
 
 /// Tenant, event time, body and canonical content (the same for a
 /// milestone read from JSON or from CSV).
-type Parsed = (Option<String>, jiff::Timestamp, Body, Value);
+type Parsed = (Option<String>, jiff::Timestamp, Body, Content);
 
 /// The serde error's field, when it names one (`missing field `vin``).
 fn pointer_of(e: &serde_json::Error) -> String {
@@ -448,39 +448,46 @@ fn milestone_parts(i: usize, m: Milestone) -> Result<Parsed, Vec<BadItem>> {
     ))
 }
 
-/// A milestone's content: `serde_json::to_value(m)`, built directly (the
-/// same map, without going through the serializer).
-fn milestone_content(m: &Milestone) -> Value {
-    let text = |s: &str| Value::String(s.to_string());
-    let mut o = Map::new();
-    o.insert("at".into(), Value::String(m.at.rfc3339()));
-    o.insert("event_id".into(), text(&m.event_id));
-    o.insert("location".into(), text(&m.location));
-    o.insert("milestone".into(), text(&m.milestone));
-    o.insert("model".into(), text(&m.model));
-    o.insert("resource".into(), text(&m.resource));
-    o.insert(
-        "stage".into(),
-        serde_json::to_value(m.stage).expect("a stage serializes"),
-    );
-    o.insert("tenant".into(), text(&m.tenant));
-    o.insert("vin".into(), text(&m.vin));
-    for (key, value) in [
-        ("item", &m.item),
-        ("reason", &m.reason),
-        ("voyage", &m.voyage),
-    ] {
-        if let Some(v) = value {
-            o.insert(key.into(), text(v));
-        }
+/// A milestone's content: the canonical text of `serde_json::to_value(m)`
+/// (its fields in key order, the absent options left out), written
+/// straight from the milestone without building the `Value`;
+/// `fast_and_general_paths_read_a_milestone_line_alike` checks it.
+fn milestone_content(m: &Milestone) -> Content {
+    #[derive(serde::Serialize)]
+    struct InKeyOrder<'a> {
+        at: String,
+        event_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<&'a str>,
+        location: &'a str,
+        milestone: &'a str,
+        model: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        planned: Option<&'a std::collections::BTreeMap<String, takt_core::Minute>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+        resource: &'a str,
+        stage: takt_core::Stage,
+        tenant: &'a str,
+        vin: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        voyage: Option<&'a str>,
     }
-    if let Some(p) = &m.planned {
-        o.insert(
-            "planned".into(),
-            serde_json::to_value(p).expect("planned instants serialize"),
-        );
-    }
-    Value::Object(o)
+    Content::canonical_of(&InKeyOrder {
+        at: m.at.rfc3339(),
+        event_id: &m.event_id,
+        item: m.item.as_deref(),
+        location: &m.location,
+        milestone: &m.milestone,
+        model: &m.model,
+        planned: m.planned.as_ref(),
+        reason: m.reason.as_deref(),
+        resource: &m.resource,
+        stage: m.stage,
+        tenant: &m.tenant,
+        vin: &m.vin,
+        voyage: m.voyage.as_deref(),
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -495,7 +502,7 @@ struct ResourceLine {
 }
 
 fn parse_resource(i: usize, obj: Map<String, Value>) -> Result<Parsed, Vec<BadItem>> {
-    let content = Value::Object(obj.clone());
+    let content = Content::of(&Value::Object(obj.clone()));
     let r: ResourceLine = serde_json::from_value(Value::Object(obj)).map_err(|e| {
         vec![BadItem::new(i, Code::InvalidField, pointer_of(&e), format!(
             "not a resource event: {e}; types: vessel_eta {{voyage, port, eta}}, station_outage {{location, resource, from, until?}}, gang_shortage {{location, n_gangs_short, from, until}}, rail_delay {{service, delay_minutes}}"
@@ -524,9 +531,10 @@ mod tests {
         ];
         for line in lines {
             let m: Milestone = serde_json::from_str(line).expect("a milestone");
+            // The text a `Value` of the milestone writes, byte for byte.
             assert_eq!(
-                milestone_content(&m),
-                serde_json::to_value(&m).expect("serializes"),
+                milestone_content(&m).as_str(),
+                crate::model::canonical(&serde_json::to_value(&m).expect("serializes")),
                 "{line}"
             );
             let fast = fast_milestone(line).expect("the fast path takes it");

@@ -27,6 +27,13 @@ const LATEST_SCHEMA: i64 =
 const VIN_A: &str = "4T1DAACK4TU100001";
 const VIN_B: &str = "5TDAAAB54RS000013";
 
+/// The same content with another `location`.
+fn elsewhere(content: &takt_store::model::Content) -> takt_store::model::Content {
+    let mut v = content.value();
+    v["location"] = serde_json::json!("ELSEWHERE");
+    takt_store::model::Content::of(&v)
+}
+
 fn now() -> Timestamp {
     "2026-03-10T00:00:00Z".parse().unwrap()
 }
@@ -192,7 +199,7 @@ fn encoded_and_audited_appends_store_what_append_stores(plain: &Store, other: &S
     let again = other.append_audited(&t, &second, now(), &entry).unwrap();
     assert_eq!(again.count(Answer::Duplicate), second.len());
     let mut changed = second.clone();
-    changed[0].content["location"] = serde_json::json!("ELSEWHERE");
+    changed[0].content = elsewhere(&changed[0].content);
     assert!(other.append_audited(&t, &changed, now(), &entry).is_err());
     assert_eq!(other.count(&t).unwrap(), plain.count(&t).unwrap());
 }
@@ -207,7 +214,7 @@ fn audited_appends_write_their_audit_rows(store: &Store, url: &str) {
     store.append_audited(&t, &batch, now(), &entry).unwrap();
     store.append_audited(&t, &batch, now(), &entry).unwrap();
     let mut changed = batch.clone();
-    changed[0].content["location"] = serde_json::json!("ELSEWHERE");
+    changed[0].content = elsewhere(&changed[0].content);
     assert!(store.append_audited(&t, &changed, now(), &entry).is_err());
     let log = takt_store::auth::AuthStore::open(url)
         .unwrap()
