@@ -1188,6 +1188,19 @@ impl<'a> Annealer<'a> {
         }
     }
 
+    /// Moves at temperature `temp` from the best plan until `stop()`
+    /// (asked every 32 moves); returns the number made. The best plan is
+    /// kept the cheapest seen.
+    pub(crate) fn cold(&mut self, rng: &mut ChaCha8Rng, temp: f64, stop: &dyn Fn() -> bool) -> u64 {
+        self.restore_best();
+        let mut done = 0u64;
+        while !(done.is_multiple_of(32) && stop()) {
+            done += 1;
+            self.step(rng, temp);
+        }
+        done
+    }
+
     fn step(&mut self, rng: &mut ChaCha8Rng, temp: f64) {
         let proposal = if rng.random_range(0..8) == 0 {
             self.propose_blocker(rng)
@@ -1691,6 +1704,41 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Cold moves start from the best plan, keep the best the cheapest seen
+    /// and the running cost exact, and stop when told (checked every 32
+    /// moves).
+    #[test]
+    fn cold_moves_keep_the_best_and_stop_when_told() {
+        for seed in 0..40 {
+            let (inst, occ) = random_case(seed);
+            let given = table_cost(&inst, &occ);
+            let mut annealer = Annealer::new(&inst, occ);
+            // Away from the best plan first: the cold moves must go back to it.
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for _ in 0..200 {
+                annealer.step(&mut rng, 1e9);
+            }
+            let best_before = annealer.best_cost;
+            // Told to stop at once: back at the best plan (or one as
+            // cheap), no move made.
+            assert_eq!(annealer.cold(&mut rng, 0.5, &|| true), 0);
+            assert_eq!(annealer.cost, annealer.best_cost, "seed {seed}");
+            assert_eq!(annealer.cost, table_cost(&inst, &annealer.occ));
+            for _ in 0..200 {
+                annealer.step(&mut rng, 1e9);
+            }
+            let asked = std::cell::Cell::new(0);
+            let made = annealer.cold(&mut rng, 0.5, &|| {
+                asked.set(asked.get() + 1);
+                asked.get() > 10
+            });
+            assert_eq!(made, 10 * 32, "seed {seed}");
+            assert!(annealer.best_cost <= best_before && best_before <= given);
+            assert_eq!(annealer.cost, table_cost(&inst, &annealer.occ));
+            assert_eq!(annealer.best_cost, table_cost(&inst, &annealer.best));
         }
     }
 
