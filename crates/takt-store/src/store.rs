@@ -310,10 +310,16 @@ impl Batch for (&EncodedBatch, Timestamp) {
 /// when made ahead, [`EncodedBatch`]), its receipt time and what makes
 /// its audit row.
 struct Item<'a> {
-    events: &'a [Event],
-    encoded: Option<&'a EncodedBatch>,
+    events: Events<'a>,
     received_at: Timestamp,
     audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
+}
+
+/// A batch's events, alone or with their records and reads made ahead.
+#[derive(Clone, Copy)]
+enum Events<'a> {
+    Plain(&'a [Event]),
+    Encoded(&'a EncodedBatch),
 }
 
 impl<'a> Item<'a> {
@@ -323,8 +329,7 @@ impl<'a> Item<'a> {
         audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
     ) -> Item<'a> {
         Item {
-            events,
-            encoded: None,
+            events: Events::Plain(events),
             received_at,
             audit,
         }
@@ -336,18 +341,34 @@ impl<'a> Item<'a> {
         audit: Option<&'a dyn Fn(&AppendReport) -> AuditEntry>,
     ) -> Item<'a> {
         Item {
-            events: &batch.events,
-            encoded: Some(batch),
+            events: Events::Encoded(batch),
             received_at,
             audit,
         }
     }
+}
+
+impl<'a> Events<'a> {
+    fn all(self) -> &'a [Event] {
+        match self {
+            Events::Plain(events) => events,
+            Events::Encoded(b) => &b.events,
+        }
+    }
 
     /// What the batch reads: worked out ahead, or now.
-    fn reads(&self) -> Cow<'a, Reads> {
-        match self.encoded {
-            Some(b) => Cow::Borrowed(&b.reads),
-            None => Cow::Owned(Reads::of(self.events)),
+    fn reads(self) -> Cow<'a, Reads> {
+        match self {
+            Events::Plain(events) => Cow::Owned(Reads::of(events)),
+            Events::Encoded(b) => Cow::Borrowed(&b.reads),
+        }
+    }
+
+    /// The log record of event `i`: made ahead, or now.
+    fn record(self, i: usize) -> Cow<'a, str> {
+        match self {
+            Events::Plain(events) => Cow::Owned(backend::record(&events[i])),
+            Events::Encoded(b) => Cow::Borrowed(b.records[i].as_str()),
         }
     }
 }
@@ -542,12 +563,12 @@ fn append_in(
     item: &Item<'_>,
 ) -> Result<(AppendReport, bool), StoreError> {
     let &Item {
-        events: batch,
-        encoded,
+        events,
         received_at,
         audit,
     } = item;
-    let reads = item.reads();
+    let batch = events.all();
+    let reads = events.reads();
     let mut bad = Vec::new();
     let mut flags: Vec<Vec<Flag>> = Vec::with_capacity(batch.len());
     for (i, e) in batch.iter().enumerate() {
@@ -611,10 +632,7 @@ fn append_in(
                 report.items.push(ItemReport { index: i, event_id: e.event_id.clone(), answer, flags: Vec::new() });
                 new_rows.push(NewRow {
                     event: e,
-                    record: match encoded {
-                        Some(b) => Cow::Borrowed(b.records[i].as_str()),
-                        None => Cow::Owned(backend::record(e)),
-                    },
+                    record: events.record(i),
                     received_at,
                     flags: std::mem::take(&mut flags[i]),
                     subjects: &reads.subjects_of[i],
@@ -859,7 +877,7 @@ impl Shared {
                 // the one before it).
                 for b in &batches[announced..] {
                     let item = b.item();
-                    let r = item.reads();
+                    let r = item.events.reads();
                     tx.read_ahead(tenant, &r.ids, &r.named)?;
                 }
                 announced = batches.len();

@@ -455,7 +455,7 @@ fn milestone_parts(i: usize, m: Milestone) -> Result<Parsed, Vec<BadItem>> {
 fn milestone_content(m: &Milestone) -> Content {
     #[derive(serde::Serialize)]
     struct InKeyOrder<'a> {
-        at: String,
+        at: &'a takt_core::Minute,
         event_id: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         item: Option<&'a str>,
@@ -474,7 +474,7 @@ fn milestone_content(m: &Milestone) -> Content {
         voyage: Option<&'a str>,
     }
     Content::canonical_of(&InKeyOrder {
-        at: m.at.rfc3339(),
+        at: &m.at,
         event_id: &m.event_id,
         item: m.item.as_deref(),
         location: &m.location,
@@ -502,7 +502,8 @@ struct ResourceLine {
 }
 
 fn parse_resource(i: usize, obj: Map<String, Value>) -> Result<Parsed, Vec<BadItem>> {
-    let content = Content::of(&Value::Object(obj.clone()));
+    // A map writes its keys sorted, as its `Value` would.
+    let content = Content::canonical_of(&obj);
     let r: ResourceLine = serde_json::from_value(Value::Object(obj)).map_err(|e| {
         vec![BadItem::new(i, Code::InvalidField, pointer_of(&e), format!(
             "not a resource event: {e}; types: vessel_eta {{voyage, port, eta}}, station_outage {{location, resource, from, until?}}, gang_shortage {{location, n_gangs_short, from, until}}, rail_delay {{service, delay_minutes}}"
@@ -552,6 +553,13 @@ mod tests {
         for line in others {
             assert!(fast_milestone(line).is_none(), "{line}");
         }
+        // A resource event's content is its line's canonical text too.
+        let resource = r#"{"tenant":"toyota","event_id":"r1","resource_event":{"type":"rail_delay","service":"KY-LGB","delay_minutes":30},"at":"2026-10-06T10:52:00Z"}"#;
+        let item = general(resource).expect("a resource event");
+        assert_eq!(
+            item.event.content.as_str(),
+            crate::model::canonical(&serde_json::from_str(resource).expect("JSON"))
+        );
         // A batch with one such line is read by the general path throughout.
         let text = format!("{}\n{}\n", lines[0], others[0]);
         let err = parse_json(&text).expect_err("an unknown field");

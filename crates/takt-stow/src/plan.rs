@@ -422,8 +422,8 @@ fn anneal_from(
     let mut iterations = annealer.run(rng, schedule, &anneal_budget, exchange, &mut fresh);
     let before = (budget.progress)();
     annealer.polish(budget.progress);
-    // The descent usually needs a fraction of its share (0.1-0.6 s of
-    // 1.2-4.8 s on the OGC files): on a clock, the time it leaves goes to
+    // The descent usually needs a fraction of its share (at most about
+    // 0.7 s of 1.2-4.8 s on the OGC files): on a clock, the time it leaves goes to
     // moves at the schedule's last temperature from the best plan, and
     // then the descent again, with twice the time it took.
     if budget.timed {
