@@ -367,6 +367,19 @@ impl<'a> Evaluator<'a> {
     /// Through slots of port `p`, forced rehandles, and distances. Returns
     /// false when some worked slot cannot be reached at all.
     fn settle(&mut self, occ: &Occupancy, p: usize) -> bool {
+        self.settle_unless(occ, p, &|| false)
+            .expect("settling is only given up when asked")
+    }
+
+    /// [`Evaluator::settle`], or `None` when some worked slot is cut off
+    /// around the through slots (so some through vehicle will be
+    /// discharged and reloaded) and `cut_off_rejects()` says to give up.
+    fn settle_unless(
+        &mut self,
+        occ: &Occupancy,
+        p: usize,
+        cut_off_rejects: &dyn Fn() -> bool,
+    ) -> Option<bool> {
         let n = self.inst.n_nodes;
         self.worked.clear();
         {
@@ -391,11 +404,16 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+        let mut first = true;
         loop {
             self.bfs();
             if self.worked.iter().all(|&v| self.dist[v] != UNREACHED) {
-                return true;
+                return Some(true);
             }
+            if first && cut_off_rejects() {
+                return None;
+            }
+            first = false;
             let adj = &self.adj;
             let (through, rehandled) = (&mut self.through[..], &mut self.rehandled[..]);
             let (dist, parent, cost01) = (
@@ -456,7 +474,7 @@ impl<'a> Evaluator<'a> {
             for &v in &self.worked {
                 if dist[v] == UNREACHED {
                     if cost01[v] == UNREACHED {
-                        return false;
+                        return Some(false);
                     }
                     self.targets.push((cost01[v], v));
                 }
@@ -545,19 +563,27 @@ impl<'a> Evaluator<'a> {
     /// (a pair's discharge and load, `2 F` plus both distances, become one
     /// relocation of at least `F + 1`; every other route of a relocation
     /// plan avoids more occupied slots, so it is no shorter).
+    ///
+    /// `floor` is a lower bound of the port's cost known beforehand (half
+    /// its [`slot_bound`] sum, which counts nothing for through slots):
+    /// when a worked slot is cut off around the through slots, some
+    /// through vehicle will be discharged and reloaded, at least
+    /// `2 (F + 1)` more, and when `floor` plus that rejects, the port is
+    /// not settled further.
     pub(crate) fn port_cost_unless(
         &mut self,
         occ: &Occupancy,
         p: usize,
+        floor: u64,
         rejects: &dyn Fn(u64) -> bool,
     ) -> Option<u64> {
-        if !self.settle(occ, p) {
+        let f = self.inst.fixed_cost;
+        if !self.settle_unless(occ, p, &|| rejects(floor + 2 * (f + 1)))? {
             return Some(UNREACHABLE_PENALTY);
         }
         let base = self.base_cost(occ, p);
         self.find_pairs(occ, p);
         if !self.pairs.is_empty() {
-            let f = self.inst.fixed_cost;
             let saving: u64 = self
                 .pairs
                 .iter()
@@ -1424,7 +1450,8 @@ impl<'a> Annealer<'a> {
                     let r = rest + 2 * lb;
                     r > 2 * old_sum && (r - 2 * old_sum) as f64 >= 2.0 * threshold
                 };
-                let Some(c) = self.ev.port_cost_unless(&self.occ, p, &rejects) else {
+                let floor = self.bound_delta[j] / 2;
+                let Some(c) = self.ev.port_cost_unless(&self.occ, p, floor, &rejects) else {
                     self.occ.swap_range(v, w, a, b);
                     return false;
                 };
@@ -1671,34 +1698,44 @@ mod tests {
         assert_eq!(schedule.explore_runs(0.0), 1);
     }
 
-    /// The bound `port_cost_unless` gives up by (before the relocation
-    /// passes) never exceeds the port's exact cost, and when it does not
-    /// give up it returns that cost. Checked on random tables, some of
-    /// whose ports have relocation candidates.
+    /// The bounds `port_cost_unless` gives up by (a worked slot cut off,
+    /// and the relocation passes' most saving) never exceed the port's
+    /// exact cost, and when it does not give up it returns that cost.
+    /// Checked on random tables, some of whose ports have relocation
+    /// candidates and some a worked slot cut off.
     #[test]
-    fn the_relocation_bound_never_exceeds_a_ports_cost() {
-        let mut bounded = 0;
+    fn the_bounds_a_port_is_given_up_by_never_exceed_its_cost() {
+        let (mut cut_off, mut relocating) = (0, 0);
         for seed in 0..300 {
             let (inst, occ) = random_case(seed);
+            let f = inst.fixed_cost;
             let mut ev = Evaluator::new(&inst);
             for p in 0..inst.n_ports {
                 let cost = ev.port_cost(&occ, p);
-                let seen = std::cell::Cell::new(None);
-                let got = ev.port_cost_unless(&occ, p, &|lb| {
-                    seen.set(Some(lb));
+                let bound: u64 = (1..inst.n_nodes)
+                    .map(|v| slot_bound(&inst, &occ, v, p))
+                    .sum();
+                let floor = bound / 2;
+                let seen = std::cell::RefCell::new(Vec::new());
+                let got = ev.port_cost_unless(&occ, p, floor, &|lb| {
+                    seen.borrow_mut().push(lb);
                     false
                 });
                 assert_eq!(got, Some(cost), "seed {seed} port {p}");
-                if let Some(lb) = seen.get() {
-                    bounded += 1;
+                for &lb in seen.borrow().iter() {
+                    if lb == floor + 2 * (f + 1) {
+                        cut_off += 1;
+                    } else {
+                        relocating += 1;
+                    }
                     assert!(lb <= cost, "seed {seed} port {p}: bound {lb} > cost {cost}");
-                    assert_eq!(ev.port_cost_unless(&occ, p, &|b| b >= lb), None);
+                    assert_eq!(ev.port_cost_unless(&occ, p, floor, &|b| b >= lb), None);
                 }
             }
         }
         assert!(
-            bounded > 50,
-            "only {bounded} ports had relocation candidates"
+            cut_off > 20 && relocating > 20,
+            "only {cut_off} ports with a cut-off slot and {relocating} with relocation candidates"
         );
     }
 
