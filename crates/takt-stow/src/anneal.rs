@@ -1411,7 +1411,11 @@ impl<'a> Annealer<'a> {
             self.bound_delta[j] = bound;
             bound_sum += bound;
         }
-        if bound_sum > 2 * old_sum && (bound_sum - 2 * old_sum) as f64 >= 2.0 * threshold {
+        // Whether twice a lower bound of the new cost of the ports touched
+        // already rejects the move.
+        let rejects_twice =
+            |twice: u64| twice > 2 * old_sum && (twice - 2 * old_sum) as f64 >= 2.0 * threshold;
+        if rejects_twice(bound_sum) {
             self.occ.swap_range(v, w, a, b);
             return false;
         }
@@ -1433,6 +1437,7 @@ impl<'a> Annealer<'a> {
             // leave the port's through and worked slots as they were.
             let both_through = p > a && p <= b && self.occ.through(p, v) && self.occ.through(p, w);
             let gap = (2 * self.port_cost[p]).saturating_sub(self.port_bound[p]);
+            // Ports that keep their cost (`false`) sort first.
             self.order.push((!both_through, std::cmp::Reverse(gap), p));
         }
         self.order.sort_unstable();
@@ -1446,10 +1451,7 @@ impl<'a> Annealer<'a> {
                 self.port_cost[p]
             } else {
                 let rest = running - self.bound_delta[j];
-                let rejects = |lb: u64| {
-                    let r = rest + 2 * lb;
-                    r > 2 * old_sum && (r - 2 * old_sum) as f64 >= 2.0 * threshold
-                };
+                let rejects = |lb: u64| rejects_twice(rest + 2 * lb);
                 let floor = self.bound_delta[j] / 2;
                 let Some(c) = self.ev.port_cost_unless(&self.occ, p, floor, &rejects) else {
                     self.occ.swap_range(v, w, a, b);
@@ -1461,7 +1463,7 @@ impl<'a> Annealer<'a> {
             self.scratch[j] = c;
             new_sum += c;
             running = running + 2 * c - self.bound_delta[j];
-            if running > 2 * old_sum && (running - 2 * old_sum) as f64 >= 2.0 * threshold {
+            if rejects_twice(running) {
                 self.occ.swap_range(v, w, a, b);
                 return false;
             }
