@@ -2075,7 +2075,16 @@ impl Simulation {
     fn on_cutoff(&mut self, voyage: usize, call: usize) {
         let vids = self.voyages[voyage].assigned[call].clone();
         for vid in vids {
-            if self.vehicles[vid].staged_at.is_none() {
+            let v = &self.vehicles[vid];
+            // Processing that ends at this very minute stages the vehicle
+            // by the cutoff (the event that stages it is due at the same
+            // minute, after this one): the booking rule (`staged <=
+            // cutoff`) and the check at staging count it in time too.
+            let staging_now = v
+                .steps
+                .last()
+                .is_some_and(|s| s.stage == Stage::Processing && s.end <= self.now);
+            if v.staged_at.is_none() && !staging_now {
                 self.roll(vid, "not staged by cutoff");
             }
         }

@@ -1095,3 +1095,34 @@ fn same_seed_same_rehandling() {
     assert!(sa.rehandling_moves > 0);
     assert_eq!(sa, sb);
 }
+
+#[test]
+fn regression_processing_that_ends_at_the_cutoff_makes_it() {
+    // In the Atlantic test network the processing calendar closes (19:00
+    // in Baltimore in winter) at the very minute of the voyage's cutoff
+    // (36 hours before its Friday 12:00 UTC berth). The cutoff's event ran
+    // before the event of the processing that ended then, so a vehicle
+    // staged at the cutoff was rolled as "not staged by cutoff", although
+    // the booking rule and the check at staging both count it in time.
+    let (_, ms) = run(OTHER, 84, 1);
+    let mut staged = HashMap::new();
+    for m in &ms {
+        if m.milestone == "yard_staged" {
+            staged.insert(m.vin.as_str(), m.at);
+        }
+    }
+    let rolled: Vec<&Milestone> = ms
+        .iter()
+        .filter(|m| m.milestone == "rolled" && m.reason.as_deref() == Some("not staged by cutoff"))
+        .collect();
+    assert!(!rolled.is_empty(), "the run rolls vehicles at cutoffs");
+    let at_the_cutoff: Vec<&str> = rolled
+        .iter()
+        .filter(|m| staged.get(m.vin.as_str()) == Some(&m.at))
+        .map(|m| m.vin.as_str())
+        .collect();
+    assert!(
+        at_the_cutoff.is_empty(),
+        "rolled though staged at the cutoff: {at_the_cutoff:?}"
+    );
+}
