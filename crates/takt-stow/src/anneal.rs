@@ -990,9 +990,10 @@ const EXPLORE_RUN_SHARE: f64 = 0.125;
 /// its first hundredth, made hot: nearly every move then is costed in
 /// full, while later most are rejected by the bound before any costing
 /// (see [`Annealer::swap_within`]), so a run's mean rate is several times
-/// its first hundredth's. Measured: 7.2–8.7 times on stage 1 prob5 and
-/// 7.5–8.3 on stage 2 prob10 (60 and 240 s, two threads each); the
-/// estimate is scaled by less than either.
+/// its first hundredth's. Measured: 6.9–9.8 times on stage 1 prob5 and
+/// 7.4–8.3 on stage 2 prob10 (60 and 240 s, two threads each; each
+/// thread's estimate against half the run's moves); the estimate is
+/// scaled by less than either.
 const HOT_RATE_RATIO: f64 = 6.0;
 
 /// Segment ends, fractions of the budget: `explore` equal runs over the
