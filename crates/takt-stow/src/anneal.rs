@@ -307,6 +307,10 @@ pub(crate) struct Evaluator<'a> {
     off: Vec<(usize, usize, u32)>,
     on: Vec<(usize, usize, u32)>,
     done: Vec<bool>,
+    /// Scratch of [`Evaluator::plain_distances`].
+    plain_blocked: Vec<bool>,
+    plain_dist: Vec<usize>,
+    plain_parent: Vec<usize>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -336,7 +340,54 @@ impl<'a> Evaluator<'a> {
             off: Vec::new(),
             on: Vec::new(),
             done: Vec::new(),
+            plain_blocked: vec![false; n],
+            plain_dist: vec![UNREACHED; n],
+            plain_parent: vec![UNREACHED; n],
         }
+    }
+
+    /// Every slot's distance from the gate at port `p` around the port's
+    /// through slots, into `out` (`u32::MAX` where cut off); returns
+    /// whether the port is *plain*: every worked slot reached, and none
+    /// holds, before or after the port, a vehicle that stays on board
+    /// across it. A plain port rehandles nothing and has no relocation
+    /// candidates, so its cost is its worked slots' routes at these
+    /// distances, and it stays so while its through slots do not change
+    /// and its worked slots stay reached and plain. When a worked slot's
+    /// vehicle stays across, `out` is left as it was.
+    pub(crate) fn plain_distances(&mut self, occ: &Occupancy, p: usize, out: &mut [u32]) -> bool {
+        let n = self.inst.n_nodes;
+        for v in 1..n {
+            let (b, a) = (occ.before(p, v), occ.after(p, v));
+            if b != a && self.stays_across(p, b, a) {
+                return false;
+            }
+            self.plain_blocked[v] = b == a && b != EMPTY;
+        }
+        bfs_from_gate(
+            &self.adj,
+            &self.plain_blocked,
+            &mut self.plain_dist,
+            &mut self.plain_parent,
+            &mut self.queue,
+            |_| false,
+        );
+        let mut plain = true;
+        for (v, (o, &d)) in out.iter_mut().zip(&self.plain_dist).enumerate() {
+            *o = u32::try_from(d).unwrap_or(u32::MAX);
+            if v != GATE && *o == u32::MAX && occ.before(p, v) != occ.after(p, v) {
+                plain = false;
+            }
+        }
+        plain
+    }
+
+    /// Whether a worked slot's content `b` before port `p` or `a` after it
+    /// stays on board across the port (a relocation candidate's end).
+    #[inline]
+    fn stays_across(&self, p: usize, b: u32, a: u32) -> bool {
+        (b != EMPTY && self.inst.demands[b as usize].destination > p)
+            || (a != EMPTY && self.inst.demands[a as usize].origin < p)
     }
 
     /// BFS from the gate avoiding through slots; stops once every worked
@@ -1103,6 +1154,14 @@ pub(crate) struct Annealer<'a> {
     scratch_blockers: Vec<Vec<u32>>,
     /// Slots by distance from the gate, nearest first (gate excluded).
     by_depth: Vec<u32>,
+    /// Per port, whether it is plain ([`Evaluator::plain_distances`]),
+    /// `None` until asked after a change, and its slots' distances around
+    /// its through slots (ports × slots), valid when plain.
+    plain: Vec<Option<bool>>,
+    plain_dist: Vec<u32>,
+    /// Per port of the move being costed, whether its cost came from
+    /// [`Annealer::plain_port_cost`], and the distances it changed.
+    costed_plain: Vec<Option<[(u32, u32); 2]>>,
 }
 
 impl<'a> Annealer<'a> {
@@ -1143,7 +1202,172 @@ impl<'a> Annealer<'a> {
                 slots.sort_by_key(|&v| (inst.gate_distance[v as usize], v));
                 slots
             },
+            plain: vec![None; inst.n_ports],
+            plain_dist: vec![u32::MAX; inst.n_ports * inst.n_nodes],
+            costed_plain: Vec::new(),
         }
+    }
+
+    /// Whether port `p` is plain for the current table, with its distances
+    /// (see [`Evaluator::plain_distances`]), found when first asked after a
+    /// change.
+    fn is_plain(&mut self, p: usize) -> bool {
+        if let Some(plain) = self.plain[p] {
+            return plain;
+        }
+        let n = self.inst.n_nodes;
+        let out = &mut self.plain_dist[p * n..(p + 1) * n];
+        let plain = self.ev.plain_distances(&self.occ, p, out);
+        self.plain[p] = Some(plain);
+        debug_assert!(!plain || self.port_cost[p] == self.plain_routes(p));
+        plain
+    }
+
+    /// The routes of a plain port at its distances: `F` plus the distance
+    /// for each vehicle driven off or on a worked slot.
+    fn plain_routes(&self, p: usize) -> u64 {
+        let n = self.inst.n_nodes;
+        let dist = &self.plain_dist[p * n..(p + 1) * n];
+        (1..n)
+            .map(|v| {
+                let (b, a) = (self.occ.before(p, v), self.occ.after(p, v));
+                if b == a {
+                    return 0;
+                }
+                let routes = u64::from(b != EMPTY) + u64::from(a != EMPTY);
+                routes * (self.inst.fixed_cost + u64::from(dist[v]))
+            })
+            .sum()
+    }
+
+    /// The exact cost of port `p` once `v` and `w` have swapped contents
+    /// over intervals `a..=b` (the table already swapped), without a
+    /// search, when the port was plain and stays plain, and its ways are
+    /// known without one: either its through slots are those of before, or
+    /// the move opens one slot `o` (a through vehicle leaves it) and closes
+    /// another `c` (one comes to stay put), and
+    ///
+    /// - every slot one step beyond `c` has another way one step nearer
+    ///   the gate than itself, so no slot's distance depended on `c` (by
+    ///   induction over the distances beyond it);
+    /// - `o` is reached from an open neighbour at distance `d`, and no open
+    ///   neighbour of it is farther than `d + 1` (or unreached), so no way
+    ///   through `o` is shorter than one already there.
+    ///
+    /// Then every other slot keeps its distance, `o` gets `d + 1` and `c`
+    /// none, and only the routes of `v` and `w` change. Returns the cost and
+    /// those two new distances (slot, distance; `u32::MAX` for none), or
+    /// `None` when the port must be costed in full.
+    fn plain_port_cost(
+        &mut self,
+        p: usize,
+        v: usize,
+        w: usize,
+        a: usize,
+        b: usize,
+    ) -> Option<(u64, [(u32, u32); 2])> {
+        if self.plain[p].is_none() {
+            // Found for the table before the move.
+            self.occ.swap_range(v, w, a, b);
+            self.is_plain(p);
+            self.occ.swap_range(v, w, a, b);
+        }
+        if self.plain[p] != Some(true) {
+            return None;
+        }
+        let n = self.inst.n_nodes;
+        let dist = &self.plain_dist[p * n..(p + 1) * n];
+        let f = self.inst.fixed_cost;
+        let occ = &self.occ;
+        // Slot `s`'s content over interval `i` before the swap.
+        let old = |s: usize, i: usize| {
+            if (a..=b).contains(&i) {
+                occ.get(i, if s == v { w } else { v })
+            } else {
+                occ.get(i, s)
+            }
+        };
+        let mut contents = [(EMPTY, EMPTY, EMPTY, EMPTY); 2];
+        let (mut opened, mut closed) = (None, None);
+        for (k, s) in [v, w].into_iter().enumerate() {
+            let (nb, na) = (occ.before(p, s), occ.after(p, s));
+            let ob = if p == 0 { EMPTY } else { old(s, p - 1) };
+            let oa = if p >= occ.intervals { EMPTY } else { old(s, p) };
+            contents[k] = (ob, oa, nb, na);
+            match (ob != EMPTY && ob == oa, nb != EMPTY && nb == na) {
+                (true, false) => opened = Some(s),
+                (false, true) => closed = Some(s),
+                _ => {}
+            }
+        }
+        let mut new_dist = [(u32::MAX, u32::MAX); 2];
+        match (opened, closed) {
+            (None, None) => {}
+            (Some(o), Some(c)) => {
+                let adj = &self.ev.adj;
+                let dc = dist[c];
+                if dc != u32::MAX {
+                    for &u in adj.of(c) {
+                        let u = u as usize;
+                        if u != GATE && dist[u] == dc + 1 {
+                            let other = adj
+                                .of(u)
+                                .iter()
+                                .any(|&x| x as usize != c && dist[x as usize] == dc);
+                            if !other {
+                                return None;
+                            }
+                        }
+                    }
+                }
+                let reach = adj
+                    .of(o)
+                    .iter()
+                    .filter(|&&x| x as usize != c)
+                    .map(|&x| dist[x as usize])
+                    .min()
+                    .unwrap_or(u32::MAX);
+                let d_o = reach.saturating_add(1);
+                if reach != u32::MAX {
+                    for &u in adj.of(o) {
+                        let u = u as usize;
+                        if u == c || u == GATE || occ.through(p, u) {
+                            continue;
+                        }
+                        if dist[u] == u32::MAX || dist[u] > d_o + 1 {
+                            return None;
+                        }
+                    }
+                }
+                new_dist = [
+                    (o as u32, if reach == u32::MAX { u32::MAX } else { d_o }),
+                    (c as u32, u32::MAX),
+                ];
+            }
+            _ => return None,
+        }
+        let dist_of = |s: usize, d: &[u32]| {
+            new_dist
+                .iter()
+                .find(|&&(x, _)| x as usize == s)
+                .map_or(d[s], |&(_, nd)| nd)
+        };
+        let mut cost = self.port_cost[p];
+        for (k, s) in [v, w].into_iter().enumerate() {
+            let (ob, oa, nb, na) = contents[k];
+            if ob != oa {
+                let d = u64::from(dist[s]);
+                cost -= (u64::from(ob != EMPTY) + u64::from(oa != EMPTY)) * (f + d);
+            }
+            if nb != na {
+                let nd = dist_of(s, dist);
+                if nd == u32::MAX || self.ev.stays_across(p, nb, na) {
+                    return None;
+                }
+                cost += (u64::from(nb != EMPTY) + u64::from(na != EMPTY)) * (f + u64::from(nd));
+            }
+        }
+        Some((cost, new_dist))
     }
 
     /// Runs moves until the budget is spent (polling it every 32 moves);
@@ -1260,6 +1484,7 @@ impl<'a> Annealer<'a> {
             self.port_bound[p] = (1..self.inst.n_nodes)
                 .map(|v| slot_bound(self.inst, &self.occ, v, p))
                 .sum();
+            self.plain[p] = None;
         }
         self.cost = self.port_cost.iter().sum();
         if self.cost < self.best_cost {
@@ -1446,6 +1671,8 @@ impl<'a> Annealer<'a> {
         let mut running = bound_sum;
         self.scratch.clear();
         self.scratch.resize(last_port + 1 - a, 0);
+        self.costed_plain.clear();
+        self.costed_plain.resize(last_port + 1 - a, None);
         self.order.clear();
         for p in a..=last_port {
             // Inside the run, two slots that both hold a vehicle staying put
@@ -1464,6 +1691,11 @@ impl<'a> Annealer<'a> {
                 let (src, dst) = (&self.blockers[p], &mut self.scratch_blockers[j]);
                 dst.clone_from(src);
                 self.port_cost[p]
+            } else if let Some((c, changed)) = self.plain_port_cost(p, v, w, a, b) {
+                debug_assert_eq!(c, self.ev.port_cost(&self.occ, p), "port {p}");
+                self.scratch_blockers[j].clear();
+                self.costed_plain[j] = Some(changed);
+                c
             } else {
                 let rest = running - self.bound_delta[j];
                 let rejects = |lb: u64| rejects_twice(rest + 2 * lb);
@@ -1493,6 +1725,31 @@ impl<'a> Annealer<'a> {
                 self.port_cost[p] = self.scratch[j];
                 self.port_bound[p] = self.bound_delta[j];
                 std::mem::swap(&mut self.blockers[p], &mut self.scratch_blockers[j]);
+                // A port costed in full may have changed its ways; one
+                // whose two slots both stay put has not, and one that stayed
+                // plain changed the distances it says.
+                let n = self.inst.n_nodes;
+                if let Some(changed) = self.costed_plain[j] {
+                    for (x, d) in changed {
+                        if x != u32::MAX {
+                            self.plain_dist[p * n + x as usize] = d;
+                        }
+                    }
+                    #[cfg(debug_assertions)]
+                    {
+                        let mut fresh = vec![0; n];
+                        assert!(self.ev.plain_distances(&self.occ, p, &mut fresh));
+                        assert_eq!(&fresh[..], &self.plain_dist[p * n..(p + 1) * n]);
+                        assert_eq!(self.port_cost[p], self.plain_routes(p));
+                    }
+                } else if !(p > a && p <= b && self.occ.through(p, v) && self.occ.through(p, w)) {
+                    // Found when next asked; a port that rehandles is not.
+                    self.plain[p] = if self.blockers[p].is_empty() {
+                        None
+                    } else {
+                        Some(false)
+                    };
+                }
             }
             self.cost = self.cost + new_sum - old_sum;
             if self.cost < self.best_cost {
@@ -1759,6 +2016,52 @@ mod tests {
         assert!(
             cut_off > 20 && relocating > 20,
             "only {cut_off} ports with a cut-off slot and {relocating} with relocation candidates"
+        );
+    }
+
+    /// A port costed from its plain distances costs what the full costing
+    /// says, over random moves on random tables, with the through slots
+    /// unchanged and with one slot opened and one closed; and the
+    /// distances kept after the moves made are the port's own.
+    #[test]
+    fn a_plain_ports_quick_cost_is_its_full_cost() {
+        let (mut same, mut open_close) = (0, 0);
+        for seed in 0..200 {
+            let (inst, occ) = random_case(seed);
+            let mut annealer = Annealer::new(&inst, occ);
+            let mut ev = Evaluator::new(&inst);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x91a1);
+            for _ in 0..300 {
+                let Some((v, w, a, b)) = annealer.propose(&mut rng) else {
+                    continue;
+                };
+                let last_port = (b + 1).min(inst.n_ports - 1);
+                annealer.occ.swap_range(v, w, a, b);
+                for p in a..=last_port {
+                    if let Some((c, changed)) = annealer.plain_port_cost(p, v, w, a, b) {
+                        assert_eq!(c, ev.port_cost(&annealer.occ, p), "seed {seed} port {p}");
+                        if changed[0].0 == u32::MAX {
+                            same += 1;
+                        } else {
+                            open_close += 1;
+                        }
+                    }
+                }
+                annealer.occ.swap_range(v, w, a, b);
+                annealer.try_swap(&mut rng, inst.fixed_cost as f64, v, w, a, b);
+            }
+            let n = inst.n_nodes;
+            for p in 0..inst.n_ports {
+                if annealer.plain[p] == Some(true) {
+                    let mut fresh = vec![0; n];
+                    assert!(ev.plain_distances(&annealer.occ, p, &mut fresh));
+                    assert_eq!(&fresh[..], &annealer.plain_dist[p * n..(p + 1) * n]);
+                }
+            }
+        }
+        assert!(
+            same > 100 && open_close > 100,
+            "quick costings: {same} with the same through slots, {open_close} opening and closing one"
         );
     }
 
