@@ -307,10 +307,6 @@ pub(crate) struct Evaluator<'a> {
     off: Vec<(usize, usize, u32)>,
     on: Vec<(usize, usize, u32)>,
     done: Vec<bool>,
-    /// Scratch of [`Evaluator::plain_distances`].
-    plain_blocked: Vec<bool>,
-    plain_dist: Vec<usize>,
-    plain_parent: Vec<usize>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -340,9 +336,6 @@ impl<'a> Evaluator<'a> {
             off: Vec::new(),
             on: Vec::new(),
             done: Vec::new(),
-            plain_blocked: vec![false; n],
-            plain_dist: vec![UNREACHED; n],
-            plain_parent: vec![UNREACHED; n],
         }
     }
 
@@ -354,26 +347,21 @@ impl<'a> Evaluator<'a> {
     /// candidates, so its cost is its worked slots' routes at these
     /// distances, and it stays so while its through slots do not change
     /// and its worked slots stay reached and plain. When a worked slot's
-    /// vehicle stays across, `out` is left as it was.
+    /// vehicle stays across, `out` is left as it was. (Uses the relocation
+    /// passes' search and its scratch, which nothing keeps between passes.)
     pub(crate) fn plain_distances(&mut self, occ: &Occupancy, p: usize, out: &mut [u32]) -> bool {
         let n = self.inst.n_nodes;
+        self.blocked[GATE] = false;
         for v in 1..n {
             let (b, a) = (occ.before(p, v), occ.after(p, v));
-            if b != a && self.stays_across(p, b, a) {
+            if b != a && (self.stays_after(p, b) || self.stays_before(p, a)) {
                 return false;
             }
-            self.plain_blocked[v] = b == a && b != EMPTY;
+            self.blocked[v] = b == a && b != EMPTY;
         }
-        bfs_from_gate(
-            &self.adj,
-            &self.plain_blocked,
-            &mut self.plain_dist,
-            &mut self.plain_parent,
-            &mut self.queue,
-            |_| false,
-        );
+        self.bfs_avoiding();
         let mut plain = true;
-        for (v, (o, &d)) in out.iter_mut().zip(&self.plain_dist).enumerate() {
+        for (v, (o, &d)) in out.iter_mut().zip(&self.dist2).enumerate() {
             *o = u32::try_from(d).unwrap_or(u32::MAX);
             if v != GATE && *o == u32::MAX && occ.before(p, v) != occ.after(p, v) {
                 plain = false;
@@ -382,12 +370,18 @@ impl<'a> Evaluator<'a> {
         plain
     }
 
-    /// Whether a worked slot's content `b` before port `p` or `a` after it
-    /// stays on board across the port (a relocation candidate's end).
+    /// Whether a worked slot's content `b` before port `p` stays on board
+    /// after it (a relocation candidate's source).
     #[inline]
-    fn stays_across(&self, p: usize, b: u32, a: u32) -> bool {
-        (b != EMPTY && self.inst.demands[b as usize].destination > p)
-            || (a != EMPTY && self.inst.demands[a as usize].origin < p)
+    fn stays_after(&self, p: usize, b: u32) -> bool {
+        b != EMPTY && self.inst.demands[b as usize].destination > p
+    }
+
+    /// Whether a worked slot's content `a` after port `p` was on board
+    /// before it (a relocation candidate's target).
+    #[inline]
+    fn stays_before(&self, p: usize, a: u32) -> bool {
+        a != EMPTY && self.inst.demands[a as usize].origin < p
     }
 
     /// BFS from the gate avoiding through slots; stops once every worked
@@ -701,21 +695,21 @@ impl<'a> Evaluator<'a> {
     /// relocation instead of a discharge and reload.
     fn find_pairs(&mut self, occ: &Occupancy, p: usize) {
         self.pairs.clear();
-        let (from, to) = (&mut self.from, &mut self.to);
-        from.clear();
-        to.clear();
+        self.from.clear();
+        self.to.clear();
         for &v in &self.worked {
             if self.rehandled[v] {
                 continue;
             }
             let (b, a) = (occ.before(p, v), occ.after(p, v));
-            if b != EMPTY && self.inst.demands[b as usize].destination > p {
-                from.push((b, v));
+            if self.stays_after(p, b) {
+                self.from.push((b, v));
             }
-            if a != EMPTY && self.inst.demands[a as usize].origin < p {
-                to.push((a, v));
+            if self.stays_before(p, a) {
+                self.to.push((a, v));
             }
         }
+        let (from, to) = (&mut self.from, &mut self.to);
         if from.is_empty() || to.is_empty() {
             return;
         }
@@ -1346,11 +1340,12 @@ impl<'a> Annealer<'a> {
             }
             _ => return None,
         }
-        let dist_of = |s: usize, d: &[u32]| {
+        // The distance of `v` or `w` after the move.
+        let dist_of = |s: usize| {
             new_dist
                 .iter()
                 .find(|&&(x, _)| x as usize == s)
-                .map_or(d[s], |&(_, nd)| nd)
+                .map_or(dist[s], |&(_, nd)| nd)
         };
         let mut cost = self.port_cost[p];
         for (k, s) in [v, w].into_iter().enumerate() {
@@ -1360,8 +1355,8 @@ impl<'a> Annealer<'a> {
                 cost -= (u64::from(ob != EMPTY) + u64::from(oa != EMPTY)) * (f + d);
             }
             if nb != na {
-                let nd = dist_of(s, dist);
-                if nd == u32::MAX || self.ev.stays_across(p, nb, na) {
+                let nd = dist_of(s);
+                if nd == u32::MAX || self.ev.stays_after(p, nb) || self.ev.stays_before(p, na) {
                     return None;
                 }
                 cost += (u64::from(nb != EMPTY) + u64::from(na != EMPTY)) * (f + u64::from(nd));
