@@ -8,7 +8,10 @@
 #   DATA_DIR defaults to ../shared/data/ogc2025 (relative to the repository),
 #   OUT_DIR (solutions and logs) to a fresh temporary directory.
 # Environment: SEED (default 1), THREADS (default 2), TAKT (use this binary
-# instead of building one), PROBLEMS (only these, e.g. "stage2/prob2 stage2/prob9").
+# instead of building one), PROBLEMS (only these, e.g. "stage2/prob2 stage2/prob9"),
+# FEATURES (cargo features of the build, default "highs": the re-packing
+# steps solved by HiGHS, which needs cmake, libclang and a C++ compiler;
+# FEATURES= builds the pure-Rust default).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,7 +22,8 @@ threads="${THREADS:-2}"
 mkdir -p "$out"
 
 if [[ -z "${TAKT:-}" ]]; then
-    (cd "$repo" && cargo build --release -p takt >&2)
+    features="${FEATURES-highs}"
+    (cd "$repo" && cargo build --release -p takt ${features:+--features "$features"} >&2)
     # Run a private copy: other builds may replace target/release/takt meanwhile.
     cp "$repo/target/release/takt" "$out/takt"
     TAKT="$out/takt"

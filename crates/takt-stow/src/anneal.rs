@@ -1859,7 +1859,7 @@ fn slot_bound(inst: &Instance, occ: &Occupancy, v: usize, p: usize) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::instance::Demand;
     use proptest::prelude::{ProptestConfig, any, prop_assert, prop_assert_eq, proptest};
@@ -1868,7 +1868,7 @@ mod tests {
     /// A random connected deck, demand that fits it, and a random table
     /// (each interval's vehicles in random slots, so vehicles change slot
     /// and block each other freely).
-    fn random_case(seed: u64) -> (Instance, Occupancy) {
+    pub(crate) fn random_case(seed: u64) -> (Instance, Occupancy) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = rng.random_range(3..24);
         let mut edges = Vec::new();

@@ -29,9 +29,12 @@ pub mod check;
 pub mod instance;
 pub mod online;
 pub mod plan;
+mod repack;
 pub mod solution;
 
 pub use check::{Report, Violation, ViolationCode, check};
 pub use instance::{Demand, Instance, ParseError};
 pub use plan::{Params, Planned, solve, solve_within};
+#[doc(hidden)]
+pub use repack::repack_solution;
 pub use solution::{Move, Solution, SolutionError};

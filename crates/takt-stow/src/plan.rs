@@ -35,6 +35,7 @@
 use crate::anneal::{Annealer, Budget, Occupancy, Schedule, table_cost, to_solution};
 use crate::check::route_cost;
 use crate::instance::{Demand, GATE, Instance};
+use crate::repack::{RepackLimits, Repacker};
 use crate::solution::{Move, Solution};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -395,6 +396,20 @@ fn search(
 /// ([`anneal_from`]).
 const ANNEAL_SHARE: f64 = 0.98;
 
+/// The share of a timed budget left, after the annealing and its descents,
+/// to re-packing steps ([`crate::repack`]).
+const REPACK_SHARE: f64 = 0.15;
+
+/// The share of a timed budget each restart of the annealing gives to
+/// re-packing steps on the best plan first, and the steps it makes in a
+/// counted run.
+const REPACK_RESTART_SHARE: f64 = 0.02;
+const REPACK_STEPS_AT_RESTART: u64 = 5;
+
+/// Annealing moves a counted run adds one re-packing step for (about what
+/// one step of a region of 60 slots costs in time with HiGHS).
+const MOVES_PER_REPACK_STEP: u64 = 100_000;
+
 /// Anneals from `starts` (distinct tables, cheapest first, the first at
 /// least as cheap as the greedy plan's: the independent runs take them in
 /// turn); keeps whichever of the annealed plan and the greedy one is
@@ -411,28 +426,84 @@ fn anneal_from(
     let mut annealer = Annealer::new(instance, starts[0].clone());
     let schedule = Schedule::for_instance(instance, thread);
     let mut fresh = |k: usize| Some(starts[k % starts.len()].clone());
-    // The annealing's clock ends a little before the budget's, leaving the
+    // On a clock, the annealing and its descents take the budget up to
+    // `search_end`, the re-packing steps the rest.
+    let search_end = if budget.timed {
+        1.0 - REPACK_SHARE
+    } else {
+        1.0
+    };
+    let search_progress = || (budget.progress)() / search_end;
+    // The annealing's clock ends a little before the search's, leaving the
     // rest for the descent that polishes its best plan.
-    let anneal_progress = || (budget.progress)() / ANNEAL_SHARE;
+    let anneal_progress = || (budget.progress)() / (search_end * ANNEAL_SHARE);
     let anneal_budget = Budget {
         iterations: budget.iterations,
         progress: &anneal_progress,
         timed: budget.timed,
     };
-    let mut iterations = annealer.run(rng, schedule, &anneal_budget, exchange, &mut fresh);
-    let before = (budget.progress)();
-    annealer.polish(budget.progress);
+    // At every restart from the best plan, re-packing steps on it first
+    // (a slice of the budget, or a few steps in counted runs), so the
+    // annealing goes on from what they found.
+    let repacker = Repacker::new(instance);
+    let limits = RepackLimits::for_instance(instance);
+    let mut repack_rng = ChaCha8Rng::seed_from_u64(rng.random());
+    let mut at_restart = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
+        let from = (budget.progress)();
+        let go = |done: u64, at: f64, longest: f64| match budget.iterations {
+            Some(_) => done < REPACK_STEPS_AT_RESTART,
+            None => at + longest < from + REPACK_RESTART_SHARE && at + 2.0 * longest < 1.0,
+        };
+        let found = repack_for(
+            instance,
+            &repacker,
+            limits,
+            best,
+            cost,
+            &mut repack_rng,
+            budget.progress,
+            &go,
+        );
+        match found {
+            Some((table, c)) => exchange(&table, c).or(Some(table)),
+            None => exchange(best, cost),
+        }
+    };
+    let mut iterations = annealer.run(rng, schedule, &anneal_budget, &mut at_restart, &mut fresh);
+    let before = search_progress();
+    annealer.polish(&search_progress);
     // The descent usually needs a fraction of its share (at most about
     // 0.7 s of 1.2-4.8 s on the OGC files): on a clock, the time it leaves goes to
     // moves at the schedule's last temperature from the best plan, and
     // then the descent again, with twice the time it took.
     if budget.timed {
-        let took = ((budget.progress)() - before).max(0.001);
+        let took = (search_progress() - before).max(0.001);
         let stop_cold = 1.0 - 2.0 * took;
-        if (budget.progress)() < stop_cold {
-            iterations += annealer.cold(rng, schedule.t_end, &|| (budget.progress)() >= stop_cold);
-            annealer.polish(budget.progress);
+        if search_progress() < stop_cold {
+            iterations += annealer.cold(rng, schedule.t_end, &|| search_progress() >= stop_cold);
+            annealer.polish(&search_progress);
         }
+    }
+    // Re-packing steps on the best plan: on a clock until the budget ends,
+    // counted in proportion to the annealing moves otherwise.
+    let steps = budget.iterations.map(|m| m / MOVES_PER_REPACK_STEP);
+    let go = |done: u64, at: f64, longest: f64| match steps {
+        Some(n) => done < n,
+        None => at + 2.0 * longest < 1.0,
+    };
+    let best = (annealer.best.clone(), annealer.best_cost);
+    if let Some((table, _)) = repack_for(
+        instance,
+        &repacker,
+        limits,
+        &best.0,
+        best.1,
+        &mut repack_rng,
+        budget.progress,
+        &go,
+    ) {
+        annealer = Annealer::new(instance, table);
+        annealer.polish(budget.progress);
     }
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);
@@ -445,6 +516,44 @@ fn anneal_from(
         greedy.moves = solution.ports;
     }
     (greedy, iterations)
+}
+
+/// Re-packing steps (module [`crate::repack`]) from `table` while `go(steps
+/// made, progress, longest step so far in progress)` holds: each step's
+/// table is priced exactly and kept when it costs no more. Returns the
+/// last table kept and its cost when a step lowered the cost.
+#[allow(clippy::too_many_arguments)]
+fn repack_for(
+    instance: &Instance,
+    repacker: &Repacker<'_>,
+    limits: RepackLimits,
+    table: &Occupancy,
+    cost: u64,
+    rng: &mut ChaCha8Rng,
+    progress: &dyn Fn() -> f64,
+    go: &dyn Fn(u64, f64, f64) -> bool,
+) -> Option<(Occupancy, u64)> {
+    let mut kept: Option<(Occupancy, u64)> = None;
+    let mut current = cost;
+    let (mut done, mut longest) = (0u64, 0.0f64);
+    loop {
+        let at = progress();
+        if !go(done, at, longest) {
+            break;
+        }
+        done += 1;
+        let region = repacker.region(rng, limits.region);
+        let from = kept.as_ref().map_or(table, |(t, _)| t);
+        if let Some((next, _)) = repacker.step(from, &region, limits) {
+            let c = table_cost(instance, &next);
+            if c <= current {
+                current = c;
+                kept = Some((next, c));
+            }
+        }
+        longest = longest.max(progress() - at);
+    }
+    kept.filter(|(_, c)| *c < cost)
 }
 
 /// The same voyage backwards: ports `P - 1 - p`, demand `(o, d)` becoming

@@ -1,0 +1,628 @@
+//! Exact re-packing of a region of the deck: a large-neighbourhood step
+//! solved as a small integer program.
+//!
+//! The annealing changes two slots at a time. Some improvements need many
+//! slots to change at once: a near slot freed for a stay that now stands
+//! deeper only pays once the stay that held it finds a place, and that one
+//! another. This step frees every slot of a *region* (a ball of slots around
+//! one, or a band of gate distances) and packs the *runs* they held (a
+//! demand standing in one slot over a run of intervals) back into the same
+//! slots, optimally under a model of the cost:
+//!
+//! - `y[s, c]` (0/1): slot `s` of the region holds one run of class `c`
+//!   (same demand, same first and last interval); every class keeps its
+//!   count, and a slot holds at most one run at a time;
+//! - a run costs twice its slot's gate distance (driven on and off along a
+//!   shortest path);
+//! - `r[s, p]` (0..1): slot `s` has a shortest path to the gate at port `p`
+//!   through slots *open* there (no vehicle stays put through the port): a
+//!   slot through at `p` has `r = 0`, a slot at distance two or more needs
+//!   `r` from its parents (neighbours one step nearer the gate), and a slot
+//!   worked at `p` needs `r = 1`, whether it is in the region or outside it
+//!   and reached by a shortest path today. With the `y` integral, any
+//!   positive `r` leads back to the gate through open slots, so `r` need
+//!   not be integral.
+//!
+//! The model only approximates the annealer's cost (it ignores the detours
+//! and rehandling of slots outside it that had no shortest path before), so
+//! the caller prices the new table exactly and keeps it only when it costs
+//! no more. The current packing is the solver's warm start, so a step never
+//! returns a worse model cost. The solver is microlp (pure Rust) with a node
+//! limit, so a step is deterministic.
+
+use crate::anneal::{EMPTY, Occupancy};
+use crate::instance::{GATE, Instance};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{HashMap, VecDeque};
+
+/// What one step looks at, and how long it may search.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RepackLimits {
+    /// Slots freed per step.
+    pub region: usize,
+    /// Branch-and-bound nodes per step.
+    pub nodes: u64,
+}
+
+impl RepackLimits {
+    /// A region of up to 60 slots (half the deck on small decks) and 100
+    /// nodes: on stage 1 prob5 of the OGC files (278 slots, 25 demands) a
+    /// step then takes about 0.3 s.
+    pub(crate) fn for_instance(inst: &Instance) -> RepackLimits {
+        RepackLimits {
+            region: (inst.n_nodes / 2).clamp(1, 60),
+            nodes: 100,
+        }
+    }
+}
+
+/// The deck's fixed facts for re-packing steps.
+pub(crate) struct Repacker<'a> {
+    inst: &'a Instance,
+    /// Slots reachable from the gate, nearest first.
+    slots: Vec<usize>,
+    /// Neighbours one step nearer the gate (never the gate itself).
+    parents: Vec<Vec<usize>>,
+    max_distance: usize,
+}
+
+/// A slot's reach to the gate at a port, as the model sees it.
+#[derive(Debug, Clone, Copy)]
+enum Reach {
+    Zero,
+    One,
+    Var(usize),
+}
+
+/// One class of runs: demand, first interval, one past the last interval.
+type Class = (u32, usize, usize);
+
+impl<'a> Repacker<'a> {
+    pub(crate) fn new(inst: &'a Instance) -> Repacker<'a> {
+        let d = &inst.gate_distance;
+        let mut slots: Vec<usize> = (1..inst.n_nodes).filter(|&v| d[v] != usize::MAX).collect();
+        slots.sort_by_key(|&v| d[v]);
+        let parents = (0..inst.n_nodes)
+            .map(|v| {
+                inst.adjacent[v]
+                    .iter()
+                    .copied()
+                    .filter(|&u| u != GATE && d[v] != usize::MAX && d[u] + 1 == d[v])
+                    .collect()
+            })
+            .collect();
+        let max_distance = slots.last().map_or(0, |&v| d[v]);
+        Repacker {
+            inst,
+            slots,
+            parents,
+            max_distance,
+        }
+    }
+
+    /// A region to free: a ball around a random slot (breadth first over
+    /// the deck graph; 4 in 10), the slots from a random gate distance
+    /// outwards (3 in 10), or slots drawn at random (3 in 10).
+    pub(crate) fn region(&self, rng: &mut ChaCha8Rng, size: usize) -> Vec<usize> {
+        let size = size.min(self.slots.len());
+        if size == 0 {
+            return Vec::new();
+        }
+        let kind = rng.random_range(0..10);
+        if kind >= 7 {
+            // Slots anywhere: stays can trade places across the deck.
+            let mut slots = self.slots.clone();
+            for j in 0..size {
+                let pick = rng.random_range(j..slots.len());
+                slots.swap(j, pick);
+            }
+            slots.truncate(size);
+            return slots;
+        }
+        if kind < 4 {
+            let centre = self.slots[rng.random_range(0..self.slots.len())];
+            let mut seen = vec![false; self.inst.n_nodes];
+            seen[centre] = true;
+            seen[GATE] = true;
+            let mut region = vec![centre];
+            let mut queue = VecDeque::from([centre]);
+            while let Some(u) = queue.pop_front() {
+                for &v in &self.inst.adjacent[u] {
+                    if region.len() >= size {
+                        return region;
+                    }
+                    if !seen[v] && self.inst.gate_distance[v] != usize::MAX {
+                        seen[v] = true;
+                        region.push(v);
+                        queue.push_back(v);
+                    }
+                }
+            }
+            region
+        } else {
+            let from = rng.random_range(1..=self.max_distance.max(1));
+            let first = self
+                .slots
+                .iter()
+                .position(|&v| self.inst.gate_distance[v] >= from)
+                .unwrap_or(0)
+                .min(self.slots.len() - size);
+            self.slots[first..first + size].to_vec()
+        }
+    }
+
+    /// Re-packs the runs held by the slots of `region` into them, optimally
+    /// under the model (module docs). Returns the new table and how much
+    /// lower its model cost is, when the solver found one lower than the
+    /// current packing's; `None` when it found nothing better within its
+    /// nodes (or failed).
+    pub(crate) fn step(
+        &self,
+        occ: &Occupancy,
+        region: &[usize],
+        limits: RepackLimits,
+    ) -> Option<(Occupancy, u64)> {
+        let inst = self.inst;
+        let n = occ.n;
+        let intervals = occ.intervals;
+        let ports = inst.n_ports;
+        let dist = &inst.gate_distance;
+        let cell = |i: usize, v: usize| occ.cells[i * n + v];
+        let before = |p: usize, v: usize| if p == 0 { EMPTY } else { cell(p - 1, v) };
+        let after = |p: usize, v: usize| if p >= intervals { EMPTY } else { cell(p, v) };
+        let mut in_region = vec![false; n];
+        for &s in region {
+            in_region[s] = true;
+        }
+
+        // The runs the region holds, by class.
+        let mut classes: Vec<Class> = Vec::new();
+        let mut count: HashMap<Class, usize> = HashMap::new();
+        let mut current: Vec<(usize, Class)> = Vec::new();
+        for &s in region {
+            let mut i = 0;
+            while i < intervals {
+                let k = cell(i, s);
+                if k == EMPTY {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < intervals && cell(i, s) == k {
+                    i += 1;
+                }
+                let class = (k, start, i);
+                let c = count.entry(class).or_insert(0);
+                if *c == 0 {
+                    classes.push(class);
+                }
+                *c += 1;
+                current.push((s, class));
+            }
+        }
+        if classes.is_empty() {
+            return None;
+        }
+        // A run loaded at port a (its first interval is a) and unloaded at
+        // port b (its last interval is b - 1) stays put through the ports
+        // strictly between.
+        let mut problem = Mip::default();
+        let mut y: HashMap<(usize, usize), usize> = HashMap::new();
+        for &s in region {
+            for (ci, _) in classes.iter().enumerate() {
+                y.insert((s, ci), problem.col(2.0 * dist[s] as f64, 1.0, true));
+            }
+        }
+        // r[s, p]: a constant where the region cannot change it (a slot
+        // outside the region reached without passing the region, or not
+        // reached even with the whole region open), a variable otherwise.
+        let mut r: Vec<Reach> = vec![Reach::Zero; ports * n];
+        let mut now = vec![false; n];
+        let mut sure = vec![false; n];
+        let mut maybe = vec![false; n];
+        for p in 0..ports {
+            for &s in &self.slots {
+                let (b, a) = (before(p, s), after(p, s));
+                let open = !(b == a && b != EMPTY);
+                let fixed = !in_region[s];
+                let from =
+                    |reach: &[bool]| dist[s] == 1 || self.parents[s].iter().any(|&u| reach[u]);
+                now[s] = open && from(&now);
+                sure[s] = fixed && open && from(&sure);
+                maybe[s] = (!fixed || open) && from(&maybe);
+                let cell = &mut r[p * n + s];
+                if sure[s] {
+                    *cell = Reach::One;
+                } else if maybe[s] {
+                    let v = problem.col(0.0, 1.0, false);
+                    problem.hint[v] = if now[s] { 1.0 } else { 0.0 };
+                    *cell = Reach::Var(v);
+                    // A slot outside the region, worked here and reached by
+                    // a shortest path today, must stay so.
+                    if fixed && b != a && now[s] {
+                        problem.row(vec![(v, 1.0)], 1.0, f64::INFINITY);
+                    }
+                    let parent_sure = self.parents[s].iter().any(|&u| sure[u]);
+                    if dist[s] >= 2 && !parent_sure {
+                        let mut row = vec![(v, 1.0)];
+                        for &u in &self.parents[s] {
+                            if let Reach::Var(w) = r[p * n + u] {
+                                row.push((w, -1.0));
+                            }
+                        }
+                        problem.row(row, f64::NEG_INFINITY, 0.0);
+                    }
+                }
+            }
+        }
+        for (ci, class) in classes.iter().enumerate() {
+            let row: Vec<(usize, f64)> = region.iter().map(|&s| (y[&(s, ci)], 1.0)).collect();
+            problem.row(row, count[class] as f64, count[class] as f64);
+        }
+        for &s in region {
+            for i in 0..intervals {
+                let row: Vec<(usize, f64)> = classes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.1 <= i && i < c.2)
+                    .map(|(ci, _)| (y[&(s, ci)], 1.0))
+                    .collect();
+                if row.len() > 1 {
+                    problem.row(row, f64::NEG_INFINITY, 1.0);
+                }
+            }
+            for p in 0..ports {
+                let reach = r[p * n + s];
+                if let Reach::Var(v) = reach {
+                    let mut row: Vec<(usize, f64)> = classes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.1 < p && p < c.2)
+                        .map(|(ci, _)| (y[&(s, ci)], 1.0))
+                        .collect();
+                    if !row.is_empty() {
+                        row.push((v, 1.0));
+                        problem.row(row, f64::NEG_INFINITY, 1.0);
+                    }
+                }
+                for (ci, c) in classes.iter().enumerate() {
+                    if c.1 != p && c.2 != p {
+                        continue;
+                    }
+                    let worked = (y[&(s, ci)], 1.0);
+                    match reach {
+                        Reach::One => {}
+                        Reach::Zero => problem.row(vec![worked], f64::NEG_INFINITY, 0.0),
+                        Reach::Var(v) => {
+                            problem.row(vec![worked, (v, -1.0)], f64::NEG_INFINITY, 0.0)
+                        }
+                    }
+                }
+            }
+        }
+
+        // The current packing as the warm start (r as it is today, above).
+        let index: HashMap<Class, usize> =
+            classes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let mut held = vec![false; region.len() * classes.len()];
+        for (s, class) in &current {
+            let pos = region.iter().position(|x| x == s).expect("in region");
+            held[pos * classes.len() + index[class]] = true;
+        }
+        let mut current_cost = 0.0;
+        for (pos, &s) in region.iter().enumerate() {
+            for ci in 0..classes.len() {
+                let on = held[pos * classes.len() + ci];
+                if on {
+                    current_cost += 2.0 * dist[s] as f64;
+                }
+                problem.hint[y[&(s, ci)]] = if on { 1.0 } else { 0.0 };
+            }
+        }
+
+        let (objective, values) = problem.solve(limits)?;
+        if objective > current_cost - 0.5 {
+            return None;
+        }
+        let mut next = occ.clone();
+        for &s in region {
+            for i in 0..intervals {
+                next.cells[i * n + s] = EMPTY;
+            }
+        }
+        for &s in region {
+            for (ci, c) in classes.iter().enumerate() {
+                if values[y[&(s, ci)]] > 0.5 {
+                    for i in c.1..c.2 {
+                        debug_assert_eq!(next.cells[i * n + s], EMPTY);
+                        next.cells[i * n + s] = c.0;
+                    }
+                }
+            }
+        }
+        Some((next, (current_cost - objective).round() as u64))
+    }
+}
+
+/// A row of a [`Mip`]: its terms (column, coefficient), lower and upper
+/// bound.
+type Row = (Vec<(usize, f64)>, f64, f64);
+
+/// A small mixed-integer program, kept as plain data so that either solver
+/// can take it: minimise the columns' costs subject to every row's bounds;
+/// `hint` is a feasible point (the current packing).
+#[derive(Debug, Default)]
+struct Mip {
+    /// Cost, upper bound (every lower bound is 0), integral.
+    cols: Vec<(f64, f64, bool)>,
+    rows: Vec<Row>,
+    hint: Vec<f64>,
+}
+
+impl Mip {
+    fn col(&mut self, cost: f64, upper: f64, integral: bool) -> usize {
+        self.cols.push((cost, upper, integral));
+        self.hint.push(0.0);
+        self.cols.len() - 1
+    }
+
+    fn row(&mut self, terms: Vec<(usize, f64)>, lower: f64, upper: f64) {
+        self.rows.push((terms, lower, upper));
+    }
+
+    /// The best point found within the node limit, with its cost; `None`
+    /// when the solver failed or found no point.
+    #[cfg(not(feature = "highs"))]
+    fn solve(&self, limits: RepackLimits) -> Option<(f64, Vec<f64>)> {
+        use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOptions};
+        let mut problem = Problem::new(OptimizationDirection::Minimize);
+        let vars: Vec<_> = self
+            .cols
+            .iter()
+            .map(|&(cost, upper, integral)| {
+                if integral {
+                    problem.add_integer_var(cost, (0, upper as i32))
+                } else {
+                    problem.add_var(cost, (0.0, upper))
+                }
+            })
+            .collect();
+        for (terms, lower, upper) in &self.rows {
+            let expr: Vec<_> = terms.iter().map(|&(c, a)| (vars[c], a)).collect();
+            if lower == upper {
+                problem.add_constraint(expr, ComparisonOp::Eq, *lower);
+            } else {
+                if lower.is_finite() {
+                    problem.add_constraint(expr.clone(), ComparisonOp::Ge, *lower);
+                }
+                if upper.is_finite() {
+                    problem.add_constraint(expr, ComparisonOp::Le, *upper);
+                }
+            }
+        }
+        let mut options = SolveOptions::default();
+        options.node_limit = Some(limits.nodes);
+        options.warm_start = Some(
+            vars.iter()
+                .copied()
+                .zip(self.hint.iter().copied())
+                .collect(),
+        );
+        let outcome = problem.solve_with(options).ok()?;
+        let solution = outcome.solution()?;
+        Some((
+            solution.objective(),
+            vars.iter().map(|&v| solution.var_value(v)).collect(),
+        ))
+    }
+
+    /// The same with HiGHS (feature `highs`).
+    #[cfg(feature = "highs")]
+    fn solve(&self, limits: RepackLimits) -> Option<(f64, Vec<f64>)> {
+        use highs::{HighsModelStatus, RowProblem, Sense};
+        let mut problem = RowProblem::default();
+        let cols: Vec<_> = self
+            .cols
+            .iter()
+            .map(|&(cost, upper, integral)| {
+                problem.add_column_with_integrality(cost, 0.0..=upper, integral)
+            })
+            .collect();
+        for (terms, lower, upper) in &self.rows {
+            let factors = terms.iter().map(|&(c, a)| (cols[c], a));
+            problem.add_row(*lower..=*upper, factors);
+        }
+        let mut model = problem.optimise(Sense::Minimise);
+        model.make_quiet();
+        model.set_option("threads", 1);
+        model.set_option("mip_max_nodes", limits.nodes.min(i32::MAX as u64) as i32);
+        model
+            .try_set_solution(Some(&self.hint), None, None, None)
+            .ok()?;
+        let solved = model.try_solve().ok()?;
+        match solved.status() {
+            HighsModelStatus::Optimal | HighsModelStatus::ReachedIterationLimit => {}
+            _ if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible => {}
+            _ => return None,
+        }
+        let values = solved.get_solution().columns().to_vec();
+        Some((solved.objective_value(), values))
+    }
+}
+
+/// Improves a feasible plan by re-packing steps alone, until `stop()` (polled
+/// between steps): each step's table is priced exactly and kept when it
+/// costs no more. For measuring the step apart from the annealing.
+#[doc(hidden)]
+pub fn repack_solution(
+    inst: &Instance,
+    solution: &crate::Solution,
+    seed: u64,
+    region: usize,
+    nodes: u64,
+    stop: &dyn Fn() -> bool,
+    log: &mut dyn FnMut(usize, u64),
+) -> (crate::Solution, u64) {
+    use rand::SeedableRng;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut occ = Occupancy::from_solution(inst, solution);
+    let mut cost = crate::anneal::table_cost(inst, &occ);
+    let repacker = Repacker::new(inst);
+    let limits = RepackLimits { region, nodes };
+    let mut steps = 0;
+    while !stop() {
+        steps += 1;
+        let region = repacker.region(&mut rng, limits.region);
+        if let Some((next, _)) = repacker.step(&occ, &region, limits) {
+            let c = crate::anneal::table_cost(inst, &next);
+            if c <= cost {
+                if c < cost {
+                    log(steps, c);
+                }
+                occ = next;
+                cost = c;
+            }
+        }
+    }
+    let (solution, cost) = crate::anneal::to_solution(inst, &occ);
+    (solution, cost)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anneal::{table_cost, tests::random_case, to_solution};
+    use crate::plan::{Params, solve};
+    use rand::SeedableRng;
+
+    /// Whether every run of the table is a whole stay (a demand from its
+    /// origin to its destination in one slot) and every port costs `F +
+    /// distance` per worked slot end: what the model prices exactly.
+    fn plain(inst: &Instance, occ: &Occupancy) -> bool {
+        let mut model = 0;
+        for v in 1..occ.n {
+            let mut i = 0;
+            while i < occ.intervals {
+                let k = occ.cells[i * occ.n + v];
+                if k == EMPTY {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                while i < occ.intervals && occ.cells[i * occ.n + v] == k {
+                    i += 1;
+                }
+                let d = &inst.demands[k as usize];
+                if (start, i) != (d.origin, d.destination) {
+                    return false;
+                }
+                model += 2 * (inst.fixed_cost + inst.gate_distance[v] as u64);
+            }
+        }
+        table_cost(inst, occ) == model
+    }
+
+    /// The planner's plain table with stays moved to other slots empty
+    /// all their stay, each move kept when the table stays plain: a plain
+    /// table with room to improve.
+    fn worsened(inst: &Instance, mut occ: Occupancy, rng: &mut ChaCha8Rng) -> Occupancy {
+        let n = occ.n;
+        for _ in 0..30 {
+            let (v, i) = (rng.random_range(1..n), rng.random_range(0..occ.intervals));
+            let k = occ.cells[i * n + v];
+            if k == EMPTY {
+                continue;
+            }
+            let d = &inst.demands[k as usize];
+            let w = rng.random_range(1..n);
+            if (d.origin..d.destination).any(|j| occ.cells[j * n + w] != EMPTY) {
+                continue;
+            }
+            let mut moved = occ.clone();
+            for j in d.origin..d.destination {
+                moved.cells[j * n + v] = EMPTY;
+                moved.cells[j * n + w] = k;
+            }
+            if plain(inst, &moved) {
+                occ = moved;
+            }
+        }
+        occ
+    }
+
+    /// On a table the model prices exactly, a step's table costs exactly
+    /// what the model says (so the reach constraints hold for every slot
+    /// worked), keeps every demand's count in every interval, and is a
+    /// feasible plan.
+    #[test]
+    fn a_step_on_a_plain_table_costs_what_the_model_says() {
+        let (mut cases, mut steps, mut gains) = (0, 0, 0);
+        for seed in 0..400 {
+            let (inst, _) = random_case(seed);
+            let params = Params {
+                seed,
+                threads: 1,
+                max_iterations: Some(2_000),
+            };
+            let planned = solve(&inst, &params, &|| false);
+            if !planned.unplaced.is_empty() {
+                continue;
+            }
+            let occ = Occupancy::from_solution(&inst, &planned.solution);
+            if !plain(&inst, &occ) {
+                continue;
+            }
+            cases += 1;
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let occ = worsened(&inst, occ, &mut rng);
+            let repacker = Repacker::new(&inst);
+            let cost = table_cost(&inst, &occ);
+            for _ in 0..8 {
+                let size = rng.random_range(2..=inst.n_nodes.max(3) - 1);
+                let region = repacker.region(&mut rng, size);
+                let limits = RepackLimits {
+                    region: size,
+                    nodes: 1_000,
+                };
+                steps += 1;
+                let Some((next, gain)) = repacker.step(&occ, &region, limits) else {
+                    continue;
+                };
+                gains += 1;
+                assert!(
+                    gain > 0,
+                    "seed {seed}: a step returns only lower model costs"
+                );
+                assert_eq!(
+                    table_cost(&inst, &next),
+                    cost - gain,
+                    "seed {seed} region {region:?}"
+                );
+                for i in 0..occ.intervals {
+                    for k in 0..inst.demands.len() as u32 {
+                        let count = |t: &Occupancy| {
+                            t.cells[i * t.n..(i + 1) * t.n]
+                                .iter()
+                                .filter(|&&c| c == k)
+                                .count()
+                        };
+                        assert_eq!(
+                            count(&next),
+                            count(&occ),
+                            "seed {seed} interval {i} demand {k}"
+                        );
+                    }
+                }
+                let (solution, c) = to_solution(&inst, &next);
+                let report = crate::check(&inst, &solution);
+                assert!(report.feasible, "seed {seed}: {:?}", report.violations);
+                assert_eq!(report.cost, c);
+            }
+        }
+        assert!(
+            cases > 100 && gains > 20,
+            "{cases} plain tables, {steps} steps, {gains} lowered the cost"
+        );
+    }
+}
