@@ -35,12 +35,14 @@
 use crate::anneal::{Annealer, Budget, Occupancy, Schedule, table_cost, to_solution};
 use crate::check::route_cost;
 use crate::instance::{Demand, GATE, Instance};
-use crate::repack::{RepackLimits, Repacker};
+use crate::repack::{RepackLimits, Repacker, plain};
 use crate::solution::{Move, Solution};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 const EMPTY: u32 = u32::MAX;
 const UNREACHED: usize = usize::MAX;
@@ -428,15 +430,22 @@ fn anneal_from(
     let mut fresh = |k: usize| Some(starts[k % starts.len()].clone());
     // On a clock, the annealing and its descents take the budget up to
     // `search_end`, the re-packing steps the rest.
-    let search_end = if budget.timed {
-        1.0 - REPACK_SHARE
-    } else {
-        1.0
+    // Only while the best table is plain (`repack::plain`: no vehicle
+    // rehandled, every worked slot reached by a shortest path; asked at
+    // every restart) do the steps run and is the share kept for them;
+    // elsewhere the search is the annealing alone.
+    let repacking = AtomicBool::new(false);
+    let search_end = || {
+        if budget.timed && repacking.load(Relaxed) {
+            1.0 - REPACK_SHARE
+        } else {
+            1.0
+        }
     };
-    let search_progress = || (budget.progress)() / search_end;
+    let search_progress = || (budget.progress)() / search_end();
     // The annealing's clock ends a little before the search's, leaving the
     // rest for the descent that polishes its best plan.
-    let anneal_progress = || (budget.progress)() / (search_end * ANNEAL_SHARE);
+    let anneal_progress = || (budget.progress)() / (search_end() * ANNEAL_SHARE);
     let anneal_budget = Budget {
         iterations: budget.iterations,
         progress: &anneal_progress,
@@ -449,6 +458,10 @@ fn anneal_from(
     let limits = RepackLimits::for_instance(instance);
     let mut repack_rng = ChaCha8Rng::seed_from_u64(rng.random());
     let mut at_restart = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
+        repacking.store(plain(instance, best), Relaxed);
+        if !repacking.load(Relaxed) {
+            return exchange(best, cost);
+        }
         let from = (budget.progress)();
         let go = |done: u64, at: f64, longest: f64| match budget.iterations {
             Some(_) => done < REPACK_STEPS_AT_RESTART,
@@ -484,12 +497,14 @@ fn anneal_from(
             annealer.polish(&search_progress);
         }
     }
-    // Re-packing steps on the best plan: on a clock until the budget ends,
-    // counted in proportion to the annealing moves otherwise.
+    // Re-packing steps on the best plan: on a clock until the budget ends
+    // (a step starts while three times the longest so far fits), counted
+    // in proportion to the annealing moves otherwise.
     let steps = budget.iterations.map(|m| m / MOVES_PER_REPACK_STEP);
     let go = |done: u64, at: f64, longest: f64| match steps {
+        _ if !repacking.load(Relaxed) => false,
         Some(n) => done < n,
-        None => at + 2.0 * longest < 1.0,
+        None => at + 3.0 * longest < 1.0,
     };
     let best = (annealer.best.clone(), annealer.best_cost);
     if let Some((table, _)) = repack_for(

@@ -321,7 +321,18 @@ impl<'a> Repacker<'a> {
             }
         }
 
-        let (objective, values) = problem.solve(limits)?;
+        // The answer's own cost, not the solver's report of it (HiGHS
+        // stopped by its node limit can report another figure).
+        let values = problem.solve(limits)?;
+        if !problem.holds(&values) {
+            return None;
+        }
+        let objective: f64 = problem
+            .cols
+            .iter()
+            .zip(&values)
+            .map(|(&(cost, _, integral), &x)| cost * if integral { x.round() } else { x })
+            .sum();
         if objective > current_cost - 0.5 {
             return None;
         }
@@ -371,10 +382,37 @@ impl Mip {
         self.rows.push((terms, lower, upper));
     }
 
-    /// The best point found within the node limit, with its cost; `None`
-    /// when the solver failed or found no point.
+    /// Whether `values` meet every bound, integrality and row (within
+    /// 1e-6): a solver's answer is used only then.
+    fn holds(&self, values: &[f64]) -> bool {
+        const TOL: f64 = 1e-6;
+        values.len() == self.cols.len()
+            && self
+                .cols
+                .iter()
+                .zip(values)
+                .all(|(&(_, upper, integral), &x)| {
+                    x >= -TOL && x <= upper + TOL && (!integral || (x - x.round()).abs() <= TOL)
+                })
+            && self.rows.iter().all(|(terms, lower, upper)| {
+                let sum: f64 = terms
+                    .iter()
+                    .map(|&(c, a)| {
+                        a * if self.cols[c].2 {
+                            values[c].round()
+                        } else {
+                            values[c]
+                        }
+                    })
+                    .sum();
+                sum >= lower - TOL && sum <= upper + TOL
+            })
+    }
+
+    /// The best point found within the node limit; `None` when the solver
+    /// failed or found no point.
     #[cfg(not(feature = "highs"))]
-    fn solve(&self, limits: RepackLimits) -> Option<(f64, Vec<f64>)> {
+    fn solve(&self, limits: RepackLimits) -> Option<Vec<f64>> {
         use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOptions};
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: Vec<_> = self
@@ -411,15 +449,12 @@ impl Mip {
         );
         let outcome = problem.solve_with(options).ok()?;
         let solution = outcome.solution()?;
-        Some((
-            solution.objective(),
-            vars.iter().map(|&v| solution.var_value(v)).collect(),
-        ))
+        Some(vars.iter().map(|&v| solution.var_value(v)).collect())
     }
 
     /// The same with HiGHS (feature `highs`).
     #[cfg(feature = "highs")]
-    fn solve(&self, limits: RepackLimits) -> Option<(f64, Vec<f64>)> {
+    fn solve(&self, limits: RepackLimits) -> Option<Vec<f64>> {
         use highs::{HighsModelStatus, RowProblem, Sense};
         let mut problem = RowProblem::default();
         let cols: Vec<_> = self
@@ -446,9 +481,38 @@ impl Mip {
             _ if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible => {}
             _ => return None,
         }
-        let values = solved.get_solution().columns().to_vec();
-        Some((solved.objective_value(), values))
+        Some(solved.get_solution().columns().to_vec())
     }
+}
+
+/// Whether every run of the table is a whole stay (a demand from its
+/// origin to its destination in one slot) and every port costs `F +
+/// distance` per worked slot end: what the model prices exactly. The
+/// planner re-packs only when its start table is plain: elsewhere the model
+/// is far from the cost, and on OGC stage 2, whose plans rehandle, steps on
+/// every plan took the annealing's time for worse results (BENCHMARKS.md).
+pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> bool {
+    let mut model = 0;
+    for v in 1..occ.n {
+        let mut i = 0;
+        while i < occ.intervals {
+            let k = occ.cells[i * occ.n + v];
+            if k == EMPTY {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < occ.intervals && occ.cells[i * occ.n + v] == k {
+                i += 1;
+            }
+            let d = &inst.demands[k as usize];
+            if (start, i) != (d.origin, d.destination) {
+                return false;
+            }
+            model += 2 * (inst.fixed_cost + inst.gate_distance[v] as u64);
+        }
+    }
+    crate::anneal::table_cost(inst, occ) == model
 }
 
 /// Improves a feasible plan by re-packing steps alone, until `stop()` (polled
@@ -495,33 +559,6 @@ mod tests {
     use crate::anneal::{table_cost, tests::random_case, to_solution};
     use crate::plan::{Params, solve};
     use rand::SeedableRng;
-
-    /// Whether every run of the table is a whole stay (a demand from its
-    /// origin to its destination in one slot) and every port costs `F +
-    /// distance` per worked slot end: what the model prices exactly.
-    fn plain(inst: &Instance, occ: &Occupancy) -> bool {
-        let mut model = 0;
-        for v in 1..occ.n {
-            let mut i = 0;
-            while i < occ.intervals {
-                let k = occ.cells[i * occ.n + v];
-                if k == EMPTY {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < occ.intervals && occ.cells[i * occ.n + v] == k {
-                    i += 1;
-                }
-                let d = &inst.demands[k as usize];
-                if (start, i) != (d.origin, d.destination) {
-                    return false;
-                }
-                model += 2 * (inst.fixed_cost + inst.gate_distance[v] as u64);
-            }
-        }
-        table_cost(inst, occ) == model
-    }
 
     /// The planner's plain table with stays moved to other slots empty
     /// all their stay, each move kept when the table stays plain: a plain
