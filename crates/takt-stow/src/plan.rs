@@ -501,6 +501,15 @@ fn anneal_from(
     // (a step starts while three times the longest so far fits), counted
     // in proportion to the annealing moves otherwise.
     let steps = budget.iterations.map(|m| m / MOVES_PER_REPACK_STEP);
+    if repacking.load(Relaxed) && !plain(instance, &annealer.best) {
+        // The best table stopped being plain after the last restart: the
+        // share kept for the steps goes to cold moves and a descent.
+        repacking.store(false, Relaxed);
+        if budget.timed {
+            iterations += annealer.cold(rng, schedule.t_end, &|| (budget.progress)() >= 0.97);
+            annealer.polish(budget.progress);
+        }
+    }
     let go = |done: u64, at: f64, longest: f64| match steps {
         _ if !repacking.load(Relaxed) => false,
         Some(n) => done < n,
