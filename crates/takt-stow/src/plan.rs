@@ -408,6 +408,13 @@ const REPACK_SHARE: f64 = 0.15;
 const REPACK_RESTART_SHARE: f64 = 0.02;
 const REPACK_STEPS_AT_RESTART: u64 = 5;
 
+/// Whether the planner makes re-packing steps: only with HiGHS (feature
+/// `highs`). A step has no deadline of its own, and with microlp one takes
+/// about 0.5 s on a region of 60 slots in a release build (seconds in a
+/// test build), too long to start safely near the end of a budget; with
+/// HiGHS about 0.1 s. Without HiGHS the planner is the annealing alone.
+const STEPS_IN_PLANNER: bool = cfg!(feature = "highs");
+
 /// Annealing moves a counted run adds one re-packing step for (about what
 /// one step of a region of 60 slots costs in time with HiGHS).
 const MOVES_PER_REPACK_STEP: u64 = 100_000;
@@ -457,8 +464,12 @@ fn anneal_from(
     let repacker = Repacker::new(instance);
     let limits = RepackLimits::for_instance(instance);
     let mut repack_rng = ChaCha8Rng::seed_from_u64(rng.random());
+    // The longest step so far, in budget, over every call (before the
+    // first, a guess of 5 %): a step starts only where it is expected to
+    // end in time.
+    let longest = std::cell::Cell::new(None::<f64>);
     let mut at_restart = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
-        repacking.store(plain(instance, best), Relaxed);
+        repacking.store(STEPS_IN_PLANNER && plain(instance, best), Relaxed);
         if !repacking.load(Relaxed) {
             return exchange(best, cost);
         }
@@ -475,6 +486,7 @@ fn anneal_from(
             cost,
             &mut repack_rng,
             budget.progress,
+            &longest,
             &go,
         );
         match found {
@@ -524,6 +536,7 @@ fn anneal_from(
         best.1,
         &mut repack_rng,
         budget.progress,
+        &longest,
         &go,
     ) {
         annealer = Annealer::new(instance, table);
@@ -543,9 +556,11 @@ fn anneal_from(
 }
 
 /// Re-packing steps (module [`crate::repack`]) from `table` while `go(steps
-/// made, progress, longest step so far in progress)` holds: each step's
-/// table is priced exactly and kept when it costs no more. Returns the
-/// last table kept and its cost when a step lowered the cost.
+/// made, progress, expected length of a step in progress)` holds: each
+/// step's table is priced exactly and kept when it costs no more. The
+/// expected length is the longest step so far (`longest`, kept across
+/// calls), 5 % of the budget before the first. Returns the last table kept
+/// and its cost when a step lowered the cost.
 #[allow(clippy::too_many_arguments)]
 fn repack_for(
     instance: &Instance,
@@ -555,14 +570,15 @@ fn repack_for(
     cost: u64,
     rng: &mut ChaCha8Rng,
     progress: &dyn Fn() -> f64,
+    longest: &std::cell::Cell<Option<f64>>,
     go: &dyn Fn(u64, f64, f64) -> bool,
 ) -> Option<(Occupancy, u64)> {
     let mut kept: Option<(Occupancy, u64)> = None;
     let mut current = cost;
-    let (mut done, mut longest) = (0u64, 0.0f64);
+    let mut done = 0u64;
     loop {
         let at = progress();
-        if !go(done, at, longest) {
+        if !go(done, at, longest.get().unwrap_or(0.05)) {
             break;
         }
         done += 1;
@@ -575,7 +591,8 @@ fn repack_for(
                 kept = Some((next, c));
             }
         }
-        longest = longest.max(progress() - at);
+        let took = progress() - at;
+        longest.set(Some(longest.get().map_or(took, |l| l.max(took))));
     }
     kept.filter(|(_, c)| *c < cost)
 }
