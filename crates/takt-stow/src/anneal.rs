@@ -102,13 +102,13 @@ impl Occupancy {
 
     /// Content of `v` before port `p` works.
     #[inline]
-    fn before(&self, p: usize, v: usize) -> u32 {
+    pub(crate) fn before(&self, p: usize, v: usize) -> u32 {
         if p == 0 { EMPTY } else { self.get(p - 1, v) }
     }
 
     /// Content of `v` after port `p` works.
     #[inline]
-    fn after(&self, p: usize, v: usize) -> u32 {
+    pub(crate) fn after(&self, p: usize, v: usize) -> u32 {
         if p >= self.intervals {
             EMPTY
         } else {

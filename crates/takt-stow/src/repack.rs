@@ -169,8 +169,6 @@ impl<'a> Repacker<'a> {
         let ports = inst.n_ports;
         let dist = &inst.gate_distance;
         let cell = |i: usize, v: usize| occ.cells[i * n + v];
-        let before = |p: usize, v: usize| if p == 0 { EMPTY } else { cell(p - 1, v) };
-        let after = |p: usize, v: usize| if p >= intervals { EMPTY } else { cell(p, v) };
         let mut in_region = vec![false; n];
         for &s in region {
             in_region[s] = true;
@@ -223,7 +221,7 @@ impl<'a> Repacker<'a> {
         let mut maybe = vec![false; n];
         for p in 0..ports {
             for &s in &self.slots {
-                let (b, a) = (before(p, s), after(p, s));
+                let (b, a) = (occ.before(p, s), occ.after(p, s));
                 let open = !(b == a && b != EMPTY);
                 let fixed = !in_region[s];
                 let from =
