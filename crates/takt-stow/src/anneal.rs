@@ -116,6 +116,25 @@ impl Occupancy {
         }
     }
 
+    /// The runs of slot `v`: each demand standing in it over consecutive
+    /// intervals, as (demand, first interval, one past the last).
+    pub(crate) fn runs(&self, v: usize) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            while i < self.intervals && self.get(i, v) == EMPTY {
+                i += 1;
+            }
+            if i == self.intervals {
+                return None;
+            }
+            let (k, start) = (self.get(i, v), i);
+            while i < self.intervals && self.get(i, v) == k {
+                i += 1;
+            }
+            Some((k, start, i))
+        })
+    }
+
     /// Whether `v` holds a vehicle staying put through port `p`.
     #[inline]
     fn through(&self, p: usize, v: usize) -> bool {

@@ -463,7 +463,9 @@ fn anneal_from(
     // annealing goes on from what they found.
     let repacker = Repacker::new(instance);
     let limits = RepackLimits::for_instance(instance);
-    let mut repack_rng = ChaCha8Rng::seed_from_u64(rng.random());
+    // Drawn only where steps are made, so that a build without them keeps
+    // the annealing's random stream.
+    let mut repack_rng = ChaCha8Rng::seed_from_u64(if STEPS_IN_PLANNER { rng.random() } else { 0 });
     // The longest step so far, in budget, over every call (before the
     // first, a guess of 5 %): a step starts only where it is expected to
     // end in time.
@@ -478,9 +480,7 @@ fn anneal_from(
             Some(_) => done < REPACK_STEPS_AT_RESTART,
             None => at + longest < from + REPACK_RESTART_SHARE && at + 2.0 * longest < 1.0,
         };
-        let found = repack_for(
-            instance,
-            &repacker,
+        let found = repacker.steps(
             limits,
             best,
             cost,
@@ -488,6 +488,7 @@ fn anneal_from(
             budget.progress,
             &longest,
             &go,
+            &mut |_, _| {},
         );
         match found {
             Some((table, c)) => exchange(&table, c).or(Some(table)),
@@ -528,9 +529,7 @@ fn anneal_from(
         None => at + 3.0 * longest < 1.0,
     };
     let best = (annealer.best.clone(), annealer.best_cost);
-    if let Some((table, _)) = repack_for(
-        instance,
-        &repacker,
+    if let Some((table, _)) = repacker.steps(
         limits,
         &best.0,
         best.1,
@@ -538,6 +537,7 @@ fn anneal_from(
         budget.progress,
         &longest,
         &go,
+        &mut |_, _| {},
     ) {
         annealer = Annealer::new(instance, table);
         annealer.polish(budget.progress);
@@ -553,48 +553,6 @@ fn anneal_from(
         greedy.moves = solution.ports;
     }
     (greedy, iterations)
-}
-
-/// Re-packing steps (module [`crate::repack`]) from `table` while `go(steps
-/// made, progress, expected length of a step in progress)` holds: each
-/// step's table is priced exactly and kept when it costs no more. The
-/// expected length is the longest step so far (`longest`, kept across
-/// calls), 5 % of the budget before the first. Returns the last table kept
-/// and its cost when a step lowered the cost.
-#[allow(clippy::too_many_arguments)]
-fn repack_for(
-    instance: &Instance,
-    repacker: &Repacker<'_>,
-    limits: RepackLimits,
-    table: &Occupancy,
-    cost: u64,
-    rng: &mut ChaCha8Rng,
-    progress: &dyn Fn() -> f64,
-    longest: &std::cell::Cell<Option<f64>>,
-    go: &dyn Fn(u64, f64, f64) -> bool,
-) -> Option<(Occupancy, u64)> {
-    let mut kept: Option<(Occupancy, u64)> = None;
-    let mut current = cost;
-    let mut done = 0u64;
-    loop {
-        let at = progress();
-        if !go(done, at, longest.get().unwrap_or(0.05)) {
-            break;
-        }
-        done += 1;
-        let region = repacker.region(rng, limits.region);
-        let from = kept.as_ref().map_or(table, |(t, _)| t);
-        if let Some((next, _)) = repacker.step(from, &region, limits) {
-            let c = table_cost(instance, &next);
-            if c <= current {
-                current = c;
-                kept = Some((next, c));
-            }
-        }
-        let took = progress() - at;
-        longest.set(Some(longest.get().map_or(took, |l| l.max(took))));
-    }
-    kept.filter(|(_, c)| *c < cost)
 }
 
 /// The same voyage backwards: ports `P - 1 - p`, demand `(o, d)` becoming

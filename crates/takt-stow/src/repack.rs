@@ -30,10 +30,11 @@
 //! returns a worse model cost. The solver is microlp (pure Rust) with a node
 //! limit, so a step is deterministic.
 
-use crate::anneal::{EMPTY, Occupancy};
+use crate::anneal::{EMPTY, Occupancy, table_cost};
 use crate::instance::{GATE, Instance};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 
 /// What one step looks at, and how long it may search.
@@ -152,6 +153,52 @@ impl<'a> Repacker<'a> {
         }
     }
 
+    /// Steps from `table` while `go(steps made, progress, expected length
+    /// of a step in progress)` holds: each step's table is priced exactly
+    /// and kept when it costs no more, and `on_gain(step, cost)` hears of
+    /// every lower cost. The expected length is the longest step so far
+    /// (`longest`, kept across calls), 5 % of the budget before the first.
+    /// Returns the last table kept and its cost when a step lowered the
+    /// cost.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn steps(
+        &self,
+        limits: RepackLimits,
+        table: &Occupancy,
+        cost: u64,
+        rng: &mut ChaCha8Rng,
+        progress: &dyn Fn() -> f64,
+        longest: &Cell<Option<f64>>,
+        go: &dyn Fn(u64, f64, f64) -> bool,
+        on_gain: &mut dyn FnMut(u64, u64),
+    ) -> Option<(Occupancy, u64)> {
+        let mut kept: Option<(Occupancy, u64)> = None;
+        let mut current = cost;
+        let mut done = 0u64;
+        loop {
+            let at = progress();
+            if !go(done, at, longest.get().unwrap_or(0.05)) {
+                break;
+            }
+            done += 1;
+            let region = self.region(rng, limits.region);
+            let from = kept.as_ref().map_or(table, |(t, _)| t);
+            if let Some((next, _)) = self.step(from, &region, limits) {
+                let c = table_cost(self.inst, &next);
+                if c <= current {
+                    if c < current {
+                        on_gain(done, c);
+                    }
+                    current = c;
+                    kept = Some((next, c));
+                }
+            }
+            let took = progress() - at;
+            longest.set(Some(longest.get().map_or(took, |l| l.max(took))));
+        }
+        kept.filter(|(_, c)| *c < cost)
+    }
+
     /// Re-packs the runs held by the slots of `region` into them, optimally
     /// under the model (module docs). Returns the new table and how much
     /// lower its model cost is, when the solver found one lower than the
@@ -168,7 +215,6 @@ impl<'a> Repacker<'a> {
         let intervals = occ.intervals;
         let ports = inst.n_ports;
         let dist = &inst.gate_distance;
-        let cell = |i: usize, v: usize| occ.cells[i * n + v];
         let mut in_region = vec![false; n];
         for &s in region {
             in_region[s] = true;
@@ -179,18 +225,7 @@ impl<'a> Repacker<'a> {
         let mut count: HashMap<Class, usize> = HashMap::new();
         let mut current: Vec<(usize, Class)> = Vec::new();
         for &s in region {
-            let mut i = 0;
-            while i < intervals {
-                let k = cell(i, s);
-                if k == EMPTY {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                while i < intervals && cell(i, s) == k {
-                    i += 1;
-                }
-                let class = (k, start, i);
+            for class in occ.runs(s) {
                 let c = count.entry(class).or_insert(0);
                 if *c == 0 {
                     classes.push(class);
@@ -492,25 +527,15 @@ impl Mip {
 pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> bool {
     let mut model = 0;
     for v in 1..occ.n {
-        let mut i = 0;
-        while i < occ.intervals {
-            let k = occ.cells[i * occ.n + v];
-            if k == EMPTY {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i < occ.intervals && occ.cells[i * occ.n + v] == k {
-                i += 1;
-            }
+        for (k, start, end) in occ.runs(v) {
             let d = &inst.demands[k as usize];
-            if (start, i) != (d.origin, d.destination) {
+            if (start, end) != (d.origin, d.destination) {
                 return false;
             }
             model += 2 * (inst.fixed_cost + inst.gate_distance[v] as u64);
         }
     }
-    crate::anneal::table_cost(inst, occ) == model
+    table_cost(inst, occ) == model
 }
 
 /// Improves a feasible plan by re-packing steps alone, until `stop()` (polled
@@ -528,27 +553,20 @@ pub fn repack_solution(
 ) -> (crate::Solution, u64) {
     use rand::SeedableRng;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut occ = Occupancy::from_solution(inst, solution);
-    let mut cost = crate::anneal::table_cost(inst, &occ);
-    let repacker = Repacker::new(inst);
-    let limits = RepackLimits { region, nodes };
-    let mut steps = 0;
-    while !stop() {
-        steps += 1;
-        let region = repacker.region(&mut rng, limits.region);
-        if let Some((next, _)) = repacker.step(&occ, &region, limits) {
-            let c = crate::anneal::table_cost(inst, &next);
-            if c <= cost {
-                if c < cost {
-                    log(steps, c);
-                }
-                occ = next;
-                cost = c;
-            }
-        }
-    }
-    let (solution, cost) = crate::anneal::to_solution(inst, &occ);
-    (solution, cost)
+    let occ = Occupancy::from_solution(inst, solution);
+    let cost = table_cost(inst, &occ);
+    let found = Repacker::new(inst).steps(
+        RepackLimits { region, nodes },
+        &occ,
+        cost,
+        &mut rng,
+        &|| 0.0,
+        &Cell::new(None),
+        &|_, _, _| !stop(),
+        &mut |step, c| log(step as usize, c),
+    );
+    let table = found.map_or(occ, |(table, _)| table);
+    crate::anneal::to_solution(inst, &table)
 }
 
 #[cfg(test)]
