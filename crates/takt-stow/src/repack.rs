@@ -27,8 +27,8 @@
 //! and rehandling of slots outside it that had no shortest path before), so
 //! the caller prices the new table exactly and keeps it only when it costs
 //! no more. The current packing is the solver's warm start, so a step never
-//! returns a worse model cost. The solver is microlp (pure Rust) with a node
-//! limit, so a step is deterministic.
+//! returns a worse model cost. The solver is microlp (pure Rust), or HiGHS
+//! with the feature `highs`, with a node limit, so a step is deterministic.
 
 use crate::anneal::{EMPTY, Occupancy, table_cost};
 use crate::instance::{GATE, Instance};
