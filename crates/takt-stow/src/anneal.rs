@@ -1884,6 +1884,25 @@ pub(crate) mod tests {
     use proptest::prelude::{ProptestConfig, any, prop_assert, prop_assert_eq, proptest};
     use rand::{Rng, SeedableRng};
 
+    /// A slot's runs: each demand over its consecutive intervals, a demand
+    /// back after a gap as a run of its own, an empty slot none.
+    #[test]
+    fn a_slots_runs_are_its_demands_over_consecutive_intervals() {
+        const E: u32 = EMPTY;
+        // Two slots (the gate, 0, and slot 1) over six intervals.
+        let slot1 = [E, 3, 3, 5, E, 5];
+        let occ = Occupancy {
+            n: 2,
+            intervals: 6,
+            cells: slot1.iter().flat_map(|&k| [E, k]).collect(),
+        };
+        assert_eq!(
+            occ.runs(1).collect::<Vec<_>>(),
+            vec![(3, 1, 3), (5, 3, 4), (5, 5, 6)]
+        );
+        assert_eq!(occ.runs(0).count(), 0);
+    }
+
     /// A random connected deck, demand that fits it, and a random table
     /// (each interval's vehicles in random slots, so vehicles change slot
     /// and block each other freely).
