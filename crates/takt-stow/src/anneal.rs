@@ -127,11 +127,9 @@ impl Occupancy {
             if i == self.intervals {
                 return None;
             }
-            let (k, start) = (self.get(i, v), i);
-            while i < self.intervals && self.get(i, v) == k {
-                i += 1;
-            }
-            Some((k, start, i))
+            let (start, last) = self.run(v, i);
+            i = last + 1;
+            Some((self.get(start, v), start, i))
         })
     }
 
