@@ -1082,6 +1082,9 @@ pub(crate) struct Budget<'b> {
     /// Whether `progress` measures time (rises steadily) rather than
     /// jumping from 0 to 1 when told to stop.
     pub timed: bool,
+    /// The length of a timed budget in seconds, for solvers that keep their
+    /// own time limit (the re-packing steps').
+    pub seconds: Option<f64>,
 }
 
 /// Annealing knobs.
@@ -2132,7 +2135,7 @@ pub(crate) mod tests {
                 Some(table)
             };
             let progress = || 0.0;
-            let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false };
+            let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false, seconds: None };
             // Every budget is enough for the independent runs here.
             let schedule = Schedule { explore_moves_per_cell: 0, ..Schedule::for_instance(&inst, 0) };
             annealer.run(&mut rng, schedule, &budget, &mut |_, _| None, &mut fresh);

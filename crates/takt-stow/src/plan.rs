@@ -35,7 +35,7 @@
 use crate::anneal::{Annealer, Budget, Occupancy, Schedule, table_cost, to_solution};
 use crate::check::route_cost;
 use crate::instance::{Demand, GATE, Instance};
-use crate::repack::{RepackLimits, Repacker, plain};
+use crate::repack::{Clock, RepackLimits, Repacker, plain};
 use crate::solution::{Move, Solution};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -90,35 +90,42 @@ pub fn solve(
     should_stop: &(dyn Fn() -> bool + Sync),
 ) -> Planned {
     let progress = || if should_stop() { 1.0 } else { 0.0 };
-    run(instance, params, &progress, false)
+    run(instance, params, &progress, None)
 }
 
-/// Plans the stowage of `instance` within a time budget: `progress()` is
-/// the fraction of it used so far (from the start of the run), and the
-/// search returns once it reaches 1. Knowing how much time is left, the
-/// annealing paces its cooling to end with the budget, and the threads
-/// hand each other their best plans when they restart (so, unlike
-/// [`solve`] with `max_iterations`, a run is not reproducible).
+/// Plans the stowage of `instance` within a time budget of `seconds`:
+/// `progress()` is the fraction of it used so far (from the start of the
+/// run), and the search returns once it reaches 1. Knowing how much time is
+/// left, the annealing paces its cooling to end with the budget, and the
+/// threads hand each other their best plans when they restart (so, unlike
+/// [`solve`] with `max_iterations`, a run is not reproducible). `seconds`
+/// serves only as the time limit handed to the solver of a re-packing step
+/// (so a step ends with the budget); the clock is `progress`.
 pub fn solve_within(
     instance: &Instance,
     params: &Params,
+    seconds: f64,
     progress: &(dyn Fn() -> f64 + Sync),
 ) -> Planned {
-    run(instance, params, progress, true)
+    run(instance, params, progress, Some(seconds))
 }
 
+/// `seconds`: the length of a timed budget (`None`: counted, or stopped
+/// by `should_stop`).
 fn run(
     instance: &Instance,
     params: &Params,
     progress: &(dyn Fn() -> f64 + Sync),
-    timed: bool,
+    seconds: Option<f64>,
 ) -> Planned {
     let threads = params.threads.max(1);
     let shared: Mutex<Option<(u64, Occupancy)>> = Mutex::new(None);
+    let timed = seconds.is_some();
     let budget = Budget {
         iterations: params.max_iterations,
         progress,
         timed,
+        seconds,
     };
     let results: Vec<(Incumbent, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -399,24 +406,21 @@ fn search(
 const ANNEAL_SHARE: f64 = 0.98;
 
 /// The share of a timed budget left, after the annealing and its descents,
-/// to re-packing steps ([`crate::repack`]).
-const REPACK_SHARE: f64 = 0.15;
-
-/// The share of a timed budget each restart of the annealing gives to
-/// re-packing steps on the best plan first, and the steps it makes in a
-/// counted run.
-const REPACK_RESTART_SHARE: f64 = 0.02;
-const REPACK_STEPS_AT_RESTART: u64 = 5;
+/// to re-packing steps ([`crate::repack`]) when the best table is plain.
+/// Steps from a half-annealed plan go further than the same time spent
+/// annealing: on stage 1 prob5 of the OGC files, 60-second runs with seeds
+/// 1-6 ended at 1,711-1,719 (mean 1,713.7) against 1,711-1,729 (mean
+/// 1,719.7) with 15 % of the budget for steps (BENCHMARKS.md).
+const REPACK_SHARE: f64 = 0.6;
 
 /// Whether the planner makes re-packing steps: only with HiGHS (feature
-/// `highs`). A step has no deadline of its own, and with microlp one takes
-/// about 0.5 s on a region of 60 slots in a release build (seconds in a
-/// test build), too long to start safely near the end of a budget; with
-/// HiGHS about 0.1 s. Without HiGHS the planner is the annealing alone.
+/// `highs`), which takes a time limit, so a step ends with the budget. A
+/// microlp step takes about 0.5 s on a region of 60 slots in a release
+/// build (seconds in a test build) and cannot be stopped. Without HiGHS
+/// the planner is the annealing alone.
 const STEPS_IN_PLANNER: bool = cfg!(feature = "highs");
 
-/// Annealing moves a counted run adds one re-packing step for (about what
-/// one step of a region of 60 slots costs in time with HiGHS).
+/// Annealing moves a counted run adds one re-packing step for.
 const MOVES_PER_REPACK_STEP: u64 = 100_000;
 
 /// Anneals from `starts` (distinct tables, cheapest first, the first at
@@ -435,13 +439,18 @@ fn anneal_from(
     let mut annealer = Annealer::new(instance, starts[0].clone());
     let schedule = Schedule::for_instance(instance, thread);
     let mut fresh = |k: usize| Some(starts[k % starts.len()].clone());
-    // On a clock, the annealing and its descents take the budget up to
-    // `search_end`, the re-packing steps the rest.
-    // Only while the best table is plain (`repack::plain`: no vehicle
-    // rehandled, every worked slot reached by a shortest path; asked at
-    // every restart) do the steps run and is the share kept for them;
-    // elsewhere the search is the annealing alone.
+    // Re-packing steps run only on a plain best table (`repack::plain`: no
+    // vehicle rehandled, every worked slot reached by a shortest path),
+    // where the steps' model prices a table exactly; elsewhere the search
+    // is the annealing alone. No start table is plain, so the question is
+    // asked at every restart of the annealing from its best plan until the
+    // answer is yes. From then on, on a clock, the last `REPACK_SHARE` of
+    // the budget is kept for the steps, and the annealing paces what is
+    // left of its schedule to end before it: its clock runs on from where
+    // it was (`decided`: the budget's progress and the annealing's when the
+    // answer came) instead of jumping.
     let repacking = AtomicBool::new(false);
+    let decided: Mutex<Option<(f64, f64)>> = Mutex::new(None);
     let search_end = || {
         if budget.timed && repacking.load(Relaxed) {
             1.0 - REPACK_SHARE
@@ -452,48 +461,30 @@ fn anneal_from(
     let search_progress = || (budget.progress)() / search_end();
     // The annealing's clock ends a little before the search's, leaving the
     // rest for the descent that polishes its best plan.
-    let anneal_progress = || (budget.progress)() / (search_end() * ANNEAL_SHARE);
+    let anneal_progress = || {
+        let at = (budget.progress)();
+        let end = search_end() * ANNEAL_SHARE;
+        match *decided.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((from, was)) if at < end => was + (1.0 - was) * (at - from) / (end - from),
+            Some(_) => 1.0,
+            None => at / end,
+        }
+    };
     let anneal_budget = Budget {
         iterations: budget.iterations,
         progress: &anneal_progress,
         timed: budget.timed,
+        seconds: budget.seconds,
     };
-    // At every restart from the best plan, re-packing steps on it first
-    // (a slice of the budget, or a few steps in counted runs), so the
-    // annealing goes on from what they found.
-    let repacker = Repacker::new(instance);
-    let limits = RepackLimits::for_instance(instance);
-    // Drawn only where steps are made, so that a build without them keeps
-    // the annealing's random stream.
-    let mut repack_rng = ChaCha8Rng::seed_from_u64(if STEPS_IN_PLANNER { rng.random() } else { 0 });
-    // The longest step so far, in budget, over every call (before the
-    // first, a guess of 5 %): a step starts only where it is expected to
-    // end in time.
-    let longest = std::cell::Cell::new(None::<f64>);
     let mut at_restart = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
-        repacking.store(STEPS_IN_PLANNER && plain(instance, best), Relaxed);
-        if !repacking.load(Relaxed) {
-            return exchange(best, cost);
+        if STEPS_IN_PLANNER && !repacking.load(Relaxed) && plain(instance, best) {
+            if budget.timed {
+                let at = (budget.progress)();
+                *decided.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, at / ANNEAL_SHARE));
+            }
+            repacking.store(true, Relaxed);
         }
-        let from = (budget.progress)();
-        let go = |done: u64, at: f64, longest: f64| match budget.iterations {
-            Some(_) => done < REPACK_STEPS_AT_RESTART,
-            None => at + longest < from + REPACK_RESTART_SHARE && at + 2.0 * longest < 1.0,
-        };
-        let found = repacker.steps(
-            limits,
-            best,
-            cost,
-            &mut repack_rng,
-            budget.progress,
-            &longest,
-            &go,
-            &mut |_, _| {},
-        );
-        match found {
-            Some((table, c)) => exchange(&table, c).or(Some(table)),
-            None => exchange(best, cost),
-        }
+        exchange(best, cost)
     };
     let mut iterations = annealer.run(rng, schedule, &anneal_budget, &mut at_restart, &mut fresh);
     let before = search_progress();
@@ -510,37 +501,39 @@ fn anneal_from(
             annealer.polish(&search_progress);
         }
     }
-    // Re-packing steps on the best plan: on a clock until the budget ends
-    // (a step starts while three times the longest so far fits), counted
-    // in proportion to the annealing moves otherwise.
+    // Re-packing steps on the best plan: on a clock until the budget ends,
+    // counted in proportion to the annealing moves otherwise.
     let steps = budget.iterations.map(|m| m / MOVES_PER_REPACK_STEP);
     if repacking.load(Relaxed) && !plain(instance, &annealer.best) {
-        // The best table stopped being plain after the last restart: the
-        // share kept for the steps goes to cold moves and a descent.
+        // The best table stopped being plain after the question was
+        // answered: the share kept for the steps goes to cold moves and a
+        // descent.
         repacking.store(false, Relaxed);
         if budget.timed {
             iterations += annealer.cold(rng, schedule.t_end, &|| (budget.progress)() >= 0.97);
             annealer.polish(budget.progress);
         }
     }
-    let go = |done: u64, at: f64, longest: f64| match steps {
-        _ if !repacking.load(Relaxed) => false,
-        Some(n) => done < n,
-        None => at + 3.0 * longest < 1.0,
-    };
-    let best = (annealer.best.clone(), annealer.best_cost);
-    if let Some((table, _)) = repacker.steps(
-        limits,
-        &best.0,
-        best.1,
-        &mut repack_rng,
-        budget.progress,
-        &longest,
-        &go,
-        &mut |_, _| {},
-    ) {
-        annealer = Annealer::new(instance, table);
-        annealer.polish(budget.progress);
+    if repacking.load(Relaxed) {
+        let repacker = Repacker::new(instance);
+        // Drawn only where steps are made, so that a build without them
+        // keeps the annealing's random stream.
+        let mut repack_rng = ChaCha8Rng::seed_from_u64(rng.random());
+        if let Some((table, _)) = repacker.steps(
+            RepackLimits::for_instance(instance),
+            &annealer.best,
+            annealer.best_cost,
+            &mut repack_rng,
+            &Clock {
+                progress: budget.progress,
+                seconds: budget.seconds,
+                steps,
+            },
+            &mut |_, _| {},
+        ) {
+            annealer = Annealer::new(instance, table);
+            annealer.polish(budget.progress);
+        }
     }
     let (solution, cost) = to_solution(instance, &annealer.best);
     debug_assert_eq!(cost, annealer.best_cost);

@@ -28,13 +28,13 @@
 //! the caller prices the new table exactly and keeps it only when it costs
 //! no more. The current packing is the solver's warm start, so a step never
 //! returns a worse model cost. The solver is microlp (pure Rust), or HiGHS
-//! with the feature `highs`, with a node limit, so a step is deterministic.
+//! with the feature `highs`, with a node limit, so a counted step is
+//! deterministic; on a clock, HiGHS also gets the time left as its limit.
 
 use crate::anneal::{EMPTY, Occupancy, table_cost};
 use crate::instance::{GATE, Instance};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 
 /// What one step looks at, and how long it may search.
@@ -44,19 +44,42 @@ pub(crate) struct RepackLimits {
     pub region: usize,
     /// Branch-and-bound nodes per step.
     pub nodes: u64,
+    /// The solver's time limit for a step, in seconds (HiGHS only; microlp
+    /// has none).
+    pub seconds: Option<f64>,
 }
 
 impl RepackLimits {
-    /// A region of up to 60 slots (half the deck on small decks) and 100
-    /// nodes: on stage 1 prob5 of the OGC files (278 slots, 25 demands) a
-    /// step then takes about 0.3 s.
+    /// A region of up to 100 slots (half the deck on small decks) and 1,000
+    /// nodes. On stage 1 prob5 of the OGC files (278 slots, 25 demands),
+    /// steps from the same half-annealed plans went further with 80 slots
+    /// and 1,000 nodes than with 60 and 100, and the planner's runs with 100
+    /// slots reached 1,711 more often than with 80 (BENCHMARKS.md); most
+    /// steps take a fraction of a second, a few several.
     pub(crate) fn for_instance(inst: &Instance) -> RepackLimits {
         RepackLimits {
-            region: (inst.n_nodes / 2).clamp(1, 60),
-            nodes: 100,
+            region: (inst.n_nodes / 2).clamp(1, 100),
+            nodes: 1_000,
+            seconds: None,
         }
     }
 }
+
+/// How long steps go on: `steps` of them when counted, otherwise until
+/// `progress()` (the fraction of the budget used) reaches 1. With the
+/// budget's length in `seconds`, each step's solver gets the time left
+/// (at most `STEP_SHARE` of the budget) as its limit, so the last step ends
+/// with the budget; without it a step is bounded by its nodes only.
+pub(crate) struct Clock<'c> {
+    pub progress: &'c dyn Fn() -> f64,
+    pub seconds: Option<f64>,
+    pub steps: Option<u64>,
+}
+
+/// The most of a timed budget one step may take, and what a step leaves
+/// before the budget's end (for pricing its table).
+const STEP_SHARE: f64 = 0.05;
+const STEP_MARGIN_SECONDS: f64 = 0.02;
 
 /// The deck's fixed facts for re-packing steps.
 pub(crate) struct Repacker<'a> {
@@ -153,32 +176,37 @@ impl<'a> Repacker<'a> {
         }
     }
 
-    /// Steps from `table` while `go(steps made, progress, expected length
-    /// of a step in progress)` holds: each step's table is priced exactly
-    /// and kept when it costs no more, and `on_gain(step, cost)` hears of
-    /// every lower cost. The expected length is the longest step so far
-    /// (`longest`, kept across calls), 5 % of the budget before the first.
-    /// Returns the last table kept and its cost when a step lowered the
-    /// cost.
-    #[allow(clippy::too_many_arguments)]
+    /// Steps from `table` for as long as `clock` says: each step's table
+    /// is priced exactly and kept when it costs no more, and `on_gain(step,
+    /// cost)` hears of every lower cost. Returns the last table kept and
+    /// its cost when a step lowered the cost.
     pub(crate) fn steps(
         &self,
         limits: RepackLimits,
         table: &Occupancy,
         cost: u64,
         rng: &mut ChaCha8Rng,
-        progress: &dyn Fn() -> f64,
-        longest: &Cell<Option<f64>>,
-        go: &dyn Fn(u64, f64, f64) -> bool,
+        clock: &Clock<'_>,
         on_gain: &mut dyn FnMut(u64, u64),
     ) -> Option<(Occupancy, u64)> {
         let mut kept: Option<(Occupancy, u64)> = None;
         let mut current = cost;
         let mut done = 0u64;
         loop {
-            let at = progress();
-            if !go(done, at, longest.get().unwrap_or(0.05)) {
-                break;
+            let at = (clock.progress)();
+            let mut limits = limits;
+            match (clock.steps, clock.seconds) {
+                (Some(n), _) if done >= n => break,
+                (Some(_), _) => {}
+                (None, _) if at >= 1.0 => break,
+                (None, Some(seconds)) => {
+                    let left = (1.0 - at) * seconds - STEP_MARGIN_SECONDS;
+                    if left < STEP_MARGIN_SECONDS {
+                        break;
+                    }
+                    limits.seconds = Some(left.min(STEP_SHARE * seconds));
+                }
+                (None, None) => {}
             }
             done += 1;
             let region = self.region(rng, limits.region);
@@ -193,8 +221,6 @@ impl<'a> Repacker<'a> {
                     kept = Some((next, c));
                 }
             }
-            let took = progress() - at;
-            longest.set(Some(longest.get().map_or(took, |l| l.max(took))));
         }
         kept.filter(|(_, c)| *c < cost)
     }
@@ -505,6 +531,9 @@ impl Mip {
         model.make_quiet();
         model.set_option("threads", 1);
         model.set_option("mip_max_nodes", limits.nodes.min(i32::MAX as u64) as i32);
+        if let Some(seconds) = limits.seconds {
+            model.set_option("time_limit", seconds);
+        }
         model
             .try_set_solution(Some(&self.hint), None, None, None)
             .ok()?;
@@ -555,14 +584,21 @@ pub fn repack_solution(
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let occ = Occupancy::from_solution(inst, solution);
     let cost = table_cost(inst, &occ);
+    let progress = || if stop() { 1.0 } else { 0.0 };
     let found = Repacker::new(inst).steps(
-        RepackLimits { region, nodes },
+        RepackLimits {
+            region,
+            nodes,
+            seconds: None,
+        },
         &occ,
         cost,
         &mut rng,
-        &|| 0.0,
-        &Cell::new(None),
-        &|_, _, _| !stop(),
+        &Clock {
+            progress: &progress,
+            seconds: None,
+            steps: None,
+        },
         &mut |step, c| log(step as usize, c),
     );
     let table = found.map_or(occ, |(table, _)| table);
@@ -637,6 +673,7 @@ mod tests {
                 let limits = RepackLimits {
                     region: size,
                     nodes: 1_000,
+                    seconds: None,
                 };
                 steps += 1;
                 let Some((next, gain)) = repacker.step(&occ, &region, limits) else {
@@ -677,5 +714,59 @@ mod tests {
             cases > 100 && gains > 20,
             "{cases} plain tables, {steps} steps, {gains} lowered the cost"
         );
+    }
+
+    /// On a clock, HiGHS gets the time left as its limit, so steps end with
+    /// the budget even when one step alone would take minutes: here the
+    /// whole deck of OGC stage 1 prob5 (278 slots) freed at once, with no
+    /// node limit to speak of (a step took 200 s with 200 nodes).
+    #[cfg(feature = "highs")]
+    #[test]
+    fn timed_steps_end_with_the_budget() {
+        use std::time::{Duration, Instant};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/ogc2025/stage1/prob5.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipping: {} not found", path.display());
+            return;
+        };
+        let inst = Instance::parse(&text).unwrap();
+        let params = Params {
+            seed: 1,
+            threads: 1,
+            max_iterations: Some(20_000),
+        };
+        let planned = solve(&inst, &params, &|| false);
+        let occ = Occupancy::from_solution(&inst, &planned.solution);
+        let limits = RepackLimits {
+            region: inst.n_nodes,
+            nodes: u64::MAX,
+            seconds: None,
+        };
+        let budget = Duration::from_millis(600);
+        let started = Instant::now();
+        let progress = || started.elapsed().as_secs_f64() / budget.as_secs_f64();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let found = Repacker::new(&inst).steps(
+            limits,
+            &occ,
+            table_cost(&inst, &occ),
+            &mut rng,
+            &Clock {
+                progress: &progress,
+                seconds: Some(budget.as_secs_f64()),
+                steps: None,
+            },
+            &mut |_, _| {},
+        );
+        let took = started.elapsed();
+        assert!(
+            took < budget + Duration::from_millis(300),
+            "steps took {took:?} of a {budget:?} budget"
+        );
+        if let Some((table, _)) = found {
+            let (solution, _) = to_solution(&inst, &table);
+            assert!(crate::check(&inst, &solution).feasible);
+        }
     }
 }

@@ -33,30 +33,31 @@ fn the_repack_tests_pass_with_highs() {
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(&workspace)
-        .env("CARGO_TARGET_DIR", workspace.join("target/highs-test"))
-        .args([
-            "test",
-            "--locked",
-            "-p",
-            "takt-stow",
-            "--features",
-            "highs",
-            "--lib",
-            "repack",
-        ])
-        .output()
-        .expect("cargo runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "takt-stow's tests with --features highs failed:\n{stdout}\n{stderr}"
+    let run = |target: &[&str], must_run: &str| {
+        let output = Command::new(&cargo)
+            .current_dir(&workspace)
+            .env("CARGO_TARGET_DIR", workspace.join("target/highs-test"))
+            .args(["test", "--locked", "-p", "takt-stow", "--features", "highs"])
+            .args(target)
+            .output()
+            .expect("cargo runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "takt-stow's tests with --features highs failed:\n{stdout}\n{stderr}"
+        );
+        // The tests ran (not filtered away to nothing).
+        assert!(stdout.contains(&format!("{must_run} ... ok")), "{stdout}");
+    };
+    // The re-packing step itself, and its time limit on a clock.
+    run(
+        &["--lib", "repack"],
+        "a_step_on_a_plain_table_costs_what_the_model_says",
     );
-    // The re-packing tests ran (not filtered away to nothing).
-    assert!(
-        stdout.contains("a_step_on_a_plain_table_costs_what_the_model_says ... ok"),
-        "{stdout}"
+    // The planner with its steps, on a clock: ends in time, feasible.
+    run(
+        &["--test", "stow", "timed_runs"],
+        "timed_runs_on_two_threads_pass_the_checker_and_end_in_time",
     );
 }

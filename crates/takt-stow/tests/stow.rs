@@ -709,6 +709,7 @@ fn timed_runs_on_two_threads_pass_the_checker_and_end_in_time() {
                 threads: 2,
                 max_iterations: None,
             },
+            limit.as_secs_f64(),
             &progress,
         );
         assert!(

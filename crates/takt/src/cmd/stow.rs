@@ -89,7 +89,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         threads: args.threads.max(1),
         max_iterations: None,
     };
-    let planned = takt_stow::solve_within(&instance, &params, &progress);
+    let planned = takt_stow::solve_within(&instance, &params, budget.as_secs_f64(), &progress);
     let report = check(&instance, &planned.solution);
     std::fs::write(&out, planned.solution.to_json())
         .with_context(|| format!("cannot write {}", out.display()))?;
