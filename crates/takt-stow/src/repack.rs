@@ -35,6 +35,7 @@ use crate::anneal::{EMPTY, Occupancy, table_cost};
 use crate::instance::{GATE, Instance};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
 
 /// What one step looks at, and how long it may search.
@@ -81,6 +82,11 @@ pub(crate) struct Clock<'c> {
 const STEP_SHARE: f64 = 0.05;
 const STEP_MARGIN_SECONDS: f64 = 0.02;
 
+/// How long past its time limit a solve is waited for before it is given
+/// up (HiGHS only).
+#[cfg(feature = "highs")]
+const SOLVE_GRACE_SECONDS: f64 = 0.3;
+
 /// The deck's fixed facts for re-packing steps.
 pub(crate) struct Repacker<'a> {
     inst: &'a Instance,
@@ -89,6 +95,9 @@ pub(crate) struct Repacker<'a> {
     /// Neighbours one step nearer the gate (never the gate itself).
     parents: Vec<Vec<usize>>,
     max_distance: usize,
+    /// Set when a solve overran its time limit and was given up: no more
+    /// steps are made.
+    gave_up: Cell<bool>,
 }
 
 /// A slot's reach to the gate at a port, as the model sees it.
@@ -122,6 +131,7 @@ impl<'a> Repacker<'a> {
             slots,
             parents,
             max_distance,
+            gave_up: Cell::new(false),
         }
     }
 
@@ -192,7 +202,7 @@ impl<'a> Repacker<'a> {
         let mut kept: Option<(Occupancy, u64)> = None;
         let mut current = cost;
         let mut done = 0u64;
-        loop {
+        while !self.gave_up.get() {
             let at = (clock.progress)();
             let mut limits = limits;
             match (clock.steps, clock.seconds) {
@@ -382,7 +392,7 @@ impl<'a> Repacker<'a> {
 
         // The answer's own cost, not the solver's report of it (HiGHS
         // stopped by its node limit can report another figure).
-        let values = problem.solve(limits)?;
+        let values = problem.solve(limits, &self.gave_up)?;
         if !problem.holds(&values) {
             return None;
         }
@@ -471,7 +481,7 @@ impl Mip {
     /// The best point found within the node limit; `None` when the solver
     /// failed or found no point.
     #[cfg(not(feature = "highs"))]
-    fn solve(&self, limits: RepackLimits) -> Option<Vec<f64>> {
+    fn solve(&self, limits: RepackLimits, _gave_up: &Cell<bool>) -> Option<Vec<f64>> {
         use microlp::{ComparisonOp, OptimizationDirection, Problem, SolveOptions};
         let mut problem = Problem::new(OptimizationDirection::Minimize);
         let vars: Vec<_> = self
@@ -511,9 +521,10 @@ impl Mip {
         Some(vars.iter().map(|&v| solution.var_value(v)).collect())
     }
 
-    /// The same with HiGHS (feature `highs`).
+    /// The same with HiGHS (feature `highs`), which also takes the time
+    /// limit of `limits`.
     #[cfg(feature = "highs")]
-    fn solve(&self, limits: RepackLimits) -> Option<Vec<f64>> {
+    fn solve(&self, limits: RepackLimits, gave_up: &Cell<bool>) -> Option<Vec<f64>> {
         use highs::{HighsModelStatus, RowProblem, Sense};
         let mut problem = RowProblem::default();
         let cols: Vec<_> = self
@@ -527,23 +538,49 @@ impl Mip {
             let factors = terms.iter().map(|&(c, a)| (cols[c], a));
             problem.add_row(*lower..=*upper, factors);
         }
-        let mut model = problem.optimise(Sense::Minimise);
-        model.make_quiet();
-        model.set_option("threads", 1);
-        model.set_option("mip_max_nodes", limits.nodes.min(i32::MAX as u64) as i32);
-        if let Some(seconds) = limits.seconds {
-            model.set_option("time_limit", seconds);
+        let hint = self.hint.clone();
+        let run = move || {
+            let mut model = problem.optimise(Sense::Minimise);
+            model.make_quiet();
+            model.set_option("threads", 1);
+            model.set_option("mip_max_nodes", limits.nodes.min(i32::MAX as u64) as i32);
+            // A restart re-runs presolve, where HiGHS was once seen cycling
+            // (below); steps made no fewer gains without restarts.
+            model.set_option("mip_allow_restart", false);
+            if let Some(seconds) = limits.seconds {
+                model.set_option("time_limit", seconds);
+            }
+            model.try_set_solution(Some(&hint), None, None, None).ok()?;
+            let solved = model.try_solve().ok()?;
+            match solved.status() {
+                HighsModelStatus::Optimal | HighsModelStatus::ReachedIterationLimit => {}
+                _ if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible => {}
+                _ => return None,
+            }
+            Some(solved.get_solution().columns().to_vec())
+        };
+        let Some(seconds) = limits.seconds else {
+            return run();
+        };
+        // HiGHS does not check its time limit everywhere: in one 60-second
+        // run its presolve (`strengthenInequalities`, in a restart) ran on
+        // for over ten minutes. So on a clock the solve runs on a thread of
+        // its own, and a solve that overruns its limit by
+        // `SOLVE_GRACE_SECONDS` is given up: its answer is dropped, the
+        // thread is left to finish (it ends with the process), and
+        // `gave_up` tells the caller to make no more steps.
+        let (answer, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = answer.send(run());
+        });
+        let timeout = std::time::Duration::from_secs_f64(seconds + SOLVE_GRACE_SECONDS);
+        match wait.recv_timeout(timeout) {
+            Ok(values) => values,
+            Err(_) => {
+                gave_up.set(true);
+                None
+            }
         }
-        model
-            .try_set_solution(Some(&self.hint), None, None, None)
-            .ok()?;
-        let solved = model.try_solve().ok()?;
-        match solved.status() {
-            HighsModelStatus::Optimal | HighsModelStatus::ReachedIterationLimit => {}
-            _ if solved.primal_solution_status() == highs::HighsSolutionStatus::Feasible => {}
-            _ => return None,
-        }
-        Some(solved.get_solution().columns().to_vec())
     }
 }
 
