@@ -87,6 +87,29 @@ const STEP_MARGIN_SECONDS: f64 = 0.02;
 #[cfg(feature = "highs")]
 const SOLVE_GRACE_SECONDS: f64 = 0.3;
 
+/// `run()` on a thread of its own, waited for at most `seconds`: a run that
+/// takes longer is given up (its answer dropped, the thread left to finish;
+/// it ends with the process at the latest) and `gave_up` is set, so the
+/// caller makes no more steps.
+#[cfg(any(test, feature = "highs"))]
+fn within<T: Send + 'static>(
+    seconds: f64,
+    gave_up: &Cell<bool>,
+    run: impl FnOnce() -> Option<T> + Send + 'static,
+) -> Option<T> {
+    let (answer, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = answer.send(run());
+    });
+    match wait.recv_timeout(std::time::Duration::from_secs_f64(seconds)) {
+        Ok(values) => values,
+        Err(_) => {
+            gave_up.set(true);
+            None
+        }
+    }
+}
+
 /// The deck's fixed facts for re-packing steps.
 pub(crate) struct Repacker<'a> {
     inst: &'a Instance,
@@ -559,27 +582,12 @@ impl Mip {
             }
             Some(solved.get_solution().columns().to_vec())
         };
-        let Some(seconds) = limits.seconds else {
-            return run();
-        };
-        // HiGHS does not check its time limit everywhere: in one 60-second
-        // run its presolve (`strengthenInequalities`, in a restart) ran on
-        // for over ten minutes. So on a clock the solve runs on a thread of
-        // its own, and a solve that overruns its limit by
-        // `SOLVE_GRACE_SECONDS` is given up: its answer is dropped, the
-        // thread is left to finish (it ends with the process), and
-        // `gave_up` tells the caller to make no more steps.
-        let (answer, wait) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = answer.send(run());
-        });
-        let timeout = std::time::Duration::from_secs_f64(seconds + SOLVE_GRACE_SECONDS);
-        match wait.recv_timeout(timeout) {
-            Ok(values) => values,
-            Err(_) => {
-                gave_up.set(true);
-                None
-            }
+        match limits.seconds {
+            // HiGHS does not check its time limit everywhere: in one
+            // 60-second run its presolve (`strengthenInequalities`, in a
+            // restart) ran on for over ten minutes.
+            Some(seconds) => within(seconds + SOLVE_GRACE_SECONDS, gave_up, run),
+            None => run(),
         }
     }
 }
@@ -751,6 +759,29 @@ mod tests {
             cases > 100 && gains > 20,
             "{cases} plain tables, {steps} steps, {gains} lowered the cost"
         );
+    }
+
+    /// A solve that overruns is given up at the watchdog's time, and one
+    /// that answers in time is used.
+    #[test]
+    fn a_solve_past_the_watchdog_is_given_up() {
+        use std::time::{Duration, Instant};
+        let gave_up = Cell::new(false);
+        let started = Instant::now();
+        let answer = within(0.2, &gave_up, || {
+            std::thread::sleep(Duration::from_secs(5));
+            Some(1)
+        });
+        assert_eq!(answer, None);
+        assert!(gave_up.get());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        let gave_up = Cell::new(false);
+        assert_eq!(within(5.0, &gave_up, || Some(2)), Some(2));
+        assert!(!gave_up.get());
     }
 
     /// On a clock, HiGHS gets the time left as its limit, so steps end with
