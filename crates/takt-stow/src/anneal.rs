@@ -1079,12 +1079,18 @@ pub(crate) struct Budget<'b> {
     pub iterations: Option<u64>,
     /// Fraction of the time budget used; the search stops at 1.
     pub progress: &'b (dyn Fn() -> f64 + Sync),
-    /// Whether `progress` measures time (rises steadily) rather than
-    /// jumping from 0 to 1 when told to stop.
-    pub timed: bool,
-    /// The length of a timed budget in seconds, for solvers that keep their
+    /// The length of a timed budget in seconds (`None` when `progress`
+    /// jumps from 0 to 1 when told to stop), for solvers that keep their
     /// own time limit (the re-packing steps').
     pub seconds: Option<f64>,
+}
+
+impl Budget<'_> {
+    /// Whether `progress` measures time (rises steadily) rather than
+    /// jumping from 0 to 1 when told to stop.
+    pub(crate) fn timed(&self) -> bool {
+        self.seconds.is_some()
+    }
 }
 
 /// Annealing knobs.
@@ -1411,7 +1417,7 @@ impl<'a> Annealer<'a> {
         }
         let mut done = 0u64;
         let ratio = (schedule.t_end / schedule.t_start).ln();
-        if budget.iterations.is_some() || budget.timed {
+        if budget.iterations.is_some() || budget.timed() {
             // How many independent runs: from the move count, or, on a
             // clock, from the moves made in the first hundredth of the
             // budget spent here (until then, the plain segments; the first
@@ -2135,7 +2141,7 @@ pub(crate) mod tests {
                 Some(table)
             };
             let progress = || 0.0;
-            let budget = Budget { iterations: Some(2_000), progress: &progress, timed: false, seconds: None };
+            let budget = Budget { iterations: Some(2_000), progress: &progress, seconds: None };
             // Every budget is enough for the independent runs here.
             let schedule = Schedule { explore_moves_per_cell: 0, ..Schedule::for_instance(&inst, 0) };
             annealer.run(&mut rng, schedule, &budget, &mut |_, _| None, &mut fresh);

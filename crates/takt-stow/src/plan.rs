@@ -124,7 +124,6 @@ fn run(
     let budget = Budget {
         iterations: params.max_iterations,
         progress,
-        timed,
         seconds,
     };
     let results: Vec<(Incumbent, u64)> = std::thread::scope(|scope| {
@@ -300,7 +299,7 @@ fn search(
         let reversed = reversed_instance(instance);
         let mut back = Planner::new(&reversed);
         let mut tries = 0;
-        while if budget.timed {
+        while if budget.timed() {
             tries < 128 && (budget.progress)() < 0.03
         } else {
             tries < 4
@@ -452,7 +451,7 @@ fn anneal_from(
     let repacking = AtomicBool::new(false);
     let decided: Mutex<Option<(f64, f64)>> = Mutex::new(None);
     let search_end = || {
-        if budget.timed && repacking.load(Relaxed) {
+        if budget.timed() && repacking.load(Relaxed) {
             1.0 - REPACK_SHARE
         } else {
             1.0
@@ -473,12 +472,11 @@ fn anneal_from(
     let anneal_budget = Budget {
         iterations: budget.iterations,
         progress: &anneal_progress,
-        timed: budget.timed,
         seconds: budget.seconds,
     };
     let mut at_restart = |best: &Occupancy, cost: u64| -> Option<Occupancy> {
         if STEPS_IN_PLANNER && !repacking.load(Relaxed) && plain(instance, best) {
-            if budget.timed {
+            if budget.timed() {
                 let at = (budget.progress)();
                 *decided.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, at / ANNEAL_SHARE));
             }
@@ -493,7 +491,7 @@ fn anneal_from(
     // 0.7 s of 1.2-4.8 s on the OGC files): on a clock, the time it leaves goes to
     // moves at the schedule's last temperature from the best plan, and
     // then the descent again, with twice the time it took.
-    if budget.timed {
+    if budget.timed() {
         let took = (search_progress() - before).max(0.001);
         let stop_cold = 1.0 - 2.0 * took;
         if search_progress() < stop_cold {
@@ -509,7 +507,7 @@ fn anneal_from(
         // answered: the share kept for the steps goes to cold moves and a
         // descent.
         repacking.store(false, Relaxed);
-        if budget.timed {
+        if budget.timed() {
             iterations += annealer.cold(rng, schedule.t_end, &|| (budget.progress)() >= 0.97);
             annealer.polish(budget.progress);
         }
