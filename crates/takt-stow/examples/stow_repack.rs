@@ -1,5 +1,7 @@
 //! Re-packing steps alone on a given plan: `stow_repack FILE PLAN SECONDS
 //! REGION NODES SEED [OUT]` prints every improvement (step, cost - LB).
+//! Each step's solver gets the time left as its limit, as in the planner
+//! (HiGHS builds); `TIMED=0` bounds the steps by their nodes only.
 
 use std::time::Instant;
 use takt_stow::{Instance, Solution, check, repack_solution};
@@ -18,6 +20,7 @@ fn main() {
     let seed: u64 = args[6].parse().unwrap();
     let started = Instant::now();
     let polls = std::cell::Cell::new(0u64);
+    let timed = std::env::var("TIMED").map_or(true, |v| v != "0");
     let lb = instance.lower_bound;
     println!("start {}", check(&instance, &plan).objective);
     let (solution, _) = repack_solution(
@@ -28,8 +31,9 @@ fn main() {
         nodes,
         &|| {
             polls.set(polls.get() + 1);
-            started.elapsed().as_secs_f64() >= seconds
+            started.elapsed().as_secs_f64() / seconds
         },
+        timed.then_some(seconds),
         &mut |step, cost| {
             println!(
                 "{:.1} s step {step}: {}",

@@ -612,24 +612,28 @@ pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> bool {
     table_cost(inst, occ) == model
 }
 
-/// Improves a feasible plan by re-packing steps alone, until `stop()` (polled
-/// between steps): each step's table is priced exactly and kept when it
-/// costs no more. For measuring the step apart from the annealing.
+/// Improves a feasible plan by re-packing steps alone, until `progress()`
+/// (the fraction of the budget used, polled between steps) reaches 1; with
+/// the budget's length in `seconds`, each step's solver gets the time left
+/// (at most 5 % of the budget) as its limit, as in the planner. Each step's
+/// table is priced exactly and kept when it costs no more. For measuring
+/// the steps apart from the annealing.
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
 pub fn repack_solution(
     inst: &Instance,
     solution: &crate::Solution,
     seed: u64,
     region: usize,
     nodes: u64,
-    stop: &dyn Fn() -> bool,
+    progress: &dyn Fn() -> f64,
+    seconds: Option<f64>,
     log: &mut dyn FnMut(usize, u64),
 ) -> (crate::Solution, u64) {
     use rand::SeedableRng;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let occ = Occupancy::from_solution(inst, solution);
     let cost = table_cost(inst, &occ);
-    let progress = || if stop() { 1.0 } else { 0.0 };
     let found = Repacker::new(inst).steps(
         RepackLimits {
             region,
@@ -640,8 +644,8 @@ pub fn repack_solution(
         cost,
         &mut rng,
         &Clock {
-            progress: &progress,
-            seconds: None,
+            progress,
+            seconds,
             steps: None,
         },
         &mut |step, c| log(step as usize, c),
