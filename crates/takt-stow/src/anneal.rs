@@ -1399,7 +1399,9 @@ impl<'a> Annealer<'a> {
     /// [`SEGMENTS`] (fractions of the budget), each cooling geometrically
     /// from `t_start` to `t_end` and starting from the best plan so far
     /// (offered to `exchange` first, which may hand back a better one,
-    /// another thread's). Otherwise cycles of `schedule.cycle` moves,
+    /// another thread's), except the first ones, the independent runs,
+    /// each from the start `fresh(k, ended)` gives (`ended`: the table the
+    /// run before ended with). Otherwise cycles of `schedule.cycle` moves,
     /// doubling, do the same.
     pub(crate) fn run(
         &mut self,
@@ -1407,7 +1409,7 @@ impl<'a> Annealer<'a> {
         schedule: Schedule,
         budget: &Budget<'_>,
         exchange: &mut dyn FnMut(&Occupancy, u64) -> Option<Occupancy>,
-        fresh: &mut dyn FnMut(usize) -> Option<Occupancy>,
+        fresh: &mut dyn FnMut(usize, &Occupancy) -> Option<Occupancy>,
     ) -> u64 {
         let n = self.inst.n_nodes;
         let intervals = self.occ.intervals;
@@ -1446,7 +1448,7 @@ impl<'a> Annealer<'a> {
                     let s = ends.partition_point(|&b| b <= f).min(ends.len() - 1);
                     if s != segment {
                         segment = s;
-                        match (s < explore).then(|| fresh(s)).flatten() {
+                        match (s < explore).then(|| fresh(s, &self.occ)).flatten() {
                             Some(start) => self.reset_to(start),
                             None => self.restart(exchange),
                         }
@@ -2134,7 +2136,7 @@ pub(crate) mod tests {
             let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
             let mut starts = ChaCha8Rng::seed_from_u64(seed ^ 0x57a7);
             let mut asked = Vec::new();
-            let mut fresh = |k: usize| {
+            let mut fresh = |k: usize, _: &Occupancy| {
                 asked.push(k);
                 let table = random_table(&inst, &mut starts);
                 given.push(table_cost(&inst, &table));
