@@ -477,9 +477,8 @@ fn anneal_from(
         Some(starts[k % starts.len()].clone())
     };
     // Once the steps have a table to start from, on a clock, the last
-    // `REPACK_SHARE` of
-    // the budget is kept for the steps, and the annealing paces what is
-    // left of its schedule to end before it: its clock runs on from where
+    // `REPACK_SHARE` of the budget is kept for the steps, and the annealing
+    // paces what is left of its schedule to end before it: its clock runs on from where
     // it was (`decided`: the budget's progress and the annealing's when the
     // answer came) instead of jumping. The first restart comes after the
     // independent runs, at about 49 % of the budget on the OGC files, past
