@@ -464,12 +464,15 @@ fn anneal_from(
     // a few units dearer (BENCHMARKS.md).
     let plain_seen: RefCell<Option<(u64, Occupancy)>> = RefCell::new(None);
     let see = |table: &Occupancy| {
-        if STEPS_IN_PLANNER && plain(instance, table) {
-            let cost = table_cost(instance, table);
-            let mut seen = plain_seen.borrow_mut();
-            if seen.as_ref().is_none_or(|(c, _)| cost < *c) {
-                *seen = Some((cost, table.clone()));
-            }
+        if !STEPS_IN_PLANNER {
+            return;
+        }
+        let Some(cost) = plain(instance, table) else {
+            return;
+        };
+        let mut seen = plain_seen.borrow_mut();
+        if seen.as_ref().is_none_or(|(c, _)| cost < *c) {
+            *seen = Some((cost, table.clone()));
         }
     };
     let mut fresh = |k: usize, ended: &Occupancy| {
@@ -478,9 +481,9 @@ fn anneal_from(
     };
     // Once the steps have a table to start from, on a clock, the last
     // `REPACK_SHARE` of the budget is kept for the steps, and the annealing
-    // paces what is left of its schedule to end before it: its clock runs on from where
-    // it was (`decided`: the budget's progress and the annealing's when the
-    // answer came) instead of jumping. The first restart comes after the
+    // paces what is left of its schedule to end before it: its clock runs
+    // on from where it was (`decided`: the budget's progress and the
+    // annealing's when the answer came) instead of jumping. The first restart comes after the
     // independent runs, at about 49 % of the budget on the OGC files, past
     // the 40 %: there the annealing ends at once and the steps take the
     // rest of the budget.
@@ -542,8 +545,8 @@ fn anneal_from(
             annealer.polish(&search_progress);
         }
     }
-    // Re-packing steps on the best plan: on a clock until the budget ends,
-    // counted in proportion to the annealing moves otherwise.
+    // Re-packing steps: on a clock until the budget ends, counted in
+    // proportion to the annealing moves otherwise.
     let steps = budget.iterations.map(|m| m / MOVES_PER_REPACK_STEP);
     // The steps start from the best table when it is plain, otherwise from
     // the cheapest plain table seen when it is nearly as cheap.

@@ -598,18 +598,19 @@ impl Mip {
 /// planner re-packs only when its start table is plain: elsewhere the model
 /// is far from the cost, and on OGC stage 2, whose plans rehandle, steps on
 /// every plan took the annealing's time for worse results (BENCHMARKS.md).
-pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> bool {
+/// Returns the table's cost when it is plain, `None` otherwise.
+pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> Option<u64> {
     let mut model = 0;
     for v in 1..occ.n {
         for (k, start, end) in occ.runs(v) {
             let d = &inst.demands[k as usize];
             if (start, end) != (d.origin, d.destination) {
-                return false;
+                return None;
             }
             model += 2 * (inst.fixed_cost + inst.gate_distance[v] as u64);
         }
     }
-    table_cost(inst, occ) == model
+    (table_cost(inst, occ) == model).then_some(model)
 }
 
 /// Improves a feasible plan by re-packing steps alone, until `progress()`
@@ -682,7 +683,7 @@ mod tests {
                 moved.cells[j * n + v] = EMPTY;
                 moved.cells[j * n + w] = k;
             }
-            if plain(inst, &moved) {
+            if plain(inst, &moved).is_some() {
                 occ = moved;
             }
         }
@@ -708,7 +709,7 @@ mod tests {
                 continue;
             }
             let occ = Occupancy::from_solution(&inst, &planned.solution);
-            if !plain(&inst, &occ) {
+            if plain(&inst, &occ).is_none() {
                 continue;
             }
             cases += 1;
