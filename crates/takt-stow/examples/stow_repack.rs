@@ -2,6 +2,8 @@
 //! REGION NODES SEED [OUT]` prints every improvement (step, cost - LB).
 //! Each step's solver gets the time left as its limit, as in the planner
 //! (HiGHS builds); `TIMED=0` bounds the steps by their nodes only.
+//! `WHOLE=1` makes the first step the planner's whole-deck step (every
+//! class within one gate distance of where it stands, all the time left).
 
 use std::time::Instant;
 use takt_stow::{Instance, Solution, check, repack_solution};
@@ -21,6 +23,7 @@ fn main() {
     let started = Instant::now();
     let polls = std::cell::Cell::new(0u64);
     let timed = std::env::var("TIMED").map_or(true, |v| v != "0");
+    let whole = std::env::var("WHOLE").is_ok_and(|v| v == "1");
     let lb = instance.lower_bound;
     println!("start {}", check(&instance, &plan).objective);
     let (solution, _) = repack_solution(
@@ -34,6 +37,7 @@ fn main() {
             started.elapsed().as_secs_f64() / seconds
         },
         timed.then_some(seconds),
+        whole,
         &mut |step, cost| {
             println!(
                 "{:.1} s step {step}: {}",

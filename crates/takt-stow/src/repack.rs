@@ -11,7 +11,10 @@
 //!
 //! - `y[s, c]` (0/1): slot `s` of the region holds one run of class `c`
 //!   (same demand, same first and last interval); every class keeps its
-//!   count, and a slot holds at most one run at a time;
+//!   count, and a slot holds at most one run at a time; with a *band*, a
+//!   class may only take slots within that many steps of the gate
+//!   distances it holds now (how the whole deck of a small ship is
+//!   re-packed in one step);
 //! - a run costs twice its slot's gate distance (driven on and off along a
 //!   shortest path);
 //! - `r[s, p]` (0..1): slot `s` has a shortest path to the gate at port `p`
@@ -48,7 +51,25 @@ pub(crate) struct RepackLimits {
     /// The solver's time limit for a step, in seconds (HiGHS only; microlp
     /// has none).
     pub seconds: Option<f64>,
+    /// Each class of runs may move only to gate distances within `band` of
+    /// the nearest and farthest it holds now (`None`: anywhere in the
+    /// region).
+    pub band: Option<usize>,
+    /// The first step frees the whole deck, with `WHOLE_BAND` and all the
+    /// time left (on a clock; its nodes otherwise), before the regions.
+    pub whole_first: bool,
 }
+
+/// Decks of at most this many slots (no more than the largest region) get
+/// a whole-deck first step (`RepackLimits::for_instance`).
+pub(crate) const WHOLE_DECK_SLOTS: usize = 100;
+
+/// The band of a whole-deck step. Confined so, the program of OGC stage 1
+/// prob2's whole deck (88 slots) has about 830 binaries instead of 2,024,
+/// and HiGHS found the best team's 822 from tables at 824-848 in 15-35 s
+/// (one thread) where the whole deck unconfined took 20-80 s, and regions
+/// of 44-78 slots stopped at 826-828 (BENCHMARKS.md).
+const WHOLE_BAND: usize = 1;
 
 impl RepackLimits {
     /// A region of up to 100 slots (half the deck on small decks) and 1,000
@@ -57,11 +78,20 @@ impl RepackLimits {
     /// and 1,000 nodes than with 60 and 100, and the planner's runs with 100
     /// slots reached 1,711 more often than with 80 (BENCHMARKS.md); most
     /// steps take a fraction of a second, a few several.
+    ///
+    /// On a deck of at most `WHOLE_DECK_SLOTS` slots the first step frees
+    /// the whole deck (`whole_first`): on OGC stage 1 prob2 (88 slots),
+    /// 44-slot regions found nothing from plain tables at 826-848 in 30 s
+    /// while a whole-deck step found the best team's 822; on prob1 and
+    /// prob3 the step ends within 5 s, finding nothing better, and the
+    /// regions take the rest.
     pub(crate) fn for_instance(inst: &Instance) -> RepackLimits {
         RepackLimits {
-            region: (inst.n_nodes / 2).clamp(1, 100),
+            region: (inst.n_nodes / 2).clamp(1, WHOLE_DECK_SLOTS),
             nodes: 1_000,
             seconds: None,
+            band: None,
+            whole_first: inst.n_nodes.saturating_sub(1) <= WHOLE_DECK_SLOTS,
         }
     }
 }
@@ -212,7 +242,10 @@ impl<'a> Repacker<'a> {
     /// Steps from `table` for as long as `clock` says: each step's table
     /// is priced exactly and kept when it costs no more, and `on_gain(step,
     /// cost)` hears of every lower cost. Returns the last table kept and
-    /// its cost when a step lowered the cost.
+    /// its cost when a step lowered the cost. With `whole_first`, the first
+    /// step frees every slot, each class within `WHOLE_BAND` of the gate
+    /// distances it holds, and on a clock it may take all the time left
+    /// (regions get at most `STEP_SHARE` of the budget a step).
     pub(crate) fn steps(
         &self,
         limits: RepackLimits,
@@ -227,7 +260,14 @@ impl<'a> Repacker<'a> {
         let mut done = 0u64;
         while !self.gave_up.get() {
             let at = (clock.progress)();
+            let whole = limits.whole_first && done == 0;
             let mut limits = limits;
+            if whole {
+                limits.band = Some(WHOLE_BAND);
+                if clock.steps.is_none() {
+                    limits.nodes = u64::MAX;
+                }
+            }
             match (clock.steps, clock.seconds) {
                 (Some(n), _) if done >= n => break,
                 (Some(_), _) => {}
@@ -237,12 +277,17 @@ impl<'a> Repacker<'a> {
                     if left < STEP_MARGIN_SECONDS {
                         break;
                     }
-                    limits.seconds = Some(left.min(STEP_SHARE * seconds));
+                    let share = if whole { 1.0 } else { STEP_SHARE };
+                    limits.seconds = Some(left.min(share * seconds));
                 }
                 (None, None) => {}
             }
             done += 1;
-            let region = self.region(rng, limits.region);
+            let region = if whole {
+                self.slots.clone()
+            } else {
+                self.region(rng, limits.region)
+            };
             let from = kept.as_ref().map_or(table, |(t, _)| t);
             if let Some((next, _)) = self.step(from, &region, limits) {
                 let c = table_cost(self.inst, &next);
@@ -301,8 +346,21 @@ impl<'a> Repacker<'a> {
         // strictly between.
         let mut problem = Mip::default();
         let mut y: HashMap<(usize, usize), usize> = HashMap::new();
+        // With a band, the gate distances each class holds now.
+        let mut span: HashMap<Class, (usize, usize)> = HashMap::new();
+        for (s, class) in &current {
+            let (near, far) = span.entry(*class).or_insert((usize::MAX, 0));
+            *near = (*near).min(dist[*s]);
+            *far = (*far).max(dist[*s]);
+        }
         for &s in region {
-            for (ci, _) in classes.iter().enumerate() {
+            for (ci, class) in classes.iter().enumerate() {
+                if let Some(band) = limits.band {
+                    let (near, far) = span[class];
+                    if dist[s] + band < near || dist[s] > far + band {
+                        continue;
+                    }
+                }
                 y.insert((s, ci), problem.col(2.0 * dist[s] as f64, 1.0, true));
             }
         }
@@ -349,7 +407,10 @@ impl<'a> Repacker<'a> {
             }
         }
         for (ci, class) in classes.iter().enumerate() {
-            let row: Vec<(usize, f64)> = region.iter().map(|&s| (y[&(s, ci)], 1.0)).collect();
+            let row: Vec<(usize, f64)> = region
+                .iter()
+                .filter_map(|&s| y.get(&(s, ci)).map(|&v| (v, 1.0)))
+                .collect();
             problem.row(row, count[class] as f64, count[class] as f64);
         }
         for &s in region {
@@ -358,7 +419,7 @@ impl<'a> Repacker<'a> {
                     .iter()
                     .enumerate()
                     .filter(|(_, c)| c.1 <= i && i < c.2)
-                    .map(|(ci, _)| (y[&(s, ci)], 1.0))
+                    .filter_map(|(ci, _)| y.get(&(s, ci)).map(|&v| (v, 1.0)))
                     .collect();
                 if row.len() > 1 {
                     problem.row(row, f64::NEG_INFINITY, 1.0);
@@ -371,7 +432,7 @@ impl<'a> Repacker<'a> {
                         .iter()
                         .enumerate()
                         .filter(|(_, c)| c.1 < p && p < c.2)
-                        .map(|(ci, _)| (y[&(s, ci)], 1.0))
+                        .filter_map(|(ci, _)| y.get(&(s, ci)).map(|&v| (v, 1.0)))
                         .collect();
                     if !row.is_empty() {
                         row.push((v, 1.0));
@@ -382,7 +443,10 @@ impl<'a> Repacker<'a> {
                     if c.1 != p && c.2 != p {
                         continue;
                     }
-                    let worked = (y[&(s, ci)], 1.0);
+                    let Some(&worked) = y.get(&(s, ci)) else {
+                        continue;
+                    };
+                    let worked = (worked, 1.0);
                     match reach {
                         Reach::One => {}
                         Reach::Zero => problem.row(vec![worked], f64::NEG_INFINITY, 0.0),
@@ -409,7 +473,9 @@ impl<'a> Repacker<'a> {
                 if on {
                     current_cost += 2.0 * dist[s] as f64;
                 }
-                problem.hint[y[&(s, ci)]] = if on { 1.0 } else { 0.0 };
+                if let Some(&col) = y.get(&(s, ci)) {
+                    problem.hint[col] = if on { 1.0 } else { 0.0 };
+                }
             }
         }
 
@@ -436,7 +502,7 @@ impl<'a> Repacker<'a> {
         }
         for &s in region {
             for (ci, c) in classes.iter().enumerate() {
-                if values[y[&(s, ci)]] > 0.5 {
+                if y.get(&(s, ci)).is_some_and(|&col| values[col] > 0.5) {
                     for i in c.1..c.2 {
                         debug_assert_eq!(next.cells[i * n + s], EMPTY);
                         next.cells[i * n + s] = c.0;
@@ -617,8 +683,9 @@ pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> Option<u64> {
 /// (the fraction of the budget used, polled between steps) reaches 1; with
 /// the budget's length in `seconds`, each step's solver gets the time left
 /// (at most 5 % of the budget) as its limit, as in the planner. Each step's
-/// table is priced exactly and kept when it costs no more. For measuring
-/// the steps apart from the annealing.
+/// table is priced exactly and kept when it costs no more. With
+/// `whole_first`, the first step is the planner's whole-deck step. For
+/// measuring the steps apart from the annealing.
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
 pub fn repack_solution(
@@ -629,6 +696,7 @@ pub fn repack_solution(
     nodes: u64,
     progress: &dyn Fn() -> f64,
     seconds: Option<f64>,
+    whole_first: bool,
     log: &mut dyn FnMut(usize, u64),
 ) -> (crate::Solution, u64) {
     use rand::SeedableRng;
@@ -640,6 +708,8 @@ pub fn repack_solution(
             region,
             nodes,
             seconds: None,
+            band: None,
+            whole_first,
         },
         &occ,
         cost,
@@ -661,6 +731,27 @@ mod tests {
     use crate::anneal::{table_cost, tests::random_case, to_solution};
     use crate::plan::{Params, solve};
     use rand::SeedableRng;
+
+    /// A random case's planned table, worsened, with the random stream
+    /// that worsened it, when the planner placed everything on a plain
+    /// table.
+    fn worsened_case(seed: u64) -> Option<(Instance, Occupancy, ChaCha8Rng)> {
+        let (inst, _) = random_case(seed);
+        let params = Params {
+            seed,
+            threads: 1,
+            max_iterations: Some(2_000),
+        };
+        let planned = solve(&inst, &params, &|| false);
+        if !planned.unplaced.is_empty() {
+            return None;
+        }
+        let occ = Occupancy::from_solution(&inst, &planned.solution);
+        plain(&inst, &occ)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let occ = worsened(&inst, occ, &mut rng);
+        Some((inst, occ, rng))
+    }
 
     /// The planner's plain table with stays moved to other slots empty
     /// all their stay, each move kept when the table stays plain: a plain
@@ -698,23 +789,10 @@ mod tests {
     fn a_step_on_a_plain_table_costs_what_the_model_says() {
         let (mut cases, mut steps, mut gains) = (0, 0, 0);
         for seed in 0..400 {
-            let (inst, _) = random_case(seed);
-            let params = Params {
-                seed,
-                threads: 1,
-                max_iterations: Some(2_000),
+            let Some((inst, occ, mut rng)) = worsened_case(seed) else {
+                continue;
             };
-            let planned = solve(&inst, &params, &|| false);
-            if !planned.unplaced.is_empty() {
-                continue;
-            }
-            let occ = Occupancy::from_solution(&inst, &planned.solution);
-            if plain(&inst, &occ).is_none() {
-                continue;
-            }
             cases += 1;
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let occ = worsened(&inst, occ, &mut rng);
             let repacker = Repacker::new(&inst);
             let cost = table_cost(&inst, &occ);
             for _ in 0..8 {
@@ -724,6 +802,8 @@ mod tests {
                     region: size,
                     nodes: 1_000,
                     seconds: None,
+                    band: None,
+                    whole_first: false,
                 };
                 steps += 1;
                 let Some((next, gain)) = repacker.step(&occ, &region, limits) else {
@@ -763,6 +843,62 @@ mod tests {
         assert!(
             cases > 100 && gains > 20,
             "{cases} plain tables, {steps} steps, {gains} lowered the cost"
+        );
+    }
+
+    /// A step with a band over the whole deck moves no stay to a gate
+    /// distance more than the band away from those its class held, and its
+    /// table costs what the model says; on these worsened tables some such
+    /// steps lower the cost.
+    #[test]
+    fn a_band_step_keeps_every_class_within_its_band() {
+        let (mut cases, mut gains) = (0, 0);
+        for seed in 0..300 {
+            let Some((inst, occ, mut rng)) = worsened_case(seed) else {
+                continue;
+            };
+            cases += 1;
+            let repacker = Repacker::new(&inst);
+            let band = rng.random_range(0..=1);
+            let limits = RepackLimits {
+                region: inst.n_nodes,
+                nodes: 1_000,
+                seconds: None,
+                band: Some(band),
+                whole_first: false,
+            };
+            let Some((next, gain)) = repacker.step(&occ, &repacker.slots, limits) else {
+                continue;
+            };
+            gains += 1;
+            assert_eq!(table_cost(&inst, &next), table_cost(&inst, &occ) - gain);
+            let dist = &inst.gate_distance;
+            let spans = |t: &Occupancy| {
+                let mut spans: HashMap<Class, (usize, usize)> = HashMap::new();
+                for (v, &d) in dist.iter().enumerate().take(t.n).skip(1) {
+                    for class in t.runs(v) {
+                        let (near, far) = spans.entry(class).or_insert((usize::MAX, 0));
+                        *near = (*near).min(d);
+                        *far = (*far).max(d);
+                    }
+                }
+                spans
+            };
+            let (before, after) = (spans(&occ), spans(&next));
+            for (class, (near, far)) in &after {
+                let (was_near, was_far) = before[class];
+                assert!(
+                    *near + band >= was_near && *far <= was_far + band,
+                    "seed {seed} band {band}: class {class:?} at {near}..={far}, was {was_near}..={was_far}"
+                );
+            }
+            let (solution, _) = to_solution(&inst, &next);
+            let report = crate::check(&inst, &solution);
+            assert!(report.feasible, "seed {seed}: {:?}", report.violations);
+        }
+        assert!(
+            cases > 200 && gains > 50,
+            "{cases} plain tables, {gains} gains"
         );
     }
 
@@ -815,6 +951,8 @@ mod tests {
             region: inst.n_nodes,
             nodes: u64::MAX,
             seconds: None,
+            band: None,
+            whole_first: false,
         };
         let budget = Duration::from_millis(600);
         let started = Instant::now();
