@@ -483,10 +483,10 @@ fn anneal_from(
     // `REPACK_SHARE` of the budget is kept for the steps, and the annealing
     // paces what is left of its schedule to end before it: its clock runs
     // on from where it was (`decided`: the budget's progress and the
-    // annealing's when the answer came) instead of jumping. The first restart comes after the
-    // independent runs, at about 49 % of the budget on the OGC files, past
-    // the 40 %: there the annealing ends at once and the steps take the
-    // rest of the budget.
+    // annealing's when the answer came) instead of jumping. The first
+    // restart comes after the independent runs, at about 49 % of the budget
+    // on the OGC files, past the 40 %: there the annealing ends at once and
+    // the steps take the rest of the budget.
     let repacking = AtomicBool::new(false);
     let decided: Mutex<Option<(f64, f64)>> = Mutex::new(None);
     let search_end = || {

@@ -66,7 +66,7 @@ pub(crate) const WHOLE_DECK_SLOTS: usize = 100;
 
 /// The band of a whole-deck step. Confined so, the program of OGC stage 1
 /// prob2's whole deck (88 slots) has about 830 binaries instead of 2,024,
-/// and HiGHS found the best team's 822 from tables at 824-848 in 15-35 s
+/// and HiGHS found the best team's 822 from tables at 824-848 in 23-36 s
 /// (one thread) where the whole deck unconfined took 20-80 s, and regions
 /// of 44-78 slots stopped at 826-828 (BENCHMARKS.md).
 const WHOLE_BAND: usize = 1;
@@ -83,7 +83,7 @@ impl RepackLimits {
     /// the whole deck (`whole_first`): on OGC stage 1 prob2 (88 slots),
     /// 44-slot regions found nothing from plain tables at 826-848 in 30 s
     /// while a whole-deck step found the best team's 822; on prob1 and
-    /// prob3 the step ends within 5 s, finding nothing better, and the
+    /// prob3 the step ends within 0.1-5.5 s, finding nothing better, and the
     /// regions take the rest.
     pub(crate) fn for_instance(inst: &Instance) -> RepackLimits {
         RepackLimits {
@@ -264,7 +264,8 @@ impl<'a> Repacker<'a> {
             let mut limits = limits;
             if whole {
                 limits.band = Some(WHOLE_BAND);
-                if clock.steps.is_none() {
+                // Only HiGHS has a time limit to stop an unbounded search.
+                if clock.steps.is_none() && cfg!(feature = "highs") {
                     limits.nodes = u64::MAX;
                 }
             }
@@ -348,10 +349,12 @@ impl<'a> Repacker<'a> {
         let mut y: HashMap<(usize, usize), usize> = HashMap::new();
         // With a band, the gate distances each class holds now.
         let mut span: HashMap<Class, (usize, usize)> = HashMap::new();
-        for (s, class) in &current {
-            let (near, far) = span.entry(*class).or_insert((usize::MAX, 0));
-            *near = (*near).min(dist[*s]);
-            *far = (*far).max(dist[*s]);
+        if limits.band.is_some() {
+            for (s, class) in &current {
+                let (near, far) = span.entry(*class).or_insert((usize::MAX, 0));
+                *near = (*near).min(dist[*s]);
+                *far = (*far).max(dist[*s]);
+            }
         }
         for &s in region {
             for (ci, class) in classes.iter().enumerate() {
