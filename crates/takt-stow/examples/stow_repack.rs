@@ -4,6 +4,8 @@
 //! (HiGHS builds); `TIMED=0` bounds the steps by their nodes only.
 //! `WHOLE=1` makes the first step the planner's whole-deck step (every
 //! class within one gate distance of where it stands, all the time left).
+//! `BANDED=1` makes every second step a banded one, as in the planner (each
+//! class within one gate distance, on a region half as large again).
 
 use std::time::Instant;
 use takt_stow::{Instance, Solution, check, repack_solution};
@@ -38,6 +40,7 @@ fn main() {
         },
         timed.then_some(seconds),
         whole,
+        std::env::var("BANDED").is_ok_and(|v| v == "1"),
         &mut |step, cost| {
             println!(
                 "{:.1} s step {step}: {}",

@@ -58,6 +58,10 @@ pub(crate) struct RepackLimits {
     /// The first step frees the whole deck, with `WHOLE_BAND` and all the
     /// time left (on a clock; its nodes otherwise), before the regions.
     pub whole_first: bool,
+    /// Every second region step is *banded*: each class within
+    /// `WHOLE_BAND` of the gate distances it holds, on a region
+    /// `BANDED_REGION_SCALE` times as large.
+    pub banded_every_other: bool,
 }
 
 /// Decks of at most this many slots (no more than the largest region) get
@@ -70,6 +74,10 @@ pub(crate) const WHOLE_DECK_SLOTS: usize = 100;
 /// (one thread) where the whole deck unconfined took 20-80 s, and regions
 /// of 44-78 slots stopped at 826-828 (BENCHMARKS.md).
 const WHOLE_BAND: usize = 1;
+
+/// How much larger a banded region step's region is than an unconfined
+/// one's.
+const BANDED_REGION_SCALE: f64 = 1.5;
 
 impl RepackLimits {
     /// A region of up to 100 slots (half the deck on small decks) and 1,000
@@ -85,6 +93,15 @@ impl RepackLimits {
     /// while a whole-deck step found the best team's 822; on prob1 and
     /// prob3 the step ends within 0.1-5.5 s, finding nothing better, and the
     /// regions take the rest.
+    ///
+    /// Every second region step is banded (`banded_every_other`): each
+    /// class within `WHOLE_BAND` of the gate distances it holds, on a region
+    /// half as large again. On stage 1 prob5, runs of unconfined steps stop
+    /// at 1,715-1,719 in about half the runs; from three such plans (1,715
+    /// and 1,717), banded steps on 150-slot regions reached the best team's
+    /// 1,711 in 4 of 9 runs of 30 s and unconfined ones in none of 3, and
+    /// planner runs of 60 s (seeds 1-18) reached 1,711 in 15 of 18 against
+    /// 8 of 18 (BENCHMARKS.md).
     pub(crate) fn for_instance(inst: &Instance) -> RepackLimits {
         RepackLimits {
             region: (inst.n_nodes / 2).clamp(1, WHOLE_DECK_SLOTS),
@@ -92,7 +109,27 @@ impl RepackLimits {
             seconds: None,
             band: None,
             whole_first: inst.n_nodes.saturating_sub(1) <= WHOLE_DECK_SLOTS,
+            banded_every_other: true,
         }
+    }
+
+    /// The limits of step `done` (counted from 0) of a run of steps, and
+    /// whether it frees the whole deck: the first step with `whole_first`
+    /// (its node limit lifted when `unbounded`), every second one banded
+    /// with `banded_every_other`, the others as they are.
+    fn for_step(self, done: u64, unbounded: bool) -> (RepackLimits, bool) {
+        let mut limits = self;
+        let whole = self.whole_first && done == 0;
+        if whole {
+            limits.band = Some(WHOLE_BAND);
+            if unbounded {
+                limits.nodes = u64::MAX;
+            }
+        } else if self.banded_every_other && done % 2 == 1 {
+            limits.band = Some(WHOLE_BAND);
+            limits.region = (self.region as f64 * BANDED_REGION_SCALE).round() as usize;
+        }
+        (limits, whole)
     }
 }
 
@@ -260,15 +297,9 @@ impl<'a> Repacker<'a> {
         let mut done = 0u64;
         while !self.gave_up.get() {
             let at = (clock.progress)();
-            let whole = limits.whole_first && done == 0;
-            let mut limits = limits;
-            if whole {
-                limits.band = Some(WHOLE_BAND);
-                // Only HiGHS has a time limit to stop an unbounded search.
-                if clock.steps.is_none() && cfg!(feature = "highs") {
-                    limits.nodes = u64::MAX;
-                }
-            }
+            // Only HiGHS has a time limit to stop an unbounded search.
+            let unbounded = clock.steps.is_none() && cfg!(feature = "highs");
+            let (mut limits, whole) = limits.for_step(done, unbounded);
             match (clock.steps, clock.seconds) {
                 (Some(n), _) if done >= n => break,
                 (Some(_), _) => {}
@@ -687,7 +718,8 @@ pub(crate) fn plain(inst: &Instance, occ: &Occupancy) -> Option<u64> {
 /// the budget's length in `seconds`, each step's solver gets the time left
 /// (at most 5 % of the budget) as its limit, as in the planner. Each step's
 /// table is priced exactly and kept when it costs no more. With
-/// `whole_first`, the first step is the planner's whole-deck step. For
+/// `whole_first`, the first step is the planner's whole-deck step; with
+/// `banded_every_other`, every second step is banded as in the planner. For
 /// measuring the steps apart from the annealing.
 #[doc(hidden)]
 #[allow(clippy::too_many_arguments)]
@@ -700,6 +732,7 @@ pub fn repack_solution(
     progress: &dyn Fn() -> f64,
     seconds: Option<f64>,
     whole_first: bool,
+    banded_every_other: bool,
     log: &mut dyn FnMut(usize, u64),
 ) -> (crate::Solution, u64) {
     use rand::SeedableRng;
@@ -713,6 +746,7 @@ pub fn repack_solution(
             seconds: None,
             band: None,
             whole_first,
+            banded_every_other,
         },
         &occ,
         cost,
@@ -807,6 +841,7 @@ mod tests {
                     seconds: None,
                     band: None,
                     whole_first: false,
+                    banded_every_other: false,
                 };
                 steps += 1;
                 let Some((next, gain)) = repacker.step(&occ, &region, limits) else {
@@ -869,6 +904,7 @@ mod tests {
                 seconds: None,
                 band: Some(band),
                 whole_first: false,
+                banded_every_other: false,
             };
             let Some((next, gain)) = repacker.step(&occ, &repacker.slots, limits) else {
                 continue;
@@ -902,6 +938,90 @@ mod tests {
         assert!(
             cases > 200 && gains > 50,
             "{cases} plain tables, {gains} gains"
+        );
+    }
+
+    /// The first step of a run frees the whole deck when asked (its node
+    /// limit lifted only when unbounded), every second step is banded on a
+    /// region half as large again, and the others are as given.
+    #[test]
+    fn steps_alternate_between_unconfined_and_banded_regions() {
+        let limits = RepackLimits {
+            region: 100,
+            nodes: 1_000,
+            seconds: None,
+            band: None,
+            whole_first: false,
+            banded_every_other: true,
+        };
+        let kinds = |limits: RepackLimits, unbounded: bool| {
+            (0..5)
+                .map(|done| {
+                    let (l, whole) = limits.for_step(done, unbounded);
+                    (whole, l.band, l.region, l.nodes)
+                })
+                .collect::<Vec<_>>()
+        };
+        let unconfined = (false, None, 100, 1_000);
+        let banded = (false, Some(WHOLE_BAND), 150, 1_000);
+        assert_eq!(
+            kinds(limits, true),
+            vec![unconfined, banded, unconfined, banded, unconfined]
+        );
+        let whole = RepackLimits {
+            whole_first: true,
+            ..limits
+        };
+        assert_eq!(
+            kinds(whole, true)[0],
+            (true, Some(WHOLE_BAND), 100, u64::MAX)
+        );
+        assert_eq!(kinds(whole, false)[0], (true, Some(WHOLE_BAND), 100, 1_000));
+        assert_eq!(kinds(whole, true)[1..], kinds(limits, true)[1..]);
+        let never = RepackLimits {
+            banded_every_other: false,
+            ..limits
+        };
+        assert_eq!(kinds(never, true), vec![unconfined; 5]);
+    }
+
+    /// Counted steps as the planner makes them (a whole-deck first step on
+    /// small decks, banded steps between unconfined ones), from worsened
+    /// plain tables: what they keep is cheaper than the start, costs what
+    /// they say, and is a feasible plan; on these tables most runs of steps
+    /// lower the cost.
+    #[test]
+    fn the_planners_steps_keep_feasible_cheaper_tables() {
+        let (mut cases, mut gains) = (0, 0);
+        for seed in 0..150 {
+            let Some((inst, occ, mut rng)) = worsened_case(seed) else {
+                continue;
+            };
+            cases += 1;
+            let cost = table_cost(&inst, &occ);
+            let limits = RepackLimits::for_instance(&inst);
+            assert!(limits.banded_every_other);
+            let clock = Clock {
+                progress: &|| 0.0,
+                seconds: None,
+                steps: Some(6),
+            };
+            let Some((table, c)) =
+                Repacker::new(&inst).steps(limits, &occ, cost, &mut rng, &clock, &mut |_, _| {})
+            else {
+                continue;
+            };
+            gains += 1;
+            assert!(c < cost, "seed {seed}: {c} against {cost}");
+            assert_eq!(table_cost(&inst, &table), c, "seed {seed}");
+            let (solution, total) = to_solution(&inst, &table);
+            let report = crate::check(&inst, &solution);
+            assert!(report.feasible, "seed {seed}: {:?}", report.violations);
+            assert_eq!(report.cost, total, "seed {seed}");
+        }
+        assert!(
+            cases > 80 && gains > cases / 2,
+            "{cases} plain tables, {gains} lowered"
         );
     }
 
@@ -956,6 +1076,7 @@ mod tests {
             seconds: None,
             band: None,
             whole_first: false,
+            banded_every_other: false,
         };
         let budget = Duration::from_millis(600);
         let started = Instant::now();
