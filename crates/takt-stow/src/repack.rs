@@ -55,11 +55,11 @@ pub(crate) struct RepackLimits {
     /// the nearest and farthest it holds now (`None`: anywhere in the
     /// region).
     pub band: Option<usize>,
-    /// The first step frees the whole deck, with `WHOLE_BAND` and all the
+    /// The first step frees the whole deck, with `STEP_BAND` and all the
     /// time left (on a clock; its nodes otherwise), before the regions.
     pub whole_first: bool,
     /// Every second region step is *banded*: each class within
-    /// `WHOLE_BAND` of the gate distances it holds, on a region
+    /// `STEP_BAND` of the gate distances it holds, on a region
     /// `BANDED_REGION_SCALE` times as large.
     pub banded_every_other: bool,
 }
@@ -68,12 +68,12 @@ pub(crate) struct RepackLimits {
 /// a whole-deck first step (`RepackLimits::for_instance`).
 pub(crate) const WHOLE_DECK_SLOTS: usize = 100;
 
-/// The band of a whole-deck step. Confined so, the program of OGC stage 1
+/// The band of a whole-deck step and of a banded region step. Confined so, the program of OGC stage 1
 /// prob2's whole deck (88 slots) has about 830 binaries instead of 2,024,
 /// and HiGHS found the best team's 822 from tables at 824-848 in 23-36 s
 /// (one thread) where the whole deck unconfined took 20-80 s, and regions
 /// of 44-78 slots stopped at 826-828 (BENCHMARKS.md).
-const WHOLE_BAND: usize = 1;
+const STEP_BAND: usize = 1;
 
 /// How much larger a banded region step's region is than an unconfined
 /// one's.
@@ -95,7 +95,7 @@ impl RepackLimits {
     /// regions take the rest.
     ///
     /// Every second region step is banded (`banded_every_other`): each
-    /// class within `WHOLE_BAND` of the gate distances it holds, on a region
+    /// class within `STEP_BAND` of the gate distances it holds, on a region
     /// half as large again. On stage 1 prob5, runs of unconfined steps stop
     /// at 1,715-1,719 in about half the runs; from three such plans (1,715
     /// and 1,717), banded steps on 150-slot regions reached the best team's
@@ -121,12 +121,12 @@ impl RepackLimits {
         let mut limits = self;
         let whole = self.whole_first && done == 0;
         if whole {
-            limits.band = Some(WHOLE_BAND);
+            limits.band = Some(STEP_BAND);
             if unbounded {
                 limits.nodes = u64::MAX;
             }
         } else if self.banded_every_other && done % 2 == 1 {
-            limits.band = Some(WHOLE_BAND);
+            limits.band = Some(STEP_BAND);
             limits.region = (self.region as f64 * BANDED_REGION_SCALE).round() as usize;
         }
         (limits, whole)
@@ -280,7 +280,7 @@ impl<'a> Repacker<'a> {
     /// is priced exactly and kept when it costs no more, and `on_gain(step,
     /// cost)` hears of every lower cost. Returns the last table kept and
     /// its cost when a step lowered the cost. With `whole_first`, the first
-    /// step frees every slot, each class within `WHOLE_BAND` of the gate
+    /// step frees every slot, each class within `STEP_BAND` of the gate
     /// distances it holds, and on a clock it may take all the time left
     /// (regions get at most `STEP_SHARE` of the budget a step).
     pub(crate) fn steps(
@@ -295,10 +295,10 @@ impl<'a> Repacker<'a> {
         let mut kept: Option<(Occupancy, u64)> = None;
         let mut current = cost;
         let mut done = 0u64;
+        // Only HiGHS has a time limit to stop an unbounded search.
+        let unbounded = clock.steps.is_none() && cfg!(feature = "highs");
         while !self.gave_up.get() {
             let at = (clock.progress)();
-            // Only HiGHS has a time limit to stop an unbounded search.
-            let unbounded = clock.steps.is_none() && cfg!(feature = "highs");
             let (mut limits, whole) = limits.for_step(done, unbounded);
             match (clock.steps, clock.seconds) {
                 (Some(n), _) if done >= n => break,
@@ -963,7 +963,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let unconfined = (false, None, 100, 1_000);
-        let banded = (false, Some(WHOLE_BAND), 150, 1_000);
+        let banded = (false, Some(STEP_BAND), 150, 1_000);
         assert_eq!(
             kinds(limits, true),
             vec![unconfined, banded, unconfined, banded, unconfined]
@@ -974,9 +974,9 @@ mod tests {
         };
         assert_eq!(
             kinds(whole, true)[0],
-            (true, Some(WHOLE_BAND), 100, u64::MAX)
+            (true, Some(STEP_BAND), 100, u64::MAX)
         );
-        assert_eq!(kinds(whole, false)[0], (true, Some(WHOLE_BAND), 100, 1_000));
+        assert_eq!(kinds(whole, false)[0], (true, Some(STEP_BAND), 100, 1_000));
         assert_eq!(kinds(whole, true)[1..], kinds(limits, true)[1..]);
         let never = RepackLimits {
             banded_every_other: false,
