@@ -51,6 +51,11 @@ pub(crate) struct RepackLimits {
     /// The solver's time limit for a step, in seconds (HiGHS only; microlp
     /// has none).
     pub seconds: Option<f64>,
+    /// How long the caller waits for a step's solve before giving it up,
+    /// in seconds: the time left in the budget, so a solve that overruns
+    /// its own limit (HiGHS does not check it everywhere) still counts
+    /// when it ends before the budget does. `None`: its time limit.
+    pub patience: Option<f64>,
     /// Each class of runs may move only to gate distances within `band` of
     /// the nearest and farthest it holds now (`None`: anywhere in the
     /// region).
@@ -107,6 +112,7 @@ impl RepackLimits {
             region: (inst.n_nodes / 2).clamp(1, WHOLE_DECK_SLOTS),
             nodes: 1_000,
             seconds: None,
+            patience: None,
             band: None,
             whole_first: inst.n_nodes.saturating_sub(1) <= WHOLE_DECK_SLOTS,
             banded_every_other: true,
@@ -151,8 +157,17 @@ const STEP_MARGIN_SECONDS: f64 = 0.02;
 
 /// How long past its time limit a solve is waited for before it is given
 /// up (HiGHS only).
-#[cfg(feature = "highs")]
+#[cfg(any(test, feature = "highs"))]
 const SOLVE_GRACE_SECONDS: f64 = 0.3;
+
+/// How long a step's solve is waited for: its patience (the time left in
+/// the budget) or its time limit, whichever is longer, and the grace; `None`
+/// without a time limit (the solve runs on the caller's thread).
+#[cfg(any(test, feature = "highs"))]
+fn watchdog_seconds(limits: RepackLimits) -> Option<f64> {
+    let seconds = limits.seconds?;
+    Some(limits.patience.map_or(seconds, |p| p.max(seconds)) + SOLVE_GRACE_SECONDS)
+}
 
 /// `run()` on a thread of its own, waited for at most `seconds`: a run that
 /// takes longer is given up (its answer dropped, the thread left to finish;
@@ -185,7 +200,7 @@ pub(crate) struct Repacker<'a> {
     /// Neighbours one step nearer the gate (never the gate itself).
     parents: Vec<Vec<usize>>,
     max_distance: usize,
-    /// Set when a solve overran its time limit and was given up: no more
+    /// Set when a solve outlasted the budget and was given up: no more
     /// steps are made.
     gave_up: Cell<bool>,
 }
@@ -311,6 +326,7 @@ impl<'a> Repacker<'a> {
                     }
                     let share = if whole { 1.0 } else { STEP_SHARE };
                     limits.seconds = Some(left.min(share * seconds));
+                    limits.patience = Some(left);
                 }
                 (None, None) => {}
             }
@@ -686,7 +702,7 @@ impl Mip {
             // HiGHS does not check its time limit everywhere: in one
             // 60-second run its presolve (`strengthenInequalities`, in a
             // restart) ran on for over ten minutes.
-            Some(seconds) => within(seconds + SOLVE_GRACE_SECONDS, gave_up, run),
+            Some(_) => within(watchdog_seconds(limits).unwrap_or(f64::MAX), gave_up, run),
             None => run(),
         }
     }
@@ -744,6 +760,7 @@ pub fn repack_solution(
             region,
             nodes,
             seconds: None,
+            patience: None,
             band: None,
             whole_first,
             banded_every_other,
@@ -839,6 +856,7 @@ mod tests {
                     region: size,
                     nodes: 1_000,
                     seconds: None,
+                    patience: None,
                     band: None,
                     whole_first: false,
                     banded_every_other: false,
@@ -902,6 +920,7 @@ mod tests {
                 region: inst.n_nodes,
                 nodes: 1_000,
                 seconds: None,
+                patience: None,
                 band: Some(band),
                 whole_first: false,
                 banded_every_other: false,
@@ -950,6 +969,7 @@ mod tests {
             region: 100,
             nodes: 1_000,
             seconds: None,
+            patience: None,
             band: None,
             whole_first: false,
             banded_every_other: true,
@@ -1048,6 +1068,53 @@ mod tests {
         assert!(!gave_up.get());
     }
 
+    /// A solve that overruns its own time limit (HiGHS does not check it
+    /// everywhere) is waited for while the budget lasts (its patience), and
+    /// its answer used; without patience it is given up at its limit and
+    /// the grace.
+    #[test]
+    fn a_solve_past_its_limit_is_waited_for_while_the_budget_lasts() {
+        use std::time::Duration;
+        let limits = RepackLimits {
+            region: 10,
+            nodes: 1_000,
+            seconds: Some(0.05),
+            patience: Some(3.0),
+            band: None,
+            whole_first: false,
+            banded_every_other: false,
+        };
+        let slow = || {
+            std::thread::sleep(Duration::from_millis(800));
+            Some(3)
+        };
+        assert_eq!(watchdog_seconds(limits), Some(3.0 + SOLVE_GRACE_SECONDS));
+        let gave_up = Cell::new(false);
+        assert_eq!(
+            within(watchdog_seconds(limits).unwrap(), &gave_up, slow),
+            Some(3)
+        );
+        assert!(!gave_up.get());
+        let impatient = RepackLimits {
+            patience: None,
+            ..limits
+        };
+        assert_eq!(
+            watchdog_seconds(impatient),
+            Some(0.05 + SOLVE_GRACE_SECONDS)
+        );
+        assert_eq!(
+            within(watchdog_seconds(impatient).unwrap(), &gave_up, slow),
+            None
+        );
+        assert!(gave_up.get());
+        let untimed = RepackLimits {
+            seconds: None,
+            ..limits
+        };
+        assert_eq!(watchdog_seconds(untimed), None);
+    }
+
     /// On a clock, HiGHS gets the time left as its limit, so steps end with
     /// the budget even when one step alone would take minutes: here the
     /// whole deck of OGC stage 1 prob5 (278 slots) freed at once, with no
@@ -1074,6 +1141,7 @@ mod tests {
             region: inst.n_nodes,
             nodes: u64::MAX,
             seconds: None,
+            patience: None,
             band: None,
             whole_first: false,
             banded_every_other: false,
