@@ -155,8 +155,8 @@ pub(crate) struct Clock<'c> {
 const STEP_SHARE: f64 = 0.05;
 const STEP_MARGIN_SECONDS: f64 = 0.02;
 
-/// How long past its time limit a solve is waited for before it is given
-/// up (HiGHS only).
+/// How long past its patience (or its time limit, whichever is later) a
+/// solve is waited for before it is given up (HiGHS only).
 #[cfg(any(test, feature = "highs"))]
 const SOLVE_GRACE_SECONDS: f64 = 0.3;
 
