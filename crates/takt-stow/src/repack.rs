@@ -698,11 +698,11 @@ impl Mip {
             }
             Some(solved.get_solution().columns().to_vec())
         };
-        match limits.seconds {
+        match watchdog_seconds(limits) {
             // HiGHS does not check its time limit everywhere: in one
             // 60-second run its presolve (`strengthenInequalities`, in a
             // restart) ran on for over ten minutes.
-            Some(_) => within(watchdog_seconds(limits).unwrap_or(f64::MAX), gave_up, run),
+            Some(wait) => within(wait, gave_up, run),
             None => run(),
         }
     }
