@@ -150,6 +150,60 @@ struct Job {
 /// in the next one.
 pub const MAX_WRITER_GROUP: usize = 64;
 
+/// The fewest batches the writer's group size allows ([`writer_group`]):
+/// two requests waiting together always share a commit.
+pub const MIN_WRITER_GROUP: usize = 2;
+
+/// How many batches the writer stores in one transaction, from what its
+/// recent transactions took: as many as it stores in the time one commit
+/// waits for the disk (`commit` / `per_batch`, rounded up), within
+/// [`MIN_WRITER_GROUP`]..=[`MAX_WRITER_GROUP`]. The writer is the serial
+/// part of a capture: while it stores a group, the requests of the next
+/// are read and parsed on the runtime's workers. When commits are quick
+/// (a quiet disk), a group of everyone waiting leaves the writer idle
+/// while they all send and parse again, and small groups keep it busy;
+/// when the disk is slow, a group shares its wait among many batches.
+/// Before any commit is timed (`commit` zero) the group is the smallest.
+pub fn writer_group(commit: std::time::Duration, per_batch: std::time::Duration) -> usize {
+    if per_batch.is_zero() {
+        return if commit.is_zero() {
+            MIN_WRITER_GROUP
+        } else {
+            MAX_WRITER_GROUP
+        };
+    }
+    let ratio = commit.as_secs_f64() / per_batch.as_secs_f64();
+    (ratio.ceil() as usize).clamp(MIN_WRITER_GROUP, MAX_WRITER_GROUP)
+}
+
+/// A moving mean of durations (each new one weighs an eighth), for the
+/// writer's group size.
+#[derive(Debug, Default, Clone, Copy)]
+struct Smoothed(Option<f64>);
+
+impl Smoothed {
+    fn add(&mut self, d: std::time::Duration) {
+        let x = d.as_secs_f64();
+        self.0 = Some(match self.0 {
+            Some(m) => m + (x - m) / 8.0,
+            None => x,
+        });
+    }
+
+    fn get(self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.0.unwrap_or(0.0))
+    }
+}
+
+/// Where a group's time went ([`Shared::store_group`]): storing its
+/// batches (reads, checks and writes, not the waits for more), and the
+/// commit (zero when nothing was written).
+#[derive(Debug, Default, Clone, Copy)]
+struct Spent {
+    storing: std::time::Duration,
+    commit: std::time::Duration,
+}
+
 /// A batch announced to the writer ([`Store::announce`]); withdrawn when
 /// dropped.
 pub struct Announced(Arc<Shared>);
@@ -207,7 +261,8 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// The writer thread: takes the first batch waiting and stores it with
 /// every batch of the same tenant queued behind it, or submitted while it
 /// stores them, in one transaction ([`Store::append_group`]'s rules); at
-/// most [`MAX_WRITER_GROUP`] batches. Before it commits, while batches are
+/// most [`writer_group`] batches, from the time its recent commits and
+/// batches took. Before it commits, while batches are
 /// announced ([`Store::announce`]: requests still being read or parsed),
 /// it waits for them, up to [`GATHER`] in all, so that they share the
 /// commit (the wait for the disk) instead of each waiting for one of their
@@ -221,6 +276,8 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
     };
     // A batch of another tenant, taken while a group was open.
     let mut next: Option<Job> = None;
+    // The recent commits' and batches' times, for the group's size.
+    let (mut commit, mut per_batch) = (Smoothed::default(), Smoothed::default());
     loop {
         let first = match next.take() {
             Some(job) => job,
@@ -236,8 +293,9 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             // The next batch of this group: one queued, else one announced
             // while there is time; none when another tenant's comes first.
             let mut pulled = 1;
+            let cap = writer_group(commit.get(), per_batch.get());
             let more = || -> Option<Job> {
-                if pulled >= MAX_WRITER_GROUP {
+                if pulled >= cap {
                     return None;
                 }
                 loop {
@@ -269,7 +327,10 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
                     }
                 }
             };
-            shared.store_group(&mut **shared.lock(), &tenant, &mut group, more)
+            let mut spent = Spent::default();
+            let answers =
+                shared.store_group(&mut **shared.lock(), &tenant, &mut group, more, &mut spent);
+            (answers, spent)
         }));
         shared.written.0.fetch_add(1, Ordering::Relaxed);
         shared
@@ -277,7 +338,11 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             .1
             .fetch_add(group.len() as u64, Ordering::Relaxed);
         match stored {
-            Ok(answers) => {
+            Ok((answers, spent)) => {
+                per_batch.add(spent.storing / group.len() as u32);
+                if !spent.commit.is_zero() {
+                    commit.add(spent.commit);
+                }
                 for (job, answer) in group.into_iter().zip(answers) {
                     // A caller that went away no longer wants it.
                     let _ = job.answer.send((answer, job.batch));
@@ -858,13 +923,15 @@ impl Shared {
 
     /// Several batches of one tenant in one transaction (see
     /// [`Store::append_group`]), and each that `more` gives before the
-    /// commit (added to `batches`); the answers in the order of `batches`.
+    /// commit (added to `batches`); the answers in the order of `batches`,
+    /// and in `spent` where the transaction's time went.
     fn store_group<B: Batch>(
         &self,
         backend: &mut dyn Backend,
         tenant: &TenantId,
         batches: &mut Vec<B>,
         mut more: impl FnMut() -> Option<B>,
+        spent: &mut Spent,
     ) -> Vec<Answered> {
         let grouped = (|| -> Result<Vec<Answered>, StoreError> {
             let mut tx = backend.begin(tenant, true)?;
@@ -872,6 +939,7 @@ impl Shared {
             let mut write = false;
             let mut announced = 0;
             loop {
+                let storing = std::time::Instant::now();
                 // Every batch's read announced first (PostgreSQL sends them
                 // ahead, so that a batch is decided while the server writes
                 // the one before it).
@@ -893,13 +961,16 @@ impl Shared {
                         Err(e) => return Err(e),
                     }
                 }
+                spent.storing += storing.elapsed();
                 match more() {
                     Some(b) => batches.push(b),
                     None => break,
                 }
             }
             if write {
+                let committing = std::time::Instant::now();
                 tx.commit()?;
+                spent.commit = committing.elapsed();
             }
             Ok(out)
         })();
@@ -936,8 +1007,13 @@ impl Store {
         batches: &[(&EncodedBatch, Timestamp)],
     ) -> Vec<Answered> {
         let mut batches = batches.to_vec();
-        self.shared
-            .store_group(&mut **self.lock(), tenant, &mut batches, || None)
+        self.shared.store_group(
+            &mut **self.lock(),
+            tenant,
+            &mut batches,
+            || None,
+            &mut Spent::default(),
+        )
     }
 
     /// Hands a batch to the store's writer thread, for callers on many

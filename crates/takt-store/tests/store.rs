@@ -542,6 +542,72 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The writer's group size follows the time of its recent commits and
+/// batches: as many batches as it stores while one commit waits for the
+/// disk, at least two and at most 64; before any commit is timed, two.
+#[test]
+fn the_writers_group_holds_the_batches_it_stores_in_one_commit() {
+    use std::time::Duration;
+    use takt_store::store::{MAX_WRITER_GROUP, MIN_WRITER_GROUP, writer_group};
+    let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
+    assert_eq!(
+        writer_group(Duration::ZERO, Duration::ZERO),
+        MIN_WRITER_GROUP
+    );
+    assert_eq!(writer_group(ms(0.2), ms(0.6)), MIN_WRITER_GROUP);
+    assert_eq!(writer_group(ms(1.7), ms(0.6)), 3);
+    assert_eq!(writer_group(ms(5.0), ms(0.65)), 8);
+    assert_eq!(writer_group(ms(200.0), ms(0.5)), MAX_WRITER_GROUP);
+    assert_eq!(writer_group(ms(1.0), Duration::ZERO), MAX_WRITER_GROUP);
+}
+
+/// The writer's first group, before any commit is timed, holds two
+/// batches, however many wait: here four wait behind the first (held in
+/// its audit), and the first transaction stores the first and one more.
+#[test]
+fn the_writers_first_group_is_the_smallest() {
+    let dir = temp_dir("first-group");
+    let store = Store::open(dir.join("f.db").to_str().unwrap()).unwrap();
+    let t = tenant("toyota");
+    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let go = std::sync::Mutex::new(go);
+    let first = store.submit(
+        t.clone(),
+        EncodedBatch::new(events(&journey(VIN_A, "f-0"))),
+        now(),
+        Box::new(move |r: &takt_store::AppendReport| {
+            inside_tx.send(()).unwrap();
+            go.lock().unwrap().recv().unwrap();
+            audit_entry(r)
+        }),
+        None,
+    );
+    inside.recv().unwrap();
+    let waiting: Vec<_> = (1..=4)
+        .map(|i| {
+            store.submit(
+                t.clone(),
+                EncodedBatch::new(events(&journey(VIN_B, &format!("f-{i}")))),
+                now(),
+                Box::new(|r: &takt_store::AppendReport| audit_entry(r)),
+                None,
+            )
+        })
+        .collect();
+    assert_eq!(store.waiting(), 4);
+    go_tx.send(()).unwrap();
+    assert_eq!(first.wait().0.unwrap().count(Answer::Stored), 5);
+    assert_eq!(store.written(), (1, 2), "the first group: two batches");
+    for pending in waiting {
+        pending.wait().0.unwrap();
+    }
+    assert_eq!(store.written().1, 5);
+    assert_eq!(store.count(&t).unwrap(), 25);
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The writer waits for announced batches before it commits: a batch
 /// submitted while another of the same tenant is announced is stored with
 /// it in one transaction; a batch of another tenant goes in a transaction
