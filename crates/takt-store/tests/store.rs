@@ -465,6 +465,32 @@ fn a_group_answers_and_stores_each_batch_as_alone(alone: &Store, grouped: &Store
     assert_eq!(alone.count(&t).unwrap(), grouped.count(&t).unwrap());
 }
 
+/// Submits a batch of `VIN_A` (event ids from `prefix`) whose audit holds
+/// the store's writer, inside that batch's group, until the returned
+/// sender sends; returns once the writer is held.
+fn hold_the_writer(
+    store: &Store,
+    t: &TenantId,
+    prefix: &str,
+) -> (takt_store::Pending, std::sync::mpsc::Sender<()>) {
+    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let go = std::sync::Mutex::new(go);
+    let first = store.submit(
+        t.clone(),
+        EncodedBatch::new(events(&journey(VIN_A, prefix))),
+        now(),
+        Box::new(move |r: &takt_store::AppendReport| {
+            inside_tx.send(()).unwrap();
+            go.lock().unwrap().recv().unwrap();
+            audit_entry(r)
+        }),
+        None,
+    );
+    inside.recv().unwrap();
+    (first, go_tx)
+}
+
 /// A panic in the store's writer while it stores a group (here in an
 /// audit closure, as a bug might) answers that group's batches with an
 /// error that says to resend, stores none of them (the transaction rolled
@@ -477,22 +503,8 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
     let dir = temp_dir("panic");
     let store = Store::open(dir.join("p.db").to_str().unwrap()).unwrap();
     let t = tenant("toyota");
-    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
-    let (go_tx, go) = std::sync::mpsc::channel::<()>();
-    let go = std::sync::Mutex::new(go);
     // Holds the writer (in its own audit) until the other two wait.
-    let first = store.submit(
-        t.clone(),
-        EncodedBatch::new(events(&journey(VIN_A, "p-0"))),
-        now(),
-        Box::new(move |r: &takt_store::AppendReport| {
-            inside_tx.send(()).unwrap();
-            go.lock().unwrap().recv().unwrap();
-            audit_entry(r)
-        }),
-        None,
-    );
-    inside.recv().unwrap();
+    let (first, go_tx) = hold_the_writer(&store, &t, "p-0");
     let waiting: Vec<_> = [("p-1", true), ("p-2", false)]
         .into_iter()
         .map(|(prefix, panics)| {
@@ -569,21 +581,7 @@ fn the_writers_first_group_is_the_smallest() {
     let dir = temp_dir("first-group");
     let store = Store::open(dir.join("f.db").to_str().unwrap()).unwrap();
     let t = tenant("toyota");
-    let (inside_tx, inside) = std::sync::mpsc::channel::<()>();
-    let (go_tx, go) = std::sync::mpsc::channel::<()>();
-    let go = std::sync::Mutex::new(go);
-    let first = store.submit(
-        t.clone(),
-        EncodedBatch::new(events(&journey(VIN_A, "f-0"))),
-        now(),
-        Box::new(move |r: &takt_store::AppendReport| {
-            inside_tx.send(()).unwrap();
-            go.lock().unwrap().recv().unwrap();
-            audit_entry(r)
-        }),
-        None,
-    );
-    inside.recv().unwrap();
+    let (first, go_tx) = hold_the_writer(&store, &t, "f-0");
     let waiting: Vec<_> = (1..=4)
         .map(|i| {
             store.submit(
