@@ -155,25 +155,35 @@ pub const MAX_WRITER_GROUP: usize = 64;
 pub const MIN_WRITER_GROUP: usize = 2;
 
 /// How many batches the writer stores in one transaction, from what its
-/// recent transactions took: as many as it stores in the time one commit
-/// waits for the disk (`commit` / `per_batch`, rounded up), within
+/// recent transactions took and the batches in flight: as many as it
+/// stores in the time one commit waits for the disk (`commit` /
+/// `per_batch`, rounded up), and at most half of `in_flight` (rounded
+/// up; the batches queued or announced, with the group's first), within
 /// [`MIN_WRITER_GROUP`]..=[`MAX_WRITER_GROUP`]. The writer is the serial
 /// part of a capture: while it stores a group, the requests of the next
 /// are read and parsed on the runtime's workers. When commits are quick
 /// (a quiet disk), a group of everyone waiting leaves the writer idle
-/// while they all send and parse again, and small groups keep it busy;
-/// when the disk is slow, a group shares its wait among many batches.
-/// Before any commit is timed (`commit` zero) the group is the smallest.
-pub fn writer_group(commit: std::time::Duration, per_batch: std::time::Duration) -> usize {
-    if per_batch.is_zero() {
-        return if commit.is_zero() {
+/// while they all send and parse again; small groups, half of what is in
+/// flight at most, keep it busy. When the disk is slow, a group shares
+/// its wait among many batches. Before any commit is timed (`commit`
+/// zero) the group is the smallest.
+pub fn writer_group(
+    commit: std::time::Duration,
+    per_batch: std::time::Duration,
+    in_flight: usize,
+) -> usize {
+    let by_disk = if per_batch.is_zero() {
+        if commit.is_zero() {
             MIN_WRITER_GROUP
         } else {
             MAX_WRITER_GROUP
-        };
-    }
-    let ratio = commit.as_secs_f64() / per_batch.as_secs_f64();
-    (ratio.ceil() as usize).clamp(MIN_WRITER_GROUP, MAX_WRITER_GROUP)
+        }
+    } else {
+        (commit.as_secs_f64() / per_batch.as_secs_f64()).ceil() as usize
+    };
+    by_disk
+        .min(in_flight.div_ceil(2))
+        .clamp(MIN_WRITER_GROUP, MAX_WRITER_GROUP)
 }
 
 /// A moving mean of durations (each new one weighs an eighth), for the
@@ -262,7 +272,7 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// every batch of the same tenant queued behind it, or submitted while it
 /// stores them, in one transaction ([`Store::append_group`]'s rules); at
 /// most [`writer_group`] batches, from the time its recent commits and
-/// batches took. Before it commits, while batches are
+/// batches took and the batches in flight. Before it commits, while batches are
 /// announced ([`Store::announce`]: requests still being read or parsed),
 /// it waits for them, up to [`GATHER`] in all, so that they share the
 /// commit (the wait for the disk) instead of each waiting for one of their
@@ -293,7 +303,10 @@ fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             // The next batch of this group: one queued, else one announced
             // while there is time; none when another tenant's comes first.
             let mut pulled = 1;
-            let cap = writer_group(commit.get(), per_batch.get());
+            let in_flight = 1
+                + shared.waiting.load(Ordering::Relaxed)
+                + shared.incoming.load(Ordering::Relaxed);
+            let cap = writer_group(commit.get(), per_batch.get(), in_flight);
             let more = || -> Option<Job> {
                 if pulled >= cap {
                     return None;

@@ -555,22 +555,25 @@ fn a_panic_while_storing_a_group_answers_its_batches_with_an_error() {
 }
 
 /// The writer's group size follows the time of its recent commits and
-/// batches: as many batches as it stores while one commit waits for the
-/// disk, at least two and at most 64; before any commit is timed, two.
+/// batches (as many batches as it stores while one commit waits for the
+/// disk) and the batches in flight (at most half of them), at least two
+/// and at most 64; before any commit is timed, two.
 #[test]
 fn the_writers_group_holds_the_batches_it_stores_in_one_commit() {
     use std::time::Duration;
     use takt_store::store::{MAX_WRITER_GROUP, MIN_WRITER_GROUP, writer_group};
     let ms = |x: f64| Duration::from_secs_f64(x / 1000.0);
-    assert_eq!(
-        writer_group(Duration::ZERO, Duration::ZERO),
-        MIN_WRITER_GROUP
-    );
-    assert_eq!(writer_group(ms(0.2), ms(0.6)), MIN_WRITER_GROUP);
-    assert_eq!(writer_group(ms(1.7), ms(0.6)), 3);
-    assert_eq!(writer_group(ms(5.0), ms(0.65)), 8);
-    assert_eq!(writer_group(ms(200.0), ms(0.5)), MAX_WRITER_GROUP);
-    assert_eq!(writer_group(ms(1.0), Duration::ZERO), MAX_WRITER_GROUP);
+    let z = Duration::ZERO;
+    assert_eq!(writer_group(z, z, 100), MIN_WRITER_GROUP);
+    assert_eq!(writer_group(ms(0.2), ms(0.6), 100), MIN_WRITER_GROUP);
+    assert_eq!(writer_group(ms(1.7), ms(0.6), 16), 3);
+    assert_eq!(writer_group(ms(5.0), ms(0.65), 100), 8);
+    assert_eq!(writer_group(ms(200.0), ms(0.5), 1000), MAX_WRITER_GROUP);
+    assert_eq!(writer_group(ms(1.0), z, 1000), MAX_WRITER_GROUP);
+    // At most half of what is in flight, never below two.
+    assert_eq!(writer_group(ms(5.0), ms(0.65), 4), 2);
+    assert_eq!(writer_group(ms(200.0), ms(0.5), 21), 11);
+    assert_eq!(writer_group(ms(200.0), ms(0.5), 1), MIN_WRITER_GROUP);
 }
 
 /// The writer's first group, before any commit is timed, holds two
