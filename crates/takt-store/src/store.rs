@@ -272,11 +272,11 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// every batch of the same tenant queued behind it, or submitted while it
 /// stores them, in one transaction ([`Store::append_group`]'s rules); at
 /// most [`writer_group`] batches, from the time its recent commits and
-/// batches took and the batches in flight. Before it commits, while batches are
-/// announced ([`Store::announce`]: requests still being read or parsed),
-/// it waits for them, up to [`GATHER`] in all, so that they share the
-/// commit (the wait for the disk) instead of each waiting for one of their
-/// own. Then it answers each; until the store is dropped and the queue is
+/// batches took and the batches in flight. Before it commits, while
+/// batches are announced ([`Store::announce`]: requests still being read
+/// or parsed), it waits for them, up to [`GATHER`] in all, so that they
+/// share the commit (the wait for the disk) instead of each waiting for
+/// one of their own. Then it answers each; until the store is dropped and the queue is
 /// empty. A panic while storing a group answers that group's batches
 /// [`BackendError::Interrupted`] and the writer goes on.
 fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
