@@ -276,9 +276,9 @@ pub const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 /// batches are announced ([`Store::announce`]: requests still being read
 /// or parsed), it waits for them, up to [`GATHER`] in all, so that they
 /// share the commit (the wait for the disk) instead of each waiting for
-/// one of their own. Then it answers each; until the store is dropped and the queue is
-/// empty. A panic while storing a group answers that group's batches
-/// [`BackendError::Interrupted`] and the writer goes on.
+/// one of their own. Then it answers each; until the store is dropped and
+/// the queue is empty. A panic while storing a group answers that group's
+/// batches [`BackendError::Interrupted`] and the writer goes on.
 fn write_loop(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
     let take = |job: Job| {
         shared.waiting.fetch_sub(1, Ordering::Relaxed);
